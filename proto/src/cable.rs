@@ -1,0 +1,213 @@
+//! Cables: the formal messages between the ministry and its missions, and
+//! the signed steps of their life: draft (the [`Cable`] itself), clearance
+//! ([`CableClearance`]) and release ([`CableRelease`]). Only a released cable
+//! is delivered to its addressees.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer, ensure_ascending, ensure_max};
+use crate::types::{Caption, Classification, DocId, Id, Tag, check_text, code_enum};
+
+/// Maximum action or info addressees.
+pub const MAX_ADDRESSEES: usize = 256;
+/// Maximum TAGS on one cable.
+pub const MAX_TAGS: usize = 64;
+/// Maximum references to earlier cables.
+pub const MAX_REFERENCES: usize = 256;
+/// Maximum subject line in bytes.
+pub const MAX_SUBJECT: usize = 1024;
+/// Maximum cable text in bytes.
+pub const MAX_BODY: usize = 4 << 20;
+/// Maximum clearance note in bytes.
+pub const MAX_NOTE: usize = 4096;
+/// Maximum clearances named by one release.
+pub const MAX_CLEARANCES: usize = 64;
+
+code_enum!(
+    /// How fast a cable must be handled; higher is more urgent, and live
+    /// replication sends more urgent cables first.
+    Precedence, "precedence", {
+        /// Normal handling.
+        Routine = 0 => "ROUTINE",
+        /// Handle before routine traffic.
+        Immediate = 1 => "IMMEDIATE",
+        /// Immediate, and the action officer is called in at night.
+        NiactImmediate = 2 => "NIACT IMMEDIATE",
+        /// Highest; handle at once.
+        Flash = 3 => "FLASH",
+    }
+);
+
+/// A cable as drafted: the telegram header and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cable {
+    /// Mission that sends the cable; the drafter must belong to it.
+    pub originator: Id,
+    /// Missions expected to act, ascending; at least one.
+    pub action: Vec<Id>,
+    /// Missions informed, ascending; disjoint from `action`.
+    pub info: Vec<Id>,
+    /// Handling precedence.
+    pub precedence: Precedence,
+    /// Classification of the content.
+    pub classification: Classification,
+    /// Optional handling caption (NODIS, EXDIS, LIMDIS, ...).
+    pub caption: Option<Caption>,
+    /// TAGS, ascending.
+    pub tags: Vec<Tag>,
+    /// Subject line.
+    pub subject: String,
+    /// Earlier cables referred to, in the order cited (REF A, B, ...).
+    pub references: Vec<DocId>,
+    /// Cable text.
+    pub body: String,
+}
+
+impl Cable {
+    /// Checks the rules a decoder enforces, so nothing invalid gets signed.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        ensure_max("cable action addressees", self.action.len(), MAX_ADDRESSEES)?;
+        ensure_max("cable info addressees", self.info.len(), MAX_ADDRESSEES)?;
+        ensure_max("cable tags", self.tags.len(), MAX_TAGS)?;
+        ensure_max("cable references", self.references.len(), MAX_REFERENCES)?;
+        ensure_ascending(&self.action, "cable action addressees")?;
+        ensure_ascending(&self.info, "cable info addressees")?;
+        ensure_ascending(&self.tags, "cable tags")?;
+        if self.action.is_empty() {
+            return invalid("cable action addressees", "at least one is required");
+        }
+        if let Some(m) = self
+            .info
+            .iter()
+            .find(|m| self.action.binary_search(m).is_ok())
+        {
+            return invalid(
+                "cable info addressees",
+                &format!("{m} is already an action addressee"),
+            );
+        }
+        let mut refs = self.references.clone();
+        refs.sort_unstable();
+        if refs.windows(2).any(|w| w[0] == w[1]) {
+            return invalid("cable references", "the same cable is cited twice");
+        }
+        check_text("cable subject", &self.subject, MAX_SUBJECT, true)?;
+        check_text("cable body", &self.body, MAX_BODY, false)
+    }
+
+    /// Whether `mission` sends or receives this cable.
+    pub fn concerns(&self, mission: &Id) -> bool {
+        &self.originator == mission
+            || self.action.binary_search(mission).is_ok()
+            || self.info.binary_search(mission).is_ok()
+    }
+}
+
+fn invalid<T>(field: &'static str, reason: &str) -> Result<T, DecodeError> {
+    Err(DecodeError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    })
+}
+
+impl Encode for Cable {
+    fn encode(&self, w: &mut Writer) {
+        self.originator.encode(w);
+        w.seq(&self.action);
+        w.seq(&self.info);
+        self.precedence.encode(w);
+        self.classification.encode(w);
+        w.option(self.caption.as_ref(), |w, c| c.encode(w));
+        w.seq(&self.tags);
+        w.str(&self.subject);
+        w.seq(&self.references);
+        w.str(&self.body);
+    }
+}
+
+impl Decode for Cable {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = Cable {
+            originator: Id::decode(r)?,
+            action: r.set("cable action addressees", MAX_ADDRESSEES)?,
+            info: r.set("cable info addressees", MAX_ADDRESSEES)?,
+            precedence: Precedence::decode(r)?,
+            classification: Classification::decode(r)?,
+            caption: r.option("cable caption", Caption::decode)?,
+            tags: r.set("cable tags", MAX_TAGS)?,
+            subject: r.str("cable subject", MAX_SUBJECT)?,
+            references: r.seq("cable references", MAX_REFERENCES)?,
+            body: r.str("cable body", MAX_BODY)?,
+        };
+        v.validate()?;
+        Ok(v)
+    }
+}
+
+/// A clearer's agreement to a drafted cable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CableClearance {
+    /// The draft cleared.
+    pub cable: DocId,
+    /// Optional remark from the clearer.
+    pub note: String,
+}
+
+impl CableClearance {
+    /// Checks the rules a decoder enforces.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        check_text("clearance note", &self.note, MAX_NOTE, false)
+    }
+}
+
+impl Encode for CableClearance {
+    fn encode(&self, w: &mut Writer) {
+        self.cable.encode(w);
+        w.str(&self.note);
+    }
+}
+
+impl Decode for CableClearance {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = CableClearance {
+            cable: DocId::decode(r)?,
+            note: r.str("clearance note", MAX_NOTE)?,
+        };
+        v.validate()?;
+        Ok(v)
+    }
+}
+
+/// A releasing officer's order to send a drafted cable; the cable is
+/// delivered to its addressees from this point on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CableRelease {
+    /// The draft released.
+    pub cable: DocId,
+    /// Clearances the releaser relied on, ascending.
+    pub clearances: Vec<DocId>,
+}
+
+impl CableRelease {
+    /// Checks the rules a decoder enforces.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        ensure_max("release clearances", self.clearances.len(), MAX_CLEARANCES)?;
+        ensure_ascending(&self.clearances, "release clearances")
+    }
+}
+
+impl Encode for CableRelease {
+    fn encode(&self, w: &mut Writer) {
+        self.cable.encode(w);
+        w.seq(&self.clearances);
+    }
+}
+
+impl Decode for CableRelease {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = CableRelease {
+            cable: DocId::decode(r)?,
+            clearances: r.set("release clearances", MAX_CLEARANCES)?,
+        };
+        v.validate()?;
+        Ok(v)
+    }
+}

@@ -1,0 +1,360 @@
+//! The signed document envelope shared by every kind.
+//!
+//! ```text
+//! magic "CHPR" | version u8 = 1 | kind u8 | author [32] | created varint
+//!              | body (varint length + bytes) | signature [64]
+//! ```
+//!
+//! The signature is ed25519 over `SIGNING_CONTEXT || SHA-256(envelope
+//! without its signature)`; the document's id is SHA-256 of the complete
+//! envelope. A document keeps the exact bytes it was decoded from, so its
+//! signature is checked over the bytes as received and its id never depends
+//! on re-encoding. See `docs/wire-format.md`.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::cable::{Cable, CableClearance, CableRelease};
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::receipt::Receipt;
+use crate::roster::Roster;
+use crate::types::{DocId, PublicKey, code_enum};
+use crate::wiki::WikiRevision;
+
+/// First four bytes of every document.
+pub const MAGIC: [u8; 4] = *b"CHPR";
+/// The envelope format this build writes and reads.
+pub const FORMAT_VERSION: u8 = 1;
+/// Largest document accepted, in bytes (a large roster is the biggest).
+pub const MAX_DOCUMENT: usize = 16 << 20;
+/// Largest body accepted, in bytes.
+pub const MAX_BODY: usize = MAX_DOCUMENT - 128;
+/// Prefix of every signed message: it keeps a chapar signature from being
+/// valid in any other protocol that uses the same key, and vice versa.
+pub const SIGNING_CONTEXT: &[u8; 18] = b"chapar document v1";
+/// Length of an ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+code_enum!(
+    /// What a document is. The code is the envelope's kind byte.
+    Kind, "document kind", {
+        /// The ministry's roster.
+        Roster = 1 => "ROSTER",
+        /// A wiki page revision.
+        WikiRevision = 2 => "WIKI REVISION",
+        /// A drafted cable.
+        Cable = 3 => "CABLE",
+        /// A clearance of a drafted cable.
+        CableClearance = 4 => "CABLE CLEARANCE",
+        /// The release of a cable for delivery.
+        CableRelease = 5 => "CABLE RELEASE",
+        /// A delivery or read receipt.
+        Receipt = 6 => "RECEIPT",
+    }
+);
+
+/// The kind-specific content of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// See [`Roster`].
+    Roster(Roster),
+    /// See [`WikiRevision`].
+    WikiRevision(WikiRevision),
+    /// See [`Cable`].
+    Cable(Cable),
+    /// See [`CableClearance`].
+    CableClearance(CableClearance),
+    /// See [`CableRelease`].
+    CableRelease(CableRelease),
+    /// See [`Receipt`].
+    Receipt(Receipt),
+}
+
+impl Body {
+    /// The kind of this body.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Roster(_) => Kind::Roster,
+            Body::WikiRevision(_) => Kind::WikiRevision,
+            Body::Cable(_) => Kind::Cable,
+            Body::CableClearance(_) => Kind::CableClearance,
+            Body::CableRelease(_) => Kind::CableRelease,
+            Body::Receipt(_) => Kind::Receipt,
+        }
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            Body::Roster(b) => b.validate(),
+            Body::WikiRevision(b) => b.validate(),
+            Body::Cable(b) => b.validate(),
+            Body::CableClearance(b) => b.validate(),
+            Body::CableRelease(b) => b.validate(),
+            Body::Receipt(_) => Ok(()),
+        }
+    }
+
+    fn decode_as(kind: Kind, bytes: &[u8]) -> Result<Body, DecodeError> {
+        Ok(match kind {
+            Kind::Roster => Body::Roster(Roster::from_bytes(bytes, "roster body")?),
+            Kind::WikiRevision => {
+                Body::WikiRevision(WikiRevision::from_bytes(bytes, "wiki revision body")?)
+            }
+            Kind::Cable => Body::Cable(Cable::from_bytes(bytes, "cable body")?),
+            Kind::CableClearance => {
+                Body::CableClearance(CableClearance::from_bytes(bytes, "clearance body")?)
+            }
+            Kind::CableRelease => {
+                Body::CableRelease(CableRelease::from_bytes(bytes, "release body")?)
+            }
+            Kind::Receipt => Body::Receipt(Receipt::from_bytes(bytes, "receipt body")?),
+        })
+    }
+}
+
+impl Encode for Body {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Body::Roster(b) => b.encode(w),
+            Body::WikiRevision(b) => b.encode(w),
+            Body::Cable(b) => b.encode(w),
+            Body::CableClearance(b) => b.encode(w),
+            Body::CableRelease(b) => b.encode(w),
+            Body::Receipt(b) => b.encode(w),
+        }
+    }
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum VerifyError {
+    /// The author bytes are not a point on the curve.
+    #[error("author key is not a valid ed25519 public key")]
+    MalformedKey,
+    /// The author key has small order: any signature would verify under it.
+    #[error("author key is a weak (small-order) ed25519 key")]
+    WeakKey,
+    /// The signature does not match the document and key.
+    #[error("signature does not verify: the document was altered or not signed by its author")]
+    BadSignature,
+}
+
+/// Why a document could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignError {
+    /// The body breaks a rule of its kind.
+    #[error("refusing to sign an invalid document: {0}")]
+    Invalid(#[from] DecodeError),
+    /// The encoded document would exceed [`MAX_DOCUMENT`].
+    #[error("document would be {0} bytes, more than the maximum {MAX_DOCUMENT}")]
+    TooLarge(usize),
+}
+
+/// A signed document: its decoded fields plus the exact bytes they came from.
+///
+/// Holding a `Document` means its bytes are canonical; it does *not* mean
+/// the signature was checked — call [`Document::verify`] or
+/// [`verify_batch`], then [`crate::policy::Trust::authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    bytes: Vec<u8>,
+    id: DocId,
+    author: PublicKey,
+    created_ms: u64,
+    body: Body,
+}
+
+impl Document {
+    /// Encodes and signs `body` as `key`'s document created at `created_ms`
+    /// (milliseconds since the Unix epoch).
+    pub fn sign(key: &SigningKey, created_ms: u64, body: Body) -> Result<Document, SignError> {
+        body.validate()?;
+        let author = PublicKey(key.verifying_key().to_bytes());
+        let mut bytes = unsigned_envelope(&author, created_ms, &body);
+        let sig = key.sign(&signed_message(&bytes));
+        bytes.extend_from_slice(&sig.to_bytes());
+        if bytes.len() > MAX_DOCUMENT {
+            return Err(SignError::TooLarge(bytes.len()));
+        }
+        Ok(Document {
+            id: DocId(Sha256::digest(&bytes).into()),
+            bytes,
+            author,
+            created_ms,
+            body,
+        })
+    }
+
+    /// Decodes a document, refusing anything non-canonical: bad magic,
+    /// unknown version or kind, non-minimal integers, oversize fields,
+    /// unsorted sets, trailing bytes. Does not check the signature.
+    pub fn decode(bytes: &[u8]) -> Result<Document, DecodeError> {
+        if bytes.len() > MAX_DOCUMENT {
+            return Err(DecodeError::TooLong {
+                field: "document",
+                len: bytes.len() as u64,
+                max: MAX_DOCUMENT as u64,
+            });
+        }
+        let mut r = Reader::new(bytes);
+        if r.fixed::<4>("magic")? != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        let version = r.u8("format version")?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let kind = Kind::decode(&mut r)?;
+        let author = PublicKey::decode(&mut r)?;
+        let created_ms = r.varint("created time")?;
+        let body_bytes = r.bytes("body", MAX_BODY)?;
+        r.take(SIGNATURE_LEN, "signature")?;
+        r.finish("document")?;
+        let body = Body::decode_as(kind, body_bytes)?;
+        Ok(Document {
+            id: DocId(Sha256::digest(bytes).into()),
+            bytes: bytes.to_vec(),
+            author,
+            created_ms,
+            body,
+        })
+    }
+
+    /// Encodes the decoded fields again. For every document this equals
+    /// [`Document::as_bytes`]: decoding accepts only canonical bytes.
+    pub fn reencode(&self) -> Vec<u8> {
+        let mut bytes = unsigned_envelope(&self.author, self.created_ms, &self.body);
+        bytes.extend_from_slice(&self.signature().to_bytes());
+        bytes
+    }
+
+    /// The content address: SHA-256 of [`Document::as_bytes`].
+    pub fn id(&self) -> DocId {
+        self.id
+    }
+
+    /// The exact envelope bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The envelope bytes, consuming the document.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// What kind of document this is.
+    pub fn kind(&self) -> Kind {
+        self.body.kind()
+    }
+
+    /// The key that claims to have signed it.
+    pub fn author(&self) -> &PublicKey {
+        &self.author
+    }
+
+    /// When the author says it was created (ms since the Unix epoch).
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    /// The decoded content.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    fn signature(&self) -> Signature {
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig.copy_from_slice(&self.bytes[self.bytes.len() - SIGNATURE_LEN..]);
+        Signature::from_bytes(&sig)
+    }
+
+    /// The exact message the signature covers:
+    /// `SIGNING_CONTEXT || SHA-256(envelope without signature)`.
+    pub fn signed_message(&self) -> [u8; 50] {
+        signed_message(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
+    }
+
+    /// Checks the signature with ed25519 `verify_strict`: rejects weak
+    /// keys, non-canonical `S`, small-order or non-canonical `R`.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        let key = verifying_key(&self.author)?;
+        key.verify_strict(&self.signed_message(), &self.signature())
+            .map_err(|_| VerifyError::BadSignature)
+    }
+}
+
+/// The envelope up to (not including) its signature.
+fn unsigned_envelope(author: &PublicKey, created_ms: u64, body: &Body) -> Vec<u8> {
+    let body_bytes = body.to_bytes();
+    let mut w = Writer::with_capacity(body_bytes.len() + 128);
+    w.fixed(&MAGIC);
+    w.u8(FORMAT_VERSION);
+    w.u8(body.kind().code());
+    author.encode(&mut w);
+    w.varint(created_ms);
+    w.bytes(&body_bytes);
+    w.into_bytes()
+}
+
+/// The message an envelope's signature covers.
+fn signed_message(unsigned: &[u8]) -> [u8; 50] {
+    let mut m = [0u8; 50];
+    m[..18].copy_from_slice(SIGNING_CONTEXT);
+    m[18..].copy_from_slice(&Sha256::digest(unsigned));
+    m
+}
+
+/// Decompresses an author key, refusing malformed and weak keys.
+pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, VerifyError> {
+    let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| VerifyError::MalformedKey)?;
+    if vk.is_weak() {
+        return Err(VerifyError::WeakKey);
+    }
+    Ok(vk)
+}
+
+/// How many signatures are checked together; beyond this the gain per
+/// signature flattens and a failure costs more individual re-checks.
+const BATCH_CHUNK: usize = 128;
+
+/// Verifies many documents at once, for bulk ingest. The result has one
+/// entry per document, in order.
+///
+/// Keys are checked for weakness first (batch verification alone would
+/// accept a forgery under a small-order key). Documents are then verified in
+/// chunks with ed25519 batch verification; if a chunk fails, each of its
+/// documents is re-checked with [`Document::verify`] so that exactly the bad
+/// ones are reported.
+///
+/// Batch and strict verification can disagree on a signature crafted by the
+/// key's owner with a torsion component in `R` (see
+/// `docs/decisions/0002-signature-verification.md`); a signature made by any
+/// honest signer verifies under both.
+pub fn verify_batch(docs: &[Document]) -> Vec<Result<(), VerifyError>> {
+    let mut results: Vec<Result<(), VerifyError>> = Vec::with_capacity(docs.len());
+    let mut pending: Vec<(usize, VerifyingKey, Signature, [u8; 50])> =
+        Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        match verifying_key(&doc.author) {
+            Ok(vk) => {
+                results.push(Ok(()));
+                pending.push((i, vk, doc.signature(), doc.signed_message()));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    for chunk in pending.chunks(BATCH_CHUNK) {
+        let msgs: Vec<&[u8]> = chunk.iter().map(|c| &c.3[..]).collect();
+        let sigs: Vec<Signature> = chunk.iter().map(|c| c.2).collect();
+        let keys: Vec<VerifyingKey> = chunk.iter().map(|c| c.1).collect();
+        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
+            for (i, ..) in chunk {
+                results[*i] = docs[*i].verify();
+            }
+        }
+    }
+    results
+}

@@ -1,0 +1,45 @@
+//! Receipts: a mission's signed acknowledgement that a cable was delivered
+//! to it, or read there.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::types::{DocId, Id, code_enum};
+
+code_enum!(
+    /// What a receipt acknowledges.
+    ReceiptStatus, "receipt status", {
+        /// The cable is stored at the receiving mission's node.
+        Delivered = 0 => "DELIVERED",
+        /// A person at the receiving mission has opened it.
+        Read = 1 => "READ",
+    }
+);
+
+/// Acknowledgement of a cable by a receiving mission, signed by that
+/// mission's node (delivered) or by one of its people (read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The cable (draft) acknowledged.
+    pub cable: DocId,
+    /// The receiving mission.
+    pub mission: Id,
+    /// Delivered or read.
+    pub status: ReceiptStatus,
+}
+
+impl Encode for Receipt {
+    fn encode(&self, w: &mut Writer) {
+        self.cable.encode(w);
+        self.mission.encode(w);
+        self.status.encode(w);
+    }
+}
+
+impl Decode for Receipt {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Receipt {
+            cable: DocId::decode(r)?,
+            mission: Id::decode(r)?,
+            status: ReceiptStatus::decode(r)?,
+        })
+    }
+}

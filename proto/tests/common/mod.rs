@@ -1,0 +1,190 @@
+//! Fixed-seed fixtures shared by the proto tests: a small ministry with a
+//! hub, two embassies and people with different roles.
+#![allow(dead_code)]
+
+use chapar_proto::keys::signing_key_from_seed;
+use chapar_proto::*;
+use ed25519_dalek::SigningKey;
+
+pub const T0: u64 = 1_763_000_000_000;
+
+pub fn key(n: u8) -> SigningKey {
+    signing_key_from_seed([n; 32])
+}
+
+pub fn pk(k: &SigningKey) -> PublicKey {
+    PublicKey(k.verifying_key().to_bytes())
+}
+
+pub fn id(s: &str) -> Id {
+    Id::new(s).expect("valid id")
+}
+
+pub fn root() -> SigningKey {
+    key(1)
+}
+
+/// Signing keys: 10 hub node, 11 embassy node, 20 drafter (emb-tokyo),
+/// 21 clearer+releaser (mfa), 22 editor with SECRET + NODIS (mfa),
+/// 23 reader only (emb-tokyo).
+pub fn roster(version: u64) -> Roster {
+    let mut r = Roster::new("Ministry of Foreign Affairs", [0xca; 32]);
+    r.version = version;
+    for (mid, name, country, kind) in [
+        ("mfa", "Ministry HQ", "UZ", MissionKind::Ministry),
+        ("emb-tokyo", "Embassy in Tokyo", "JP", MissionKind::Embassy),
+        (
+            "emb-berlin",
+            "Embassy in Berlin",
+            "DE",
+            MissionKind::Embassy,
+        ),
+    ] {
+        r.add_mission(Mission {
+            id: id(mid),
+            name: name.into(),
+            country: Country::new(country).expect("country"),
+            kind,
+        })
+        .expect("mission");
+    }
+    r.add_node(Node {
+        id: id("hub"),
+        mission: id("mfa"),
+        role: NodeRole::Hub,
+        accreditation: Classification::TopSecret,
+        signing_key: pk(&key(10)),
+        endpoint: Some("127.0.0.1:7400".into()),
+    })
+    .expect("hub");
+    r.add_node(Node {
+        id: id("tokyo-1"),
+        mission: id("emb-tokyo"),
+        role: NodeRole::Mission,
+        accreditation: Classification::Secret,
+        signing_key: pk(&key(11)),
+        endpoint: None,
+    })
+    .expect("node");
+    let people = [
+        (
+            "aziza",
+            "Aziza Karimova",
+            "emb-tokyo",
+            20,
+            Classification::Secret,
+            vec![],
+            vec![Role::Reader, Role::Drafter],
+        ),
+        (
+            "bobur",
+            "Bobur Toshmatov",
+            "mfa",
+            21,
+            Classification::Secret,
+            vec![],
+            vec![Role::Reader, Role::Clearer, Role::Releaser],
+        ),
+        (
+            "dilnoza",
+            "Dilnoza Yusupova",
+            "mfa",
+            22,
+            Classification::Secret,
+            vec!["NODIS"],
+            vec![Role::Reader, Role::Editor],
+        ),
+        (
+            "erkin",
+            "Erkin Rahimov",
+            "emb-tokyo",
+            23,
+            Classification::Restricted,
+            vec![],
+            vec![Role::Reader],
+        ),
+    ];
+    for (pid, name, mission, seed, clearance, captions, roles) in people {
+        r.add_person(Person {
+            id: id(pid),
+            name: name.into(),
+            mission: id(mission),
+            signing_key: pk(&key(seed)),
+            clearance,
+            captions: captions
+                .into_iter()
+                .map(|c| Caption::new(c).expect("caption"))
+                .collect(),
+            roles: Roles::of(&roles),
+        })
+        .expect("person");
+    }
+    r
+}
+
+pub fn roster_doc(version: u64) -> Document {
+    Document::sign(&root(), T0 + version, Body::Roster(roster(version))).expect("sign roster")
+}
+
+pub fn cable() -> Cable {
+    Cable {
+        originator: id("emb-tokyo"),
+        action: vec![id("mfa")],
+        info: vec![id("emb-berlin")],
+        precedence: Precedence::Immediate,
+        classification: Classification::Confidential,
+        caption: None,
+        tags: vec![Tag::new("PREL").expect("tag"), Tag::new("UZ").expect("tag")],
+        subject: "Raqamli diplomatiya: meeting with the foreign ministry".into(),
+        references: vec![],
+        body: "1. (C) Summary: O‘zbekiston va Yaponiya raqamli diplomatiya bo‘yicha hamkorlik qiladi. Посольство сообщает.".into(),
+    }
+}
+
+pub fn wiki() -> WikiRevision {
+    WikiRevision {
+        page: PageId([0x42; 16]),
+        parents: vec![],
+        title: "Raqamli diplomatiya".into(),
+        classification: Classification::Unclassified,
+        caption: None,
+        body: "# Raqamli diplomatiya\n\nSee [[Consular handbook]].".into(),
+        summary: "new page".into(),
+    }
+}
+
+/// One signed document of every kind (roster first).
+pub fn all_kinds() -> Vec<Document> {
+    let c = Document::sign(&key(20), T0 + 10, Body::Cable(cable())).expect("cable");
+    let cl = Document::sign(
+        &key(21),
+        T0 + 11,
+        Body::CableClearance(CableClearance {
+            cable: c.id(),
+            note: "cleared".into(),
+        }),
+    )
+    .expect("clearance");
+    let rel = Document::sign(
+        &key(21),
+        T0 + 12,
+        Body::CableRelease(CableRelease {
+            cable: c.id(),
+            clearances: vec![cl.id()],
+        }),
+    )
+    .expect("release");
+    let rc = Document::sign(
+        &key(10),
+        T0 + 13,
+        Body::Receipt(Receipt {
+            cable: c.id(),
+            mission: id("mfa"),
+            status: ReceiptStatus::Delivered,
+        }),
+    );
+    // The hub node belongs to mfa, an action addressee.
+    let rc = rc.expect("receipt");
+    let w = Document::sign(&key(22), T0 + 14, Body::WikiRevision(wiki())).expect("wiki");
+    vec![roster_doc(1), w, c, cl, rel, rc]
+}

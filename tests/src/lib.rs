@@ -1,0 +1,1 @@
+//! Shared helpers for chapar integration tests.
