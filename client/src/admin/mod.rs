@@ -1,0 +1,717 @@
+//! `chapar admin`: set up a ministry, add missions, provision nodes and
+//! people, revoke, and inspect the roster.
+//!
+//! Every command validates all of its input and computes every file it
+//! will write before touching the disk; a mistake changes nothing.
+
+pub mod ministry;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chapar_certs::{Ca, Identity, KeyAlgorithm, LeafRequest, Validity};
+use chapar_node::config::{NodeConfig, Peer, TlsFiles, TrustFiles};
+use chapar_proto::keys::{public_key_to_pem, signing_key_to_pem};
+use chapar_proto::{
+    Caption, Classification, Country, Id, Mission, MissionKind, Node, NodeRole, Person, PublicKey,
+    Revocation, Role, Roles, Roster, Subject,
+};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::config::UserConfig;
+use crate::files::{Plan, read_text};
+use ministry::{DEFAULT_CRL_DAYS, Ministry, State, file, new_signing_key, now_ms};
+
+/// Arguments of `chapar admin init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The ministry's name, as shown in the roster.
+    #[arg(long)]
+    pub name: String,
+    /// Id of the ministry's own mission (headquarters).
+    #[arg(long, default_value = "mfa")]
+    pub mission_id: String,
+    /// Display name of the headquarters mission [default: "<name> headquarters"].
+    #[arg(long)]
+    pub mission_name: Option<String>,
+    /// ISO 3166-1 code of the ministry's country, e.g. UZ.
+    #[arg(long)]
+    pub country: String,
+    /// Import an existing CA certificate (PEM) instead of creating one.
+    #[arg(long, requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// The imported CA's private key (PEM, PKCS#8 or SEC1; ECDSA P-256 or Ed25519).
+    #[arg(long, requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+    /// Key algorithm of a new CA.
+    #[arg(long, value_enum, default_value_t = KeyAlg::EcdsaP256)]
+    pub ca_algorithm: KeyAlg,
+    /// Lifetime of a new CA, in days.
+    #[arg(long, default_value_t = 3650)]
+    pub ca_days: u32,
+    /// Lifetime of each CRL, in days; renew before it runs out.
+    #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
+    pub crl_days: u32,
+    /// Replace an existing ministry directory's files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Key algorithms offered on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlg {
+    /// ECDSA P-256 (widest TLS support).
+    EcdsaP256,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl From<KeyAlg> for KeyAlgorithm {
+    fn from(a: KeyAlg) -> Self {
+        match a {
+            KeyAlg::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+            KeyAlg::Ed25519 => KeyAlgorithm::Ed25519,
+        }
+    }
+}
+
+/// Arguments of `chapar admin mission add`.
+#[derive(Debug, Clone, Args)]
+pub struct MissionAddArgs {
+    /// Mission id: lowercase a-z, 0-9 and '-', e.g. emb-tokyo.
+    #[arg(long)]
+    pub id: String,
+    /// Display name, e.g. "Embassy in Tokyo".
+    #[arg(long)]
+    pub name: String,
+    /// ISO 3166-1 code of the host country, e.g. JP.
+    #[arg(long)]
+    pub country: String,
+    /// Kind of post.
+    #[arg(long, value_enum, default_value_t = KindArg::Embassy)]
+    pub kind: KindArg,
+}
+
+/// Mission kinds on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// The ministry headquarters.
+    Ministry,
+    /// An embassy.
+    Embassy,
+    /// A consulate.
+    Consulate,
+    /// A permanent mission to an international organisation.
+    PermanentMission,
+}
+
+impl From<KindArg> for MissionKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Ministry => MissionKind::Ministry,
+            KindArg::Embassy => MissionKind::Embassy,
+            KindArg::Consulate => MissionKind::Consulate,
+            KindArg::PermanentMission => MissionKind::PermanentMission,
+        }
+    }
+}
+
+/// Arguments of `chapar admin node add`.
+#[derive(Debug, Clone, Args)]
+pub struct NodeAddArgs {
+    /// Node id, e.g. tokyo-1.
+    #[arg(long)]
+    pub id: String,
+    /// The mission that runs it.
+    #[arg(long)]
+    pub mission: String,
+    /// Hub (ministry archive, store-and-forward) or mission node.
+    #[arg(long, value_enum, default_value_t = RoleArg::Mission)]
+    pub role: RoleArg,
+    /// Highest classification the node may hold (unclassified, restricted,
+    /// confidential, secret, top-secret).
+    #[arg(long, default_value = "restricted")]
+    pub accreditation: Classification,
+    /// host:port where peers and users reach the node.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Local address to listen on [default: the endpoint if it is an IP
+    /// address, else 0.0.0.0 on the endpoint's port].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Node ids to connect to [default: every hub with an endpoint].
+    #[arg(long = "peer")]
+    pub peers: Vec<String>,
+    /// Extra DNS names for the certificate.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Extra IP addresses for the certificate.
+    #[arg(long)]
+    pub ip: Vec<IpAddr>,
+    /// Certificate lifetime in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Bundle directory [default: <ministry dir>/nodes/<id>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace files in an existing bundle directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Node roles on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// A mission's own node.
+    Mission,
+    /// A hub.
+    Hub,
+}
+
+/// Arguments of `chapar admin user add`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// Person id, e.g. aziza.karimova is not allowed ('.'), use aziza-karimova.
+    #[arg(long)]
+    pub id: String,
+    /// Full name.
+    #[arg(long)]
+    pub name: String,
+    /// The mission they serve at.
+    #[arg(long)]
+    pub mission: String,
+    /// Clearance (unclassified, restricted, confidential, secret, top-secret).
+    #[arg(long, default_value = "restricted")]
+    pub clearance: Classification,
+    /// Roles, comma-separated: reader, editor, drafter, clearer, releaser, admin.
+    #[arg(long, value_delimiter = ',', default_value = "reader")]
+    pub roles: Vec<Role>,
+    /// Captions held, comma-separated (NODIS, EXDIS, ...).
+    #[arg(long, value_delimiter = ',')]
+    pub captions: Vec<String>,
+    /// The node their client talks to [default: their mission's node, else a hub].
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Certificate lifetime in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Bundle directory [default: <ministry dir>/users/<id>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace files in an existing bundle directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What `chapar admin revoke` withdraws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RevokeWhat {
+    /// A node (all its certificates).
+    Node,
+    /// A person (all their certificates and their signing key).
+    User,
+    /// One certificate by serial number.
+    Cert,
+}
+
+/// Arguments of `chapar admin revoke`.
+#[derive(Debug, Clone, Args)]
+pub struct RevokeArgs {
+    /// node, user or cert.
+    #[arg(value_enum)]
+    pub what: RevokeWhat,
+    /// The node or user id, or the certificate serial.
+    pub target: String,
+    /// Why, for the audit trail.
+    #[arg(long)]
+    pub reason: String,
+    /// The key was compromised: void everything it ever signed, not only
+    /// what it signs from now on.
+    #[arg(long)]
+    pub compromised: bool,
+}
+
+/// Result of a command, printed for people or as JSON.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// One-line summary.
+    pub message: String,
+    /// The roster version now in force.
+    pub roster_version: u64,
+    /// Bundle directory written, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
+    /// Certificate serials issued or revoked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serials: Vec<u64>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+fn id(s: &str, what: &str) -> Result<Id> {
+    Id::new(s).with_context(|| format!("bad {what} id"))
+}
+
+fn country(s: &str) -> Result<Country> {
+    Country::new(s.to_ascii_uppercase()).context("bad --country")
+}
+
+/// `chapar admin init`.
+pub fn init(dir: &Path, a: &InitArgs) -> Result<Outcome> {
+    let mission_id = id(&a.mission_id, "mission")?;
+    let country = country(&a.country)?;
+    if a.name.trim().is_empty() {
+        bail!("--name must not be empty");
+    }
+    if dir.join(file::STATE).exists() && !a.force {
+        bail!(
+            "{} already holds a ministry ({} exists); use another --dir, or --force to replace it (this discards its root key and CA)",
+            dir.display(),
+            file::STATE
+        );
+    }
+    let ca = match (&a.ca_cert, &a.ca_key) {
+        (Some(cert), Some(key)) => Ca::from_pem(
+            &read_text(cert, "CA certificate")?,
+            &read_text(key, "CA key")?,
+        )
+        .with_context(|| {
+            format!(
+                "cannot import the CA from {} and {}",
+                cert.display(),
+                key.display()
+            )
+        })?,
+        _ => Ca::create(
+            &a.name,
+            Validity::days_from_now(a.ca_days),
+            a.ca_algorithm.into(),
+        )
+        .context("cannot create the ministry CA")?,
+    };
+    let root = new_signing_key()?;
+    let mut roster = Roster::new(a.name.trim(), ca.fingerprint());
+    roster.add_mission(Mission {
+        id: mission_id.clone(),
+        name: a
+            .mission_name
+            .clone()
+            .unwrap_or_else(|| format!("{} headquarters", a.name.trim())),
+        country,
+        kind: MissionKind::Ministry,
+    })?;
+    let mut m = Ministry {
+        dir: dir.to_owned(),
+        state: State {
+            own_mission: mission_id.to_string(),
+            next_serial: 1,
+            crl_number: 0,
+            crl_days: a.crl_days.max(1),
+            certificates: Vec::new(),
+        },
+        ca,
+        roster: roster.clone(),
+        crl_pem: String::new(),
+        root,
+    };
+    let mut plan = Plan::default();
+    plan.secret(dir.join(file::ROOT_KEY), signing_key_to_pem(&m.root)?);
+    plan.file(
+        dir.join(file::ROOT_PUB),
+        public_key_to_pem(&m.root_public())?,
+    );
+    plan.file(dir.join(file::CA_CERT), m.ca.cert_pem());
+    plan.secret(dir.join(file::CA_KEY), m.ca.key_pem());
+    m.finish_roster(roster, &mut plan)?;
+    plan.check(a.force, &[])?;
+    let files = plan.commit()?;
+    Ok(Outcome {
+        message: format!(
+            "created ministry {:?} in {} (roster v1, CA fingerprint {})",
+            a.name.trim(),
+            dir.display(),
+            hex::encode(m.ca.fingerprint())
+        ),
+        roster_version: 1,
+        bundle: None,
+        serials: vec![],
+        files,
+    })
+}
+
+/// Files the ministry itself rewrites on every change.
+fn ministry_files(dir: &Path) -> [PathBuf; 3] {
+    [
+        dir.join(file::ROSTER),
+        dir.join(file::CRL),
+        dir.join(file::STATE),
+    ]
+}
+
+fn commit(m: &Ministry, plan: Plan, force: bool) -> Result<Vec<PathBuf>> {
+    let own = ministry_files(&m.dir);
+    let own: Vec<&Path> = own.iter().map(PathBuf::as_path).collect();
+    plan.check(force, &own)?;
+    plan.commit()
+}
+
+/// `chapar admin mission add`.
+pub fn add_mission(dir: &Path, a: &MissionAddArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let mut roster = m.roster.clone();
+    roster.add_mission(Mission {
+        id: id(&a.id, "mission")?,
+        name: a.name.clone(),
+        country: country(&a.country)?,
+        kind: a.kind.into(),
+    })?;
+    let mut plan = Plan::default();
+    m.publish(roster, &mut plan)?;
+    let files = commit(&m, plan, false)?;
+    Ok(Outcome {
+        message: format!("added mission {} ({})", a.id, a.name),
+        roster_version: m.roster.version,
+        bundle: None,
+        serials: vec![],
+        files,
+    })
+}
+
+fn split_endpoint(endpoint: &str) -> Result<(String, u16)> {
+    let (host, port) = endpoint
+        .rsplit_once(':')
+        .with_context(|| format!("--endpoint {endpoint:?} must be host:port"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("--endpoint {endpoint:?}: bad port {port:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        bail!("--endpoint {endpoint:?} has no host");
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// `chapar admin node add`.
+pub fn add_node(dir: &Path, a: &NodeAddArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let node_id = id(&a.id, "node")?;
+    let mission = id(&a.mission, "mission")?;
+    let mut dns = a.dns.clone();
+    let mut ips = a.ip.clone();
+    let listen = match &a.endpoint {
+        Some(ep) => {
+            let (host, port) = split_endpoint(ep)?;
+            match host.parse::<IpAddr>() {
+                Ok(ip) => {
+                    ips.push(ip);
+                    a.listen.unwrap_or(SocketAddr::new(ip, port))
+                }
+                Err(_) => {
+                    dns.push(host);
+                    a.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], port)))
+                }
+            }
+        }
+        None => a.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7400))),
+    };
+    let role = match a.role {
+        RoleArg::Hub => NodeRole::Hub,
+        RoleArg::Mission => NodeRole::Mission,
+    };
+    let signing = new_signing_key()?;
+    let mut roster = m.roster.clone();
+    roster.add_node(Node {
+        id: node_id.clone(),
+        mission: mission.clone(),
+        role,
+        accreditation: a.accreditation,
+        signing_key: PublicKey(signing.verifying_key().to_bytes()),
+        endpoint: a.endpoint.clone(),
+    })?;
+    let peers = choose_peers(&roster, &node_id, &a.peers)?;
+
+    let identity = Identity::node(node_id.as_str())?;
+    let mut req = LeafRequest::new(
+        identity.clone(),
+        m.peek_serial(),
+        Validity::days_from_now(a.days),
+    );
+    req.dns_names = dns;
+    req.ips = ips;
+    let cert =
+        m.ca.issue(&req)
+            .with_context(|| format!("cannot issue a certificate for node {node_id}"))?;
+    let serial = m.record_certificate(identity.uri(), cert.not_after);
+
+    let bundle = a
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("nodes").join(node_id.as_str()));
+    let mut plan = Plan::default();
+    let doc = m.publish(roster, &mut plan)?;
+    let cfg = NodeConfig {
+        node_id: node_id.to_string(),
+        mission: mission.to_string(),
+        listen,
+        data_dir: "data".into(),
+        tls: TlsFiles {
+            ca: "ca.crt".into(),
+            cert: "node.crt".into(),
+            key: "node.key".into(),
+            crl: "crl.pem".into(),
+        },
+        trust: TrustFiles {
+            signing_key: "node-sign.key".into(),
+            root_key: "root.pub".into(),
+            roster: "roster.chpr".into(),
+        },
+        peers,
+    };
+    plan.file(bundle.join(chapar_node::config::FILE_NAME), cfg.to_toml());
+    plan.file(bundle.join("node.crt"), cert.cert_pem.clone());
+    plan.secret(bundle.join("node.key"), cert.key_pem.clone());
+    plan.secret(bundle.join("node-sign.key"), signing_key_to_pem(&signing)?);
+    m.common_bundle_files(&bundle, &doc, &mut plan)?;
+    let files = commit(&m, plan, a.force)?;
+    Ok(Outcome {
+        message: format!(
+            "added node {node_id} ({}, {}) for mission {mission}; bundle in {}",
+            role.as_str().to_ascii_lowercase(),
+            a.accreditation,
+            bundle.display()
+        ),
+        roster_version: m.roster.version,
+        bundle: Some(bundle),
+        serials: vec![serial],
+        files,
+    })
+}
+
+/// The peers a new node connects to: those named, or every hub with an
+/// endpoint.
+fn choose_peers(roster: &Roster, me: &Id, named: &[String]) -> Result<Vec<Peer>> {
+    let nodes: Vec<&Node> = if named.is_empty() {
+        roster
+            .nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Hub && &n.id != me && n.endpoint.is_some())
+            .collect()
+    } else {
+        named
+            .iter()
+            .map(|p| {
+                let pid = id(p, "peer")?;
+                roster
+                    .node(&pid)
+                    .with_context(|| format!("--peer {p}: no such node in the roster"))
+            })
+            .collect::<Result<_>>()?
+    };
+    nodes
+        .into_iter()
+        .map(|n| {
+            if &n.id == me {
+                bail!("--peer {}: a node cannot peer with itself", n.id);
+            }
+            let address = n.endpoint.clone().with_context(|| {
+                format!("--peer {}: that node has no endpoint to connect to", n.id)
+            })?;
+            Ok(Peer {
+                id: n.id.to_string(),
+                address,
+            })
+        })
+        .collect()
+}
+
+/// `chapar admin user add`.
+pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let person_id = id(&a.id, "user")?;
+    let mission = id(&a.mission, "mission")?;
+    let captions = a
+        .captions
+        .iter()
+        .map(|c| Caption::new(c.to_ascii_uppercase()).context("bad --captions"))
+        .collect::<Result<Vec<_>>>()?;
+    let signing = new_signing_key()?;
+    let mut roster = m.roster.clone();
+    roster.add_person(Person {
+        id: person_id.clone(),
+        name: a.name.clone(),
+        mission: mission.clone(),
+        signing_key: PublicKey(signing.verifying_key().to_bytes()),
+        clearance: a.clearance,
+        captions,
+        roles: Roles::of(&a.roles),
+    })?;
+    let node = match &a.node {
+        Some(n) => roster
+            .node(&id(n, "node")?)
+            .with_context(|| format!("--node {n}: no such node in the roster"))?,
+        None => roster
+            .nodes
+            .iter()
+            .find(|n| n.mission == mission && n.endpoint.is_some())
+            .or_else(|| {
+                roster
+                    .nodes
+                    .iter()
+                    .find(|n| n.role == NodeRole::Hub && n.endpoint.is_some())
+            })
+            .with_context(|| {
+                format!("no node of mission {mission} and no hub has an endpoint for the user's client; add one or pass --node")
+            })?,
+    };
+    let node_address = node
+        .endpoint
+        .clone()
+        .with_context(|| format!("--node {}: that node has no endpoint", node.id))?;
+    let node_id = node.id.to_string();
+
+    let identity = Identity::user(person_id.as_str())?;
+    let req = LeafRequest::new(
+        identity.clone(),
+        m.peek_serial(),
+        Validity::days_from_now(a.days),
+    );
+    let cert =
+        m.ca.issue(&req)
+            .with_context(|| format!("cannot issue a certificate for user {person_id}"))?;
+    let serial = m.record_certificate(identity.uri(), cert.not_after);
+    let bundle = a
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("users").join(person_id.as_str()));
+    let mut plan = Plan::default();
+    let doc = m.publish(roster, &mut plan)?;
+    let cfg = UserConfig {
+        user_id: person_id.to_string(),
+        mission: mission.to_string(),
+        node_id,
+        node_address,
+        ca: "ca.crt".into(),
+        cert: "user.crt".into(),
+        key: "user.key".into(),
+        crl: "crl.pem".into(),
+        signing_key: "user-sign.key".into(),
+        root_key: "root.pub".into(),
+    };
+    plan.file(bundle.join(crate::config::FILE_NAME), cfg.to_toml());
+    plan.file(bundle.join("user.crt"), cert.cert_pem.clone());
+    plan.secret(bundle.join("user.key"), cert.key_pem.clone());
+    plan.secret(bundle.join("user-sign.key"), signing_key_to_pem(&signing)?);
+    m.common_bundle_files(&bundle, &doc, &mut plan)?;
+    let files = commit(&m, plan, a.force)?;
+    Ok(Outcome {
+        message: format!(
+            "added user {person_id} ({}) at {mission}, cleared {}, roles {}; bundle in {}",
+            a.name,
+            a.clearance,
+            Roles::of(&a.roles),
+            bundle.display()
+        ),
+        roster_version: m.roster.version,
+        bundle: Some(bundle),
+        serials: vec![serial],
+        files,
+    })
+}
+
+/// `chapar admin revoke`.
+pub fn revoke(dir: &Path, a: &RevokeArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    if a.reason.trim().is_empty() {
+        bail!("--reason must say why (it is kept in the roster for the audit trail)");
+    }
+    let (subject, serials) = match a.what {
+        RevokeWhat::Node => {
+            let nid = id(&a.target, "node")?;
+            let uri = Identity::node(nid.as_str())?.uri();
+            if m.roster.node(&nid).is_none() {
+                bail!("no node {nid} in the roster; `chapar admin roster show` lists them");
+            }
+            (Subject::Node(nid), m.revoke_certificates(Some(&uri), None))
+        }
+        RevokeWhat::User => {
+            let pid = id(&a.target, "user")?;
+            let uri = Identity::user(pid.as_str())?.uri();
+            if m.roster.person(&pid).is_none() {
+                bail!("no user {pid} in the roster; `chapar admin roster show` lists them");
+            }
+            (
+                Subject::Person(pid),
+                m.revoke_certificates(Some(&uri), None),
+            )
+        }
+        RevokeWhat::Cert => {
+            let serial: u64 = a
+                .target
+                .parse()
+                .with_context(|| format!("certificate serial {:?} is not a number", a.target))?;
+            if !m.state.certificates.iter().any(|c| c.serial == serial) {
+                bail!("no certificate with serial {serial} was issued by this ministry");
+            }
+            (
+                Subject::Certificate(serial),
+                m.revoke_certificates(None, Some(serial)),
+            )
+        }
+    };
+    let mut roster = m.roster.clone();
+    let label = subject.to_string();
+    roster.revoke(Revocation {
+        subject,
+        effective_ms: if a.compromised { 0 } else { now_ms() },
+        reason: a.reason.trim().to_owned(),
+    })?;
+    let mut plan = Plan::default();
+    m.publish(roster, &mut plan)?;
+    let files = commit(&m, plan, false)?;
+    Ok(Outcome {
+        message: format!(
+            "revoked {label}{}; certificates revoked: {}",
+            if a.compromised {
+                " (compromised: everything it signed is void)"
+            } else {
+                ""
+            },
+            if serials.is_empty() {
+                "none outstanding".to_owned()
+            } else {
+                serials
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        roster_version: m.roster.version,
+        bundle: None,
+        serials,
+        files,
+    })
+}
+
+/// `chapar admin crl renew`: a fresh CRL (and roster version carrying it).
+pub fn renew_crl(dir: &Path, days: Option<u32>) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    if let Some(d) = days {
+        m.state.crl_days = d.max(1);
+    }
+    let mut plan = Plan::default();
+    m.publish(m.roster.clone(), &mut plan)?;
+    let files = commit(&m, plan, false)?;
+    Ok(Outcome {
+        message: format!(
+            "issued CRL #{} valid for {} days",
+            m.state.crl_number, m.state.crl_days
+        ),
+        roster_version: m.roster.version,
+        bundle: None,
+        serials: vec![],
+        files,
+    })
+}
