@@ -88,7 +88,7 @@ fn fields(doc: &Document) -> String {
                 "people",
                 join(&r.people.iter().map(|p| p.id.clone()).collect::<Vec<_>>()),
             ));
-            f.push(("revocations", r.revocations.len().to_string()));
+            f.push(("revocation_count", r.revocations.len().to_string()));
         }
     }
     f.into_iter()

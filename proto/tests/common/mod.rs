@@ -119,6 +119,12 @@ pub fn roster(version: u64) -> Roster {
         })
         .expect("person");
     }
+    r.revoke(Revocation {
+        subject: Subject::Certificate(7),
+        effective_ms: T0,
+        reason: "laptop lost".into(),
+    })
+    .expect("revoke certificate");
     r
 }
 
