@@ -34,7 +34,36 @@ pub struct UserConfig {
     pub root_key: PathBuf,
 }
 
+/// File names inside a user bundle that differ from a node's (the CA,
+/// CRL, root key and roster use [`chapar_node::config::bundle`]'s names).
+pub mod bundle {
+    /// The person's TLS certificate.
+    pub const CERT: &str = "user.crt";
+    /// Their TLS key (secret).
+    pub const KEY: &str = "user.key";
+    /// Their ed25519 document-signing key (secret).
+    pub const SIGNING_KEY: &str = "user-sign.key";
+}
+
 impl UserConfig {
+    /// The configuration of a freshly written bundle, with standard file
+    /// names relative to the bundle directory.
+    pub fn for_bundle(user_id: &str, mission: &str, node_id: &str, node_address: &str) -> Self {
+        use chapar_node::config::bundle as common;
+        UserConfig {
+            user_id: user_id.to_owned(),
+            mission: mission.to_owned(),
+            node_id: node_id.to_owned(),
+            node_address: node_address.to_owned(),
+            ca: common::CA.into(),
+            cert: bundle::CERT.into(),
+            key: bundle::KEY.into(),
+            crl: common::CRL.into(),
+            signing_key: bundle::SIGNING_KEY.into(),
+            root_key: common::ROOT_KEY.into(),
+        }
+    }
+
     /// The file's text, with a header saying what it is.
     pub fn to_toml(&self) -> String {
         let body = toml::to_string_pretty(self)

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use chapar_proto::{Classification, Role};
 
 use crate::admin::{
-    self, InitArgs, KeyAlg, KindArg, MissionAddArgs, NodeAddArgs, RoleArg, UserAddArgs,
+    self, BundleArgs, InitArgs, KeyAlg, KindArg, MissionAddArgs, NodeAddArgs, RoleArg, UserAddArgs,
 };
 
 /// Marks a directory as made by `chapar demo`, so a re-run may replace it.
@@ -40,7 +40,12 @@ pub fn run(dir: &Path) -> Result<()> {
             );
         }
     }
-    std::fs::create_dir_all(dir)?;
+    // It will hold the root and CA keys.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
     std::fs::write(dir.join(MARKER), "made by `chapar demo`; safe to delete\n")?;
 
     admin::init(
@@ -104,9 +109,11 @@ pub fn run(dir: &Path) -> Result<()> {
                 peers: vec![],
                 dns: vec!["localhost".into()],
                 ip: vec![],
-                days: 365,
-                out: None,
-                force: false,
+                bundle: BundleArgs {
+                    days: 365,
+                    out: None,
+                    force: false,
+                },
             },
         )?;
     }
@@ -155,9 +162,11 @@ pub fn run(dir: &Path) -> Result<()> {
                 roles: roles.to_vec(),
                 captions: captions.iter().map(|c| c.to_string()).collect(),
                 node: None,
-                days: 365,
-                out: None,
-                force: false,
+                bundle: BundleArgs {
+                    days: 365,
+                    out: None,
+                    force: false,
+                },
             },
         )?;
     }

@@ -24,6 +24,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Plan {
     entries: Vec<Entry>,
+    /// Directories whose old contents are discarded first (`init --force`).
+    discard: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -44,6 +46,12 @@ impl Plan {
             contents,
             secret,
         });
+    }
+
+    /// Removes `dir` and everything in it when the plan is committed (and
+    /// only then): for state that belongs to something being replaced.
+    pub fn discard_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.discard.push(dir.into());
     }
 
     /// Refuses to replace files the caller did not say may be replaced:
@@ -68,9 +76,25 @@ impl Plan {
         Ok(())
     }
 
-    /// Writes every file. Directories are created as needed (mode 0700 for
-    /// directories holding secrets).
+    /// Writes every file. Directories are created first, mode 0700 for
+    /// those that will hold a secret (whichever file comes first).
     pub fn commit(self) -> Result<Vec<PathBuf>> {
+        for d in &self.discard {
+            if d.exists() {
+                fs::remove_dir_all(d).with_context(|| format!("cannot remove {}", d.display()))?;
+            }
+        }
+        let mut dirs: Vec<(&Path, bool)> = Vec::new();
+        for e in &self.entries {
+            let dir = e.path.parent().unwrap_or(Path::new("."));
+            match dirs.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, private)) => *private |= e.secret,
+                None => dirs.push((dir, e.secret)),
+            }
+        }
+        for (dir, private) in dirs {
+            create_dirs(dir, private)?;
+        }
         let mut written = Vec::with_capacity(self.entries.len());
         for e in self.entries {
             write_atomic(&e.path, &e.contents, e.secret)?;

@@ -13,6 +13,26 @@ use thiserror::Error;
 /// File name of the configuration inside a bundle.
 pub const FILE_NAME: &str = "node.toml";
 
+/// File names inside a node bundle, as `chapar admin node add` writes them.
+pub mod bundle {
+    /// The ministry CA certificate.
+    pub const CA: &str = "ca.crt";
+    /// The node's TLS certificate.
+    pub const CERT: &str = "node.crt";
+    /// The node's TLS key (secret).
+    pub const KEY: &str = "node.key";
+    /// The CA's revocation list.
+    pub const CRL: &str = "crl.pem";
+    /// The node's ed25519 signing key (secret).
+    pub const SIGNING_KEY: &str = "node-sign.key";
+    /// The ministry root public key.
+    pub const ROOT_KEY: &str = "root.pub";
+    /// The roster current when the bundle was made.
+    pub const ROSTER: &str = "roster.chpr";
+    /// The data directory.
+    pub const DATA: &str = "data";
+}
+
 /// Why a configuration file could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -100,6 +120,29 @@ pub struct Peer {
 }
 
 impl NodeConfig {
+    /// The configuration of a freshly written bundle: standard file names
+    /// (see [`bundle`]), relative to the bundle directory.
+    pub fn for_bundle(node_id: &str, mission: &str, listen: SocketAddr, peers: Vec<Peer>) -> Self {
+        NodeConfig {
+            node_id: node_id.to_owned(),
+            mission: mission.to_owned(),
+            listen,
+            data_dir: bundle::DATA.into(),
+            tls: TlsFiles {
+                ca: bundle::CA.into(),
+                cert: bundle::CERT.into(),
+                key: bundle::KEY.into(),
+                crl: bundle::CRL.into(),
+            },
+            trust: TrustFiles {
+                signing_key: bundle::SIGNING_KEY.into(),
+                root_key: bundle::ROOT_KEY.into(),
+                roster: bundle::ROSTER.into(),
+            },
+            peers,
+        }
+    }
+
     /// Reads and checks a configuration file, resolving relative paths
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
@@ -183,27 +226,15 @@ mod tests {
     use super::*;
 
     fn sample() -> NodeConfig {
-        NodeConfig {
-            node_id: "tokyo-1".into(),
-            mission: "emb-tokyo".into(),
-            listen: "127.0.0.1:7401".parse().expect("addr"),
-            data_dir: "data".into(),
-            tls: TlsFiles {
-                ca: "ca.crt".into(),
-                cert: "node.crt".into(),
-                key: "node.key".into(),
-                crl: "crl.pem".into(),
-            },
-            trust: TrustFiles {
-                signing_key: "node-sign.key".into(),
-                root_key: "root.pub".into(),
-                roster: "roster.chpr".into(),
-            },
-            peers: vec![Peer {
+        NodeConfig::for_bundle(
+            "tokyo-1",
+            "emb-tokyo",
+            "127.0.0.1:7401".parse().expect("addr"),
+            vec![Peer {
                 id: "hub".into(),
                 address: "127.0.0.1:7400".into(),
             }],
-        }
+        )
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use chapar_certs::{Ca, RevokedCert};
+use chapar_node::config::bundle;
 use chapar_proto::keys::{public_key_to_pem, signing_key_from_pem, signing_key_from_seed};
 use chapar_proto::roster::accept_update;
 use chapar_proto::{Body, Document, PublicKey, Roster};
@@ -281,13 +282,13 @@ impl Ministry {
         roster: &Document,
         plan: &mut Plan,
     ) -> Result<()> {
-        plan.file(dir.join("ca.crt"), self.ca.cert_pem());
+        plan.file(dir.join(bundle::CA), self.ca.cert_pem());
         plan.file(
-            dir.join("root.pub"),
+            dir.join(bundle::ROOT_KEY),
             public_key_to_pem(&self.root_public())?,
         );
-        plan.file(dir.join("roster.chpr"), roster.as_bytes());
-        plan.file(dir.join("crl.pem"), self.crl_pem.clone());
+        plan.file(dir.join(bundle::ROSTER), roster.as_bytes());
+        plan.file(dir.join(bundle::CRL), self.crl_pem.clone());
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chapar_certs::{Ca, Identity, KeyAlgorithm, LeafRequest, Validity};
-use chapar_node::config::{NodeConfig, Peer, TlsFiles, TrustFiles};
+use chapar_node::config::{NodeConfig, Peer};
 use chapar_proto::keys::{public_key_to_pem, signing_key_to_pem};
 use chapar_proto::{
     Caption, Classification, Country, Id, Mission, MissionKind, Node, NodeRole, Person, PublicKey,
@@ -150,15 +150,9 @@ pub struct NodeAddArgs {
     /// Extra IP addresses for the certificate.
     #[arg(long)]
     pub ip: Vec<IpAddr>,
-    /// Certificate lifetime in days.
-    #[arg(long, default_value_t = 365)]
-    pub days: u32,
-    /// Bundle directory [default: <ministry dir>/nodes/<id>].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Replace files in an existing bundle directory.
-    #[arg(long)]
-    pub force: bool,
+    /// Certificate and bundle options.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
 }
 
 /// Node roles on the command line.
@@ -194,10 +188,19 @@ pub struct UserAddArgs {
     /// The node their client talks to [default: their mission's node, else a hub].
     #[arg(long)]
     pub node: Option<String>,
+    /// Certificate and bundle options.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+}
+
+/// Options shared by the commands that issue a certificate and write a
+/// bundle.
+#[derive(Debug, Clone, Args)]
+pub struct BundleArgs {
     /// Certificate lifetime in days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
-    /// Bundle directory [default: <ministry dir>/users/<id>].
+    /// Bundle directory [default: <ministry dir>/nodes/<id> or users/<id>].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Replace files in an existing bundle directory.
@@ -325,6 +328,8 @@ pub fn init(dir: &Path, a: &InitArgs) -> Result<Outcome> {
     plan.file(dir.join(file::CA_CERT), m.ca.cert_pem());
     plan.secret(dir.join(file::CA_KEY), m.ca.key_pem());
     m.finish_roster(roster, &mut plan)?;
+    // The old root's roster history would block every later change.
+    plan.discard_dir(dir.join(file::ROSTERS));
     plan.check(a.force, &[])?;
     let files = plan.commit()?;
     Ok(Outcome {
@@ -436,7 +441,7 @@ pub fn add_node(dir: &Path, a: &NodeAddArgs) -> Result<Outcome> {
     let mut req = LeafRequest::new(
         identity.clone(),
         m.peek_serial(),
-        Validity::days_from_now(a.days),
+        Validity::days_from_now(a.bundle.days),
     );
     req.dns_names = dns;
     req.ips = ips;
@@ -446,35 +451,22 @@ pub fn add_node(dir: &Path, a: &NodeAddArgs) -> Result<Outcome> {
     let serial = m.record_certificate(identity.uri(), cert.not_after);
 
     let bundle = a
+        .bundle
         .out
         .clone()
         .unwrap_or_else(|| dir.join("nodes").join(node_id.as_str()));
     let mut plan = Plan::default();
     let doc = m.publish(roster, &mut plan)?;
-    let cfg = NodeConfig {
-        node_id: node_id.to_string(),
-        mission: mission.to_string(),
-        listen,
-        data_dir: "data".into(),
-        tls: TlsFiles {
-            ca: "ca.crt".into(),
-            cert: "node.crt".into(),
-            key: "node.key".into(),
-            crl: "crl.pem".into(),
-        },
-        trust: TrustFiles {
-            signing_key: "node-sign.key".into(),
-            root_key: "root.pub".into(),
-            roster: "roster.chpr".into(),
-        },
-        peers,
-    };
+    let cfg = NodeConfig::for_bundle(node_id.as_str(), mission.as_str(), listen, peers);
     plan.file(bundle.join(chapar_node::config::FILE_NAME), cfg.to_toml());
-    plan.file(bundle.join("node.crt"), cert.cert_pem.clone());
-    plan.secret(bundle.join("node.key"), cert.key_pem.clone());
-    plan.secret(bundle.join("node-sign.key"), signing_key_to_pem(&signing)?);
+    plan.file(bundle.join(&cfg.tls.cert), cert.cert_pem.clone());
+    plan.secret(bundle.join(&cfg.tls.key), cert.key_pem.clone());
+    plan.secret(
+        bundle.join(&cfg.trust.signing_key),
+        signing_key_to_pem(&signing)?,
+    );
     m.common_bundle_files(&bundle, &doc, &mut plan)?;
-    let files = commit(&m, plan, a.force)?;
+    let files = commit(&m, plan, a.bundle.force)?;
     Ok(Outcome {
         message: format!(
             "added node {node_id} ({}, {}) for mission {mission}; bundle in {}",
@@ -496,16 +488,19 @@ fn choose_peers(roster: &Roster, me: &Id, named: &[String]) -> Result<Vec<Peer>>
         roster
             .nodes
             .iter()
-            .filter(|n| n.role == NodeRole::Hub && &n.id != me && n.endpoint.is_some())
+            .filter(|n| {
+                n.role == NodeRole::Hub
+                    && &n.id != me
+                    && n.endpoint.is_some()
+                    && !revoked(roster, n)
+            })
             .collect()
     } else {
         named
             .iter()
             .map(|p| {
                 let pid = id(p, "peer")?;
-                roster
-                    .node(&pid)
-                    .with_context(|| format!("--peer {p}: no such node in the roster"))
+                usable_node(roster, &pid, "--peer")
             })
             .collect::<Result<_>>()?
     };
@@ -524,6 +519,22 @@ fn choose_peers(roster: &Roster, me: &Id, named: &[String]) -> Result<Vec<Peer>>
             })
         })
         .collect()
+}
+
+/// Whether a node is revoked now.
+fn revoked(roster: &Roster, n: &Node) -> bool {
+    roster.is_revoked(&Subject::Node(n.id.clone()), now_ms())
+}
+
+/// A node named on the command line: listed and not revoked.
+fn usable_node<'r>(roster: &'r Roster, nid: &Id, flag: &str) -> Result<&'r Node> {
+    let n = roster
+        .node(nid)
+        .with_context(|| format!("{flag} {nid}: no such node in the roster"))?;
+    if revoked(roster, n) {
+        bail!("{flag} {nid}: that node is revoked");
+    }
+    Ok(n)
 }
 
 /// `chapar admin user add`.
@@ -548,22 +559,25 @@ pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
         roles: Roles::of(&a.roles),
     })?;
     let node = match &a.node {
-        Some(n) => roster
-            .node(&id(n, "node")?)
-            .with_context(|| format!("--node {n}: no such node in the roster"))?,
-        None => roster
-            .nodes
-            .iter()
-            .find(|n| n.mission == mission && n.endpoint.is_some())
-            .or_else(|| {
-                roster
-                    .nodes
-                    .iter()
-                    .find(|n| n.role == NodeRole::Hub && n.endpoint.is_some())
-            })
-            .with_context(|| {
-                format!("no node of mission {mission} and no hub has an endpoint for the user's client; add one or pass --node")
-            })?,
+        Some(n) => usable_node(&roster, &id(n, "node")?, "--node")?,
+        None => {
+            let reachable = |n: &&Node| n.endpoint.is_some() && !revoked(&roster, n);
+            roster
+                .nodes
+                .iter()
+                .filter(reachable)
+                .find(|n| n.mission == mission)
+                .or_else(|| {
+                    roster
+                        .nodes
+                        .iter()
+                        .filter(reachable)
+                        .find(|n| n.role == NodeRole::Hub)
+                })
+                .with_context(|| {
+                    format!("no usable node of mission {mission} and no hub has an endpoint for the user's client; add one or pass --node")
+                })?
+        }
     };
     let node_address = node
         .endpoint
@@ -575,36 +589,31 @@ pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
     let req = LeafRequest::new(
         identity.clone(),
         m.peek_serial(),
-        Validity::days_from_now(a.days),
+        Validity::days_from_now(a.bundle.days),
     );
     let cert =
         m.ca.issue(&req)
             .with_context(|| format!("cannot issue a certificate for user {person_id}"))?;
     let serial = m.record_certificate(identity.uri(), cert.not_after);
     let bundle = a
+        .bundle
         .out
         .clone()
         .unwrap_or_else(|| dir.join("users").join(person_id.as_str()));
     let mut plan = Plan::default();
     let doc = m.publish(roster, &mut plan)?;
-    let cfg = UserConfig {
-        user_id: person_id.to_string(),
-        mission: mission.to_string(),
-        node_id,
-        node_address,
-        ca: "ca.crt".into(),
-        cert: "user.crt".into(),
-        key: "user.key".into(),
-        crl: "crl.pem".into(),
-        signing_key: "user-sign.key".into(),
-        root_key: "root.pub".into(),
-    };
+    let cfg = UserConfig::for_bundle(
+        person_id.as_str(),
+        mission.as_str(),
+        &node_id,
+        &node_address,
+    );
     plan.file(bundle.join(crate::config::FILE_NAME), cfg.to_toml());
-    plan.file(bundle.join("user.crt"), cert.cert_pem.clone());
-    plan.secret(bundle.join("user.key"), cert.key_pem.clone());
-    plan.secret(bundle.join("user-sign.key"), signing_key_to_pem(&signing)?);
+    plan.file(bundle.join(&cfg.cert), cert.cert_pem.clone());
+    plan.secret(bundle.join(&cfg.key), cert.key_pem.clone());
+    plan.secret(bundle.join(&cfg.signing_key), signing_key_to_pem(&signing)?);
     m.common_bundle_files(&bundle, &doc, &mut plan)?;
-    let files = commit(&m, plan, a.force)?;
+    let files = commit(&m, plan, a.bundle.force)?;
     Ok(Outcome {
         message: format!(
             "added user {person_id} ({}) at {mission}, cleared {}, roles {}; bundle in {}",
