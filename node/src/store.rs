@@ -1,0 +1,753 @@
+//! The node's document store: every document the node holds, its indexes,
+//! and a few named values, on disk.
+//!
+//! This is the only module that names sled (DESIGN.md §1): nothing in its
+//! public API is a sled type, so the engine can be replaced behind it.
+//!
+//! # What the store does not do
+//!
+//! The store does **not** validate documents. The caller must verify the
+//! signature (`Document::verify` / `verify_batch`) and the author's roster
+//! authorization (`Trust::authorize`) *before* calling
+//! [`Store::insert_batch`]. The store only takes already-decoded
+//! [`Document`]s, so whatever it holds is at least canonical bytes: garbage
+//! cannot be stored by mistake.
+//!
+//! # Layout
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `docs` | `DocId` (32) | envelope bytes |
+//! | `items` | `created_ms` (8, BE) ‖ `DocId` | kind code (1) |
+//! | `by_kind` | kind (1) ‖ `created_ms` (8, BE) ‖ `DocId` | empty |
+//! | `meta` | name (UTF-8) | bytes, for other modules (roster, markers) |
+//! | `state` | `schema`, `count` | u64 BE, the store's own bookkeeping |
+//!
+//! `items` is the ordered set `(timestamp, DocId)` that replication
+//! reconciles over; `by_kind` serves listings by kind and time. The store's
+//! own counters live in `state`, not in `meta`, so a module's meta name can
+//! never clobber them.
+//!
+//! # Durability and atomicity
+//!
+//! [`Store::insert_batch`] writes the documents and every index entry of a
+//! batch in one multi-tree transaction, then flushes (fsync) before it
+//! returns: **its `Ok` is the acknowledgement**, and a document acknowledged
+//! to a client or peer survives `kill -9` right after (tested in
+//! `node/tests/store.rs`). A crash never leaves an index entry without its
+//! document or the reverse; [`Store::check`] proves it on demand.
+//!
+//! # Errors
+//!
+//! No stored or on-disk byte can make the store panic: a stored document
+//! that no longer decodes (or whose hash no longer matches its key) is
+//! [`StoreError::Corrupt`]; a malformed index entry is
+//! [`StoreError::Inconsistent`]. After an [`StoreError::Io`] the node should
+//! stop: sled does not promise to keep working after a failed write.
+
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chapar_proto::{DocId, Document, Kind};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use thiserror::Error;
+
+/// The on-disk layout this build reads and writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const TREE_DOCS: &str = "docs";
+const TREE_ITEMS: &str = "items";
+const TREE_BY_KIND: &str = "by_kind";
+const TREE_META: &str = "meta";
+const TREE_STATE: &str = "state";
+const STATE_SCHEMA: &[u8] = b"schema";
+const STATE_COUNT: &[u8] = b"count";
+
+const ITEM_KEY: usize = 8 + 32;
+const KIND_KEY: usize = 1 + 8 + 32;
+
+/// Why a store operation failed. Each message says what to do about it.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another process (or another `Store` in this one) has the store open.
+    #[error(
+        "another chapar-node is using the store at {path}: stop it first, or point this node at its own data directory"
+    )]
+    InUse {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// A file-system operation failed.
+    #[error(
+        "store I/O error at {path}: {source}; check free disk space and that the directory is writable by this user, then restart the node"
+    )]
+    Io {
+        /// The store directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The storage engine found its own files damaged.
+    #[error(
+        "the store at {path} is corrupt ({detail}); move it aside and restore a backup, or start empty and let the node re-sync from its peers"
+    )]
+    CorruptDb {
+        /// The store directory.
+        path: PathBuf,
+        /// What the engine reported.
+        detail: String,
+    },
+    /// A stored document's bytes no longer decode or no longer hash to its id.
+    #[error(
+        "stored document {id} is corrupt ({reason}); run the store check, and re-fetch the document from a peer"
+    )]
+    Corrupt {
+        /// The document whose bytes are damaged.
+        id: DocId,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The indexes disagree with the documents, or an entry is malformed.
+    #[error(
+        "the store at {path} is inconsistent: {detail}; move it aside and let the node re-sync from its peers"
+    )]
+    Inconsistent {
+        /// The store directory.
+        path: PathBuf,
+        /// The first inconsistency found.
+        detail: String,
+    },
+    /// The store was written by a build with a different layout.
+    #[error(
+        "the store at {path} has layout version {found}, this build reads version {SCHEMA_VERSION}; run a chapar-node release that matches it"
+    )]
+    Schema {
+        /// The store directory.
+        path: PathBuf,
+        /// The version found on disk.
+        found: u64,
+    },
+    /// A named meta value has the wrong size for its type.
+    #[error("store meta value {name:?} is {len} bytes, expected {expected}")]
+    BadMeta {
+        /// The meta name.
+        name: String,
+        /// Its length on disk.
+        len: usize,
+        /// The length its type needs.
+        expected: usize,
+    },
+    /// The storage engine failed in a way it calls a bug or unsupported.
+    #[error("storage engine error at {path}: {detail}; please report it with the node's log")]
+    Engine {
+        /// The store directory.
+        path: PathBuf,
+        /// What the engine reported.
+        detail: String,
+    },
+}
+
+/// The outcome for one document of [`Store::insert_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The document was not held before and now is.
+    New,
+    /// The document was already held (or appeared earlier in the same
+    /// batch); nothing changed.
+    Duplicate,
+}
+
+/// Order of a listing by time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first, ties by ascending id.
+    #[default]
+    OldestFirst,
+    /// Newest first, ties by descending id.
+    NewestFirst,
+}
+
+/// What [`Store::check`] found in a consistent store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Number of documents.
+    pub docs: u64,
+    /// Total envelope bytes of all documents.
+    pub doc_bytes: u64,
+}
+
+/// The node's document store. Cheap to share behind an `Arc`; every method
+/// takes `&self` and is safe to call from several threads.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    docs: sled::Tree,
+    items: sled::Tree,
+    by_kind: sled::Tree,
+    meta: sled::Tree,
+    state: sled::Tree,
+    count: AtomicU64,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `path`.
+    ///
+    /// Fails with [`StoreError::InUse`] if another process holds it, and
+    /// [`StoreError::CorruptDb`] if the engine cannot recover its files.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let config = sled::Config::new().path(&path);
+        // sled's recovery has been reported to panic on some damaged files:
+        // report that as corruption instead of taking the node down.
+        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(open_error(&path, e)),
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the engine panicked while recovering".into());
+                return Err(StoreError::CorruptDb { path, detail });
+            }
+        };
+        let e = |err| engine_error(&path, err);
+        let docs = db.open_tree(TREE_DOCS).map_err(e)?;
+        let items = db.open_tree(TREE_ITEMS).map_err(e)?;
+        let by_kind = db.open_tree(TREE_BY_KIND).map_err(e)?;
+        let meta = db.open_tree(TREE_META).map_err(e)?;
+        let state = db.open_tree(TREE_STATE).map_err(e)?;
+        let store = Store {
+            path,
+            db,
+            docs,
+            items,
+            by_kind,
+            meta,
+            state,
+            count: AtomicU64::new(0),
+        };
+        store.init_state()?;
+        Ok(store)
+    }
+
+    /// Checks the layout version and loads the document count.
+    fn init_state(&self) -> Result<(), StoreError> {
+        match self.state.get(STATE_SCHEMA).map_err(|e| self.err(e))? {
+            Some(v) => {
+                let found = self.state_u64(STATE_SCHEMA, &v)?;
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found,
+                    });
+                }
+            }
+            None => {
+                if !self.docs.is_empty() {
+                    return Err(self.inconsistent("documents present but no layout version"));
+                }
+                self.state
+                    .insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                self.flush()?;
+            }
+        }
+        let count = match self.state.get(STATE_COUNT).map_err(|e| self.err(e))? {
+            Some(v) => self.state_u64(STATE_COUNT, &v)?,
+            None => 0,
+        };
+        self.count.store(count, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn state_u64(&self, key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
+        <[u8; 8]>::try_from(v).map(u64::from_be_bytes).map_err(|_| {
+            self.inconsistent(format!(
+                "state value {} is {} bytes, expected 8",
+                String::from_utf8_lossy(key),
+                v.len()
+            ))
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a batch of documents that the caller has already verified and
+    /// authorized (see the module documentation), and returns one
+    /// [`Inserted`] per document, in order.
+    ///
+    /// Idempotent: a document already held is [`Inserted::Duplicate`] and
+    /// changes nothing. The documents and all their index entries are
+    /// written atomically, then flushed to disk: when this returns `Ok`,
+    /// every document of the batch survives a crash. An empty batch does
+    /// nothing.
+    pub fn insert_batch(&self, docs: &[Document]) -> Result<Vec<Inserted>, StoreError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let trees = (&self.docs, &self.items, &self.by_kind, &self.state);
+        let outcome = trees.transaction(|(tdocs, titems, tkind, tstate)| {
+            let mut count = match tstate.get(STATE_COUNT)? {
+                Some(v) => match <[u8; 8]>::try_from(&v[..]) {
+                    Ok(b) => u64::from_be_bytes(b),
+                    Err(_) => {
+                        return Err(ConflictableTransactionError::Abort(
+                            self.inconsistent("state value count is not 8 bytes"),
+                        ));
+                    }
+                },
+                None => 0,
+            };
+            let mut out = Vec::with_capacity(docs.len());
+            for doc in docs {
+                let id = doc.id();
+                // Reads in a transaction see its own earlier writes, so a
+                // document repeated within the batch is a duplicate too.
+                if tdocs.get(id.0)?.is_some() {
+                    out.push(Inserted::Duplicate);
+                    continue;
+                }
+                let ts = doc.created_ms();
+                let kind = doc.kind();
+                tdocs.insert(&id.0[..], doc.as_bytes())?;
+                titems.insert(&item_key(ts, &id)[..], &[kind.code()][..])?;
+                tkind.insert(&kind_key(kind, ts, &id)[..], &[][..])?;
+                count += 1;
+                out.push(Inserted::New);
+            }
+            tstate.insert(STATE_COUNT, &count.to_be_bytes()[..])?;
+            Ok((out, count))
+        });
+        let (out, count) = match outcome {
+            Ok(v) => v,
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(self.err(e)),
+        };
+        // Flush even if every document was a duplicate: another thread may
+        // have committed it and not flushed yet, and our `Ok` acknowledges it.
+        self.flush()?;
+        // Batches commit one after the other; the count only grows.
+        self.count.fetch_max(count, Ordering::SeqCst);
+        Ok(out)
+    }
+
+    /// The document with this id, if held.
+    ///
+    /// Fails with [`StoreError::Corrupt`] if its stored bytes no longer
+    /// decode or no longer hash to `id`.
+    pub fn get(&self, id: &DocId) -> Result<Option<Document>, StoreError> {
+        match self.docs.get(id.0).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(bytes) => decode_stored(id, &bytes).map(Some),
+        }
+    }
+
+    /// The stored envelope bytes of a document, without decoding them (for
+    /// sending to a peer that will verify them anyway).
+    pub fn get_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .docs
+            .get(id.0)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Whether the document is held.
+    pub fn contains(&self, id: &DocId) -> Result<bool, StoreError> {
+        self.docs.contains_key(id.0).map_err(|e| self.err(e))
+    }
+
+    /// Number of documents held, in O(1).
+    pub fn len(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Whether the store holds no document.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every `(timestamp, id)` held, ordered by timestamp then id: the set
+    /// replication reconciles over. Also iterates backwards.
+    pub fn items(&self) -> Items {
+        Items {
+            inner: ItemsInner::All(self.items.iter()),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Every `(timestamp, id)` with `timestamp >= since`, in order.
+    pub fn items_since(&self, since: u64) -> Items {
+        let lo = item_key(since, &DocId([0; 32]));
+        Items {
+            inner: ItemsInner::All(self.items.range(lo..)),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Up to `limit` `(timestamp, id)` pairs with timestamp in `range`, of
+    /// one kind or of all, in `order`.
+    ///
+    /// `range` is any range of milliseconds (`a..b`, `a..=b`, `a..`, `..`).
+    pub fn list(
+        &self,
+        kind: Option<Kind>,
+        range: impl RangeBounds<u64>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<(u64, DocId)>, StoreError> {
+        let (prefix, tree): (&[u8], _) = match kind {
+            Some(k) => (&[k.code()][..], &self.by_kind),
+            None => (&[][..], &self.items),
+        };
+        let Some((lo, hi)) = key_range(prefix, &range) else {
+            return Ok(Vec::new());
+        };
+        let iter = Items {
+            inner: if kind.is_some() {
+                ItemsInner::ByKind(tree.range(lo..=hi))
+            } else {
+                ItemsInner::All(tree.range(lo..=hi))
+            },
+            path: self.path.clone(),
+        };
+        match order {
+            Order::OldestFirst => iter.take(limit).collect(),
+            Order::NewestFirst => iter.rev().take(limit).collect(),
+        }
+    }
+
+    /// A named value another module keeps here (the roster in force, the
+    /// search indexer's high-water mark, ...).
+    pub fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .meta
+            .get(name.as_bytes())
+            .map_err(|e| self.err(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Sets a named value and flushes it to disk before returning.
+    pub fn put_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta
+            .insert(name.as_bytes(), value)
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// A named u64 (a counter or a marker), if set.
+    pub fn get_meta_u64(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        match self.get_meta(name)? {
+            None => Ok(None),
+            Some(v) => <[u8; 8]>::try_from(&v[..])
+                .map(|b| Some(u64::from_be_bytes(b)))
+                .map_err(|_| StoreError::BadMeta {
+                    name: name.to_string(),
+                    len: v.len(),
+                    expected: 8,
+                }),
+        }
+    }
+
+    /// Sets a named u64 and flushes it to disk before returning.
+    pub fn put_meta_u64(&self, name: &str, value: u64) -> Result<(), StoreError> {
+        self.put_meta(name, &value.to_be_bytes())
+    }
+
+    /// Bytes the store's files take on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(|e| self.err(e))
+    }
+
+    /// Reads everything and checks that the store is consistent: every
+    /// document decodes and hashes to its key, has its `items` and
+    /// `by_kind` entries, no index entry lacks its document, and the count
+    /// is right. O(n); for start-up after a crash, tests and an admin
+    /// command, not for every request.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut docs = 0u64;
+        let mut doc_bytes = 0u64;
+        for kv in self.docs.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let id = DocId(
+                <[u8; 32]>::try_from(&k[..])
+                    .map_err(|_| self.inconsistent(format!("docs key of {} bytes", k.len())))?,
+            );
+            let doc = decode_stored(&id, &v)?;
+            let (ts, kind) = (doc.created_ms(), doc.kind());
+            match self.items.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
+                Some(code) if code[..] == [kind.code()] => {}
+                Some(_) => {
+                    return Err(self.inconsistent(format!("items has the wrong kind for {id}")));
+                }
+                None => return Err(self.inconsistent(format!("document {id} has no items entry"))),
+            }
+            if !self
+                .by_kind
+                .contains_key(kind_key(kind, ts, &id))
+                .map_err(|e| self.err(e))?
+            {
+                return Err(self.inconsistent(format!("document {id} has no by_kind entry")));
+            }
+            docs += 1;
+            doc_bytes += v.len() as u64;
+        }
+        // Every index entry is well formed and names a held document; with
+        // the counts equal, the indexes and `docs` are in bijection.
+        for (name, iter) in [
+            ("items", self.items()),
+            ("by_kind", self.list_all_by_kind()),
+        ] {
+            let mut n = 0u64;
+            for item in iter {
+                let (_, id) = item?;
+                if !self.contains(&id)? {
+                    return Err(self.inconsistent(format!("{name} entry for {id} has no document")));
+                }
+                n += 1;
+            }
+            if n != docs {
+                return Err(
+                    self.inconsistent(format!("{name} has {n} entries for {docs} documents"))
+                );
+            }
+        }
+        let count = self.len();
+        if count != docs {
+            return Err(self.inconsistent(format!("count says {count}, found {docs} documents")));
+        }
+        Ok(CheckReport { docs, doc_bytes })
+    }
+
+    fn list_all_by_kind(&self) -> Items {
+        Items {
+            inner: ItemsInner::ByKind(self.by_kind.iter()),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Flushes every write to disk (fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Flushes and closes the store, reporting a failed flush (dropping the
+    /// store also flushes, but cannot report).
+    pub fn close(self) -> Result<(), StoreError> {
+        self.flush()
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        engine_error(&self.path, e)
+    }
+
+    fn inconsistent(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Inconsistent {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.db.flush();
+    }
+}
+
+/// Iterator over `(timestamp, id)` pairs, from [`Store::items`],
+/// [`Store::items_since`] or internally for listings.
+pub struct Items {
+    inner: ItemsInner,
+    path: PathBuf,
+}
+
+enum ItemsInner {
+    /// Keys of `items`: ts ‖ id.
+    All(sled::Iter),
+    /// Keys of `by_kind`: kind ‖ ts ‖ id.
+    ByKind(sled::Iter),
+}
+
+impl Items {
+    fn parse(
+        &self,
+        r: Option<sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Option<Result<(u64, DocId), StoreError>> {
+        let (k, _) = match r? {
+            Ok(kv) => kv,
+            Err(e) => return Some(Err(engine_error(&self.path, e))),
+        };
+        let (tree, key, len) = match self.inner {
+            ItemsInner::All(_) => ("items", &k[..], ITEM_KEY),
+            ItemsInner::ByKind(_) => ("by_kind", k.get(1..).unwrap_or(&[]), KIND_KEY),
+        };
+        Some(parse_item_key(key).ok_or_else(|| StoreError::Inconsistent {
+            path: self.path.clone(),
+            detail: format!("{tree} key of {} bytes, expected {len}", k.len()),
+        }))
+    }
+}
+
+impl Iterator for Items {
+    type Item = Result<(u64, DocId), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = match &mut self.inner {
+            ItemsInner::All(i) | ItemsInner::ByKind(i) => i.next(),
+        };
+        self.parse(r)
+    }
+}
+
+impl DoubleEndedIterator for Items {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let r = match &mut self.inner {
+            ItemsInner::All(i) | ItemsInner::ByKind(i) => i.next_back(),
+        };
+        self.parse(r)
+    }
+}
+
+impl fmt::Debug for Items {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Items").field("path", &self.path).finish()
+    }
+}
+
+fn item_key(ts: u64, id: &DocId) -> [u8; ITEM_KEY] {
+    let mut k = [0u8; ITEM_KEY];
+    k[..8].copy_from_slice(&ts.to_be_bytes());
+    k[8..].copy_from_slice(&id.0);
+    k
+}
+
+fn kind_key(kind: Kind, ts: u64, id: &DocId) -> [u8; KIND_KEY] {
+    let mut k = [0u8; KIND_KEY];
+    k[0] = kind.code();
+    k[1..].copy_from_slice(&item_key(ts, id));
+    k
+}
+
+fn parse_item_key(k: &[u8]) -> Option<(u64, DocId)> {
+    let k: &[u8; ITEM_KEY] = k.try_into().ok()?;
+    let (ts, id) = k.split_at(8);
+    Some((
+        u64::from_be_bytes(ts.try_into().ok()?),
+        DocId(id.try_into().ok()?),
+    ))
+}
+
+/// The inclusive key range `prefix ‖ ts ‖ id` covering timestamps in
+/// `range`, or `None` if it is empty.
+fn key_range(prefix: &[u8], range: &impl RangeBounds<u64>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let lo = match range.start_bound() {
+        Bound::Unbounded => 0,
+        Bound::Included(&t) => t,
+        Bound::Excluded(&t) => t.checked_add(1)?,
+    };
+    let hi = match range.end_bound() {
+        Bound::Unbounded => u64::MAX,
+        Bound::Included(&t) => t,
+        Bound::Excluded(&t) => t.checked_sub(1)?,
+    };
+    if lo > hi {
+        return None;
+    }
+    let key = |ts: u64, fill: u8| {
+        let mut k = prefix.to_vec();
+        k.extend_from_slice(&item_key(ts, &DocId([fill; 32])));
+        k
+    };
+    Some((key(lo, 0), key(hi, 0xff)))
+}
+
+fn decode_stored(id: &DocId, bytes: &[u8]) -> Result<Document, StoreError> {
+    let doc = Document::decode(bytes).map_err(|e| StoreError::Corrupt {
+        id: *id,
+        reason: e.to_string(),
+    })?;
+    if doc.id() != *id {
+        return Err(StoreError::Corrupt {
+            id: *id,
+            reason: format!("the stored bytes hash to {}", doc.id()),
+        });
+    }
+    Ok(doc)
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        // sled reports a held lock as an Io error of kind Other.
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::InUse {
+                path: path.to_path_buf(),
+            }
+        }
+        other => engine_error(path, other),
+    }
+}
+
+fn engine_error(path: &Path, e: sled::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match e {
+        sled::Error::Io(source) => StoreError::Io { path, source },
+        sled::Error::Corruption { at, .. } => StoreError::CorruptDb {
+            path,
+            detail: match at {
+                Some(at) => format!("engine found corruption at {at:?}"),
+                None => "engine found corruption".into(),
+            },
+        },
+        other => StoreError::Engine {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges() {
+        assert_eq!(key_range(&[], &(5..5)), None);
+        assert_eq!(key_range(&[], &(0..0)), None);
+        assert_eq!(key_range(&[], &(u64::MAX..)).map(|r| r.0.len()), Some(40));
+        let (lo, hi) = key_range(&[3], &(5..=9)).expect("non-empty");
+        assert_eq!(lo[0], 3);
+        assert_eq!(&lo[1..9], &5u64.to_be_bytes());
+        assert_eq!(&hi[1..9], &9u64.to_be_bytes());
+        assert!(hi[9..].iter().all(|&b| b == 0xff));
+        let (lo, hi) = key_range(&[], &(..10)).expect("non-empty");
+        assert_eq!(&lo[..8], &0u64.to_be_bytes());
+        assert_eq!(&hi[..8], &9u64.to_be_bytes());
+    }
+
+    #[test]
+    fn item_keys_roundtrip() {
+        let id = DocId([7; 32]);
+        assert_eq!(parse_item_key(&item_key(42, &id)), Some((42, id)));
+        assert_eq!(parse_item_key(&[0; 39]), None);
+        assert_eq!(kind_key(Kind::Cable, 42, &id)[0], Kind::Cable.code());
+    }
+}
