@@ -1,9 +1,14 @@
 //! Cables: the formal messages between the ministry and its missions, and
 //! the signed steps of their life: draft (the [`Cable`] itself), clearance
-//! ([`CableClearance`]) and release ([`CableRelease`]). Only a released cable
-//! is delivered to its addressees.
+//! ([`CableClearance`]) and release ([`CableRelease`]).
+//!
+//! A release *embeds* the signed draft it releases. Addressees receive the
+//! release — draft inside — and never a bare draft, so "only a released
+//! cable is delivered" holds by construction, and where a document may go is
+//! a function of the document alone (see [`crate::access`]).
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer, ensure_ascending, ensure_max};
+use crate::document::{Body, Document, Kind, MAX_DOCUMENT};
 use crate::types::{Caption, Classification, DocId, Id, Tag, check_text, code_enum};
 
 /// Maximum action or info addressees.
@@ -147,6 +152,8 @@ impl Decode for Cable {
 pub struct CableClearance {
     /// The draft cleared.
     pub cable: DocId,
+    /// The draft's originating mission (where the clearance must go).
+    pub originator: Id,
     /// Optional remark from the clearer.
     pub note: String,
 }
@@ -161,6 +168,7 @@ impl CableClearance {
 impl Encode for CableClearance {
     fn encode(&self, w: &mut Writer) {
         self.cable.encode(w);
+        self.originator.encode(w);
         w.str(&self.note);
     }
 }
@@ -169,6 +177,7 @@ impl Decode for CableClearance {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let v = CableClearance {
             cable: DocId::decode(r)?,
+            originator: Id::decode(r)?,
             note: r.str("clearance note", MAX_NOTE)?,
         };
         v.validate()?;
@@ -176,19 +185,52 @@ impl Decode for CableClearance {
     }
 }
 
-/// A releasing officer's order to send a drafted cable; the cable is
-/// delivered to its addressees from this point on.
+/// A releasing officer's order to send a drafted cable. It carries the
+/// signed draft itself: this is what addressees receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CableRelease {
-    /// The draft released.
-    pub cable: DocId,
+    /// The signed draft released; always a [`Kind::Cable`] document
+    /// (private so that no other kind can be put here).
+    draft: Box<Document>,
     /// Clearances the releaser relied on, ascending.
     pub clearances: Vec<DocId>,
 }
 
 impl CableRelease {
-    /// Checks the rules a decoder enforces.
+    /// A release of `draft`, which must be a cable.
+    pub fn new(draft: Document, clearances: Vec<DocId>) -> Result<CableRelease, DecodeError> {
+        let v = CableRelease {
+            draft: Box::new(draft),
+            clearances,
+        };
+        v.validate()?;
+        Ok(v)
+    }
+
+    /// The signed draft released.
+    pub fn draft(&self) -> &Document {
+        &self.draft
+    }
+
+    /// The released cable's header and text.
+    pub fn cable(&self) -> &Cable {
+        match self.draft.body() {
+            Body::Cable(c) => c,
+            // `validate` (run by the constructor and the decoder) refuses
+            // any other kind, so a CableRelease never holds one.
+            _ => unreachable!("a release always embeds a cable"),
+        }
+    }
+
+    /// Checks the rules a decoder enforces: the embedded document is a
+    /// cable draft; clearances ascend.
     pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.draft.kind() != Kind::Cable {
+            return invalid(
+                "released draft",
+                &format!("must be a CABLE, not a {}", self.draft.kind()),
+            );
+        }
         ensure_max("release clearances", self.clearances.len(), MAX_CLEARANCES)?;
         ensure_ascending(&self.clearances, "release clearances")
     }
@@ -196,18 +238,14 @@ impl CableRelease {
 
 impl Encode for CableRelease {
     fn encode(&self, w: &mut Writer) {
-        self.cable.encode(w);
+        w.bytes(self.draft.as_bytes());
         w.seq(&self.clearances);
     }
 }
 
 impl Decode for CableRelease {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let v = CableRelease {
-            cable: DocId::decode(r)?,
-            clearances: r.set("release clearances", MAX_CLEARANCES)?,
-        };
-        v.validate()?;
-        Ok(v)
+        let draft = Document::decode(r.bytes("released draft", MAX_DOCUMENT)?)?;
+        CableRelease::new(draft, r.set("release clearances", MAX_CLEARANCES)?)
     }
 }

@@ -277,12 +277,28 @@ impl Document {
         signed_message(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
     }
 
-    /// Checks the signature with ed25519 `verify_strict`: rejects weak
-    /// keys, non-canonical `S`, small-order or non-canonical `R`.
+    /// Checks the signature with ed25519 `verify_strict` (rejects weak
+    /// keys, non-canonical `S`, small-order or non-canonical `R`), and the
+    /// signature of every document embedded in this one (a release's
+    /// draft).
     pub fn verify(&self) -> Result<(), VerifyError> {
+        self.signed_parts().try_for_each(Document::verify_own)
+    }
+
+    /// This document's own signature only.
+    fn verify_own(&self) -> Result<(), VerifyError> {
         let key = verifying_key(&self.author)?;
         key.verify_strict(&self.signed_message(), &self.signature())
             .map_err(|_| VerifyError::BadSignature)
+    }
+
+    /// This document and the signed documents embedded in it.
+    pub fn signed_parts(&self) -> impl Iterator<Item = &Document> {
+        let embedded = match &self.body {
+            Body::CableRelease(r) => Some(r.draft()),
+            _ => None,
+        };
+        std::iter::once(self).chain(embedded)
     }
 }
 
@@ -334,25 +350,33 @@ const BATCH_CHUNK: usize = 128;
 /// `docs/decisions/0002-signature-verification.md`); a signature made by any
 /// honest signer verifies under both.
 pub fn verify_batch(docs: &[Document]) -> Vec<Result<(), VerifyError>> {
-    let mut results: Vec<Result<(), VerifyError>> = Vec::with_capacity(docs.len());
-    let mut pending: Vec<(usize, VerifyingKey, Signature, [u8; 50])> =
+    let mut results: Vec<Result<(), VerifyError>> = vec![Ok(()); docs.len()];
+    // (document index, part, key, signature, message) for every signature.
+    let mut pending: Vec<(usize, &Document, VerifyingKey, Signature, [u8; 50])> =
         Vec::with_capacity(docs.len());
     for (i, doc) in docs.iter().enumerate() {
-        match verifying_key(&doc.author) {
-            Ok(vk) => {
-                results.push(Ok(()));
-                pending.push((i, vk, doc.signature(), doc.signed_message()));
+        for part in doc.signed_parts() {
+            match verifying_key(&part.author) {
+                Ok(vk) => pending.push((i, part, vk, part.signature(), part.signed_message())),
+                Err(e) => {
+                    if results[i].is_ok() {
+                        results[i] = Err(e);
+                    }
+                }
             }
-            Err(e) => results.push(Err(e)),
         }
     }
     for chunk in pending.chunks(BATCH_CHUNK) {
-        let msgs: Vec<&[u8]> = chunk.iter().map(|c| &c.3[..]).collect();
-        let sigs: Vec<Signature> = chunk.iter().map(|c| c.2).collect();
-        let keys: Vec<VerifyingKey> = chunk.iter().map(|c| c.1).collect();
+        let msgs: Vec<&[u8]> = chunk.iter().map(|c| &c.4[..]).collect();
+        let sigs: Vec<Signature> = chunk.iter().map(|c| c.3).collect();
+        let keys: Vec<VerifyingKey> = chunk.iter().map(|c| c.2).collect();
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
-            for (i, ..) in chunk {
-                results[*i] = docs[*i].verify();
+            for (i, part, ..) in chunk {
+                if let Err(e) = part.verify_own()
+                    && results[*i].is_ok()
+                {
+                    results[*i] = Err(e);
+                }
             }
         }
     }

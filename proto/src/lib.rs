@@ -11,11 +11,13 @@
 //! - [`document`]: the signed envelope, signing and (batch) verification.
 //! - [`wiki`], [`cable`], [`receipt`], [`roster`]: the document kinds.
 //! - [`policy`]: who may author what.
+//! - [`access`]: need to know — which node may hold, which person may see.
 //! - [`keys`]: ed25519 key files (PKCS#8 / SPKI PEM).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod cable;
 pub mod codec;
 pub mod document;

@@ -7,7 +7,7 @@
 //! | wiki revision | a person with the `editor` role, cleared for its classification and holding its caption |
 //! | cable | a `drafter` of the originating mission, cleared for its classification and holding its caption |
 //! | cable clearance | a person with the `clearer` role |
-//! | cable release | a person with the `releaser` role |
+//! | cable release | a `releaser` of the originating mission, cleared and holding the caption; the embedded draft must itself be authorized |
 //! | receipt | a node or person of the receiving mission (nodes: delivery receipts only) |
 //!
 //! Revocations apply to documents created at or after their effective time.
@@ -229,7 +229,14 @@ impl Trust {
                 may_handle(p, c.classification, c.caption.as_ref())
             }
             Body::CableClearance(_) => need(Role::Clearer),
-            Body::CableRelease(_) => need(Role::Releaser),
+            Body::CableRelease(r) => {
+                need(Role::Releaser)?;
+                same_mission(&p.id, &p.mission, &r.cable().originator)?;
+                may_handle(p, r.cable().classification, r.cable().caption.as_ref())?;
+                // The draft inside must itself have been written by someone
+                // allowed to draft it.
+                self.authorize(r.draft()).map(|_| ())
+            }
             Body::Receipt(r) => same_mission(&p.id, &p.mission, &r.mission),
         }
     }

@@ -20,6 +20,8 @@ code_enum!(
 pub struct Receipt {
     /// The cable (draft) acknowledged.
     pub cable: DocId,
+    /// The cable's originating mission (which wants the receipt).
+    pub originator: Id,
     /// The receiving mission.
     pub mission: Id,
     /// Delivered or read.
@@ -29,6 +31,7 @@ pub struct Receipt {
 impl Encode for Receipt {
     fn encode(&self, w: &mut Writer) {
         self.cable.encode(w);
+        self.originator.encode(w);
         self.mission.encode(w);
         self.status.encode(w);
     }
@@ -38,6 +41,7 @@ impl Decode for Receipt {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Receipt {
             cable: DocId::decode(r)?,
+            originator: Id::decode(r)?,
             mission: Id::decode(r)?,
             status: ReceiptStatus::decode(r)?,
         })

@@ -104,29 +104,35 @@ fn body_strategy() -> impl Strategy<Value = Body> {
     prop_oneof![
         cable_strategy().prop_map(Body::Cable),
         wiki_strategy().prop_map(Body::WikiRevision),
-        (any::<[u8; 32]>(), "\\PC{0,100}").prop_map(|(c, note)| Body::CableClearance(
-            CableClearance {
+        (any::<[u8; 32]>(), id_strategy(), "\\PC{0,100}").prop_map(|(c, originator, note)| {
+            Body::CableClearance(CableClearance {
                 cable: DocId(c),
-                note
-            }
-        )),
+                originator,
+                note,
+            })
+        }),
         (
+            cable_strategy(),
             any::<[u8; 32]>(),
             prop::collection::vec(any::<[u8; 32]>(), 0..5)
         )
-            .prop_map(|(c, cl)| {
-                Body::CableRelease(CableRelease {
-                    cable: DocId(c),
-                    clearances: sorted(cl).into_iter().map(DocId).collect(),
-                })
+            .prop_map(|(cable, seed, cl)| {
+                let key = chapar_proto::keys::signing_key_from_seed(seed);
+                let draft = Document::sign(&key, 7, Body::Cable(cable)).expect("sign draft");
+                Body::CableRelease(
+                    CableRelease::new(draft, sorted(cl).into_iter().map(DocId).collect())
+                        .expect("release"),
+                )
             }),
         (
             any::<[u8; 32]>(),
             id_strategy(),
+            id_strategy(),
             prop::sample::select(ReceiptStatus::ALL.to_vec())
         )
-            .prop_map(|(c, mission, status)| Body::Receipt(Receipt {
+            .prop_map(|(c, originator, mission, status)| Body::Receipt(Receipt {
                 cable: DocId(c),
+                originator,
                 mission,
                 status
             })),
@@ -240,6 +246,7 @@ fn trailing_bytes_inside_the_body_are_rejected() {
     let key = common::key(20);
     let body = Body::CableClearance(CableClearance {
         cable: DocId([1; 32]),
+        originator: Id::new("mfa").expect("id"),
         note: "x".into(),
     });
     let mut body_bytes = body.to_bytes();
@@ -300,6 +307,7 @@ fn oversize_fields_are_refused_on_both_sides() {
     // A decoder facing a length prefix over the limit stops before reading.
     let mut w = Writer::default();
     w.fixed(&[9; 32]);
+    w.str("mfa");
     w.varint(cable::MAX_NOTE as u64 + 1);
     let r = CableClearance::from_bytes(&w.into_bytes(), "clearance");
     assert!(matches!(

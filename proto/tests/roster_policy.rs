@@ -138,6 +138,7 @@ fn roles_missions_clearance_and_captions_are_enforced() {
     // Clearances and releases need their roles.
     let cl = Body::CableClearance(CableClearance {
         cable: DocId([1; 32]),
+        originator: id("emb-tokyo"),
         note: String::new(),
     });
     assert!(matches!(
@@ -148,10 +149,8 @@ fn roles_missions_clearance_and_captions_are_enforced() {
         })
     ));
     assert!(t.authorize(&sign(21, cl)).is_ok());
-    let rel = Body::CableRelease(CableRelease {
-        cable: DocId([1; 32]),
-        clearances: vec![],
-    });
+    let draft = sign(20, Body::Cable(common::cable()));
+    let rel = Body::CableRelease(CableRelease::new(draft, vec![]).expect("release"));
     assert!(matches!(
         t.authorize(&sign(22, rel.clone())),
         Err(PolicyError::MissingRole {
@@ -159,10 +158,31 @@ fn roles_missions_clearance_and_captions_are_enforced() {
             ..
         })
     ));
+    // The releaser must belong to the originating mission (bobur is at mfa)...
+    assert!(matches!(
+        t.authorize(&sign(21, rel.clone())),
+        Err(PolicyError::WrongMission { .. })
+    ));
+    // ... and fumiko at emb-tokyo may release it.
+    assert!(t.authorize(&sign(24, rel.clone())).is_ok());
+    // A release of a draft its author was not allowed to write is refused:
+    // erkin (a reader) "drafted" it.
+    let bad_draft = sign(23, Body::Cable(common::cable()));
+    let bad_rel = Body::CableRelease(CableRelease::new(bad_draft, vec![]).expect("release"));
+    assert!(matches!(
+        t.authorize(&sign(24, bad_rel)),
+        Err(PolicyError::MissingRole {
+            role: Role::Drafter,
+            ..
+        })
+    ));
+    // A release must embed a cable, nothing else.
+    assert!(CableRelease::new(sign(22, Body::WikiRevision(common::wiki())), vec![]).is_err());
     // Nodes sign delivery receipts for their own mission only.
     let rc = |mission: &str, status| {
         Body::Receipt(Receipt {
             cable: DocId([1; 32]),
+            originator: id("emb-tokyo"),
             mission: id(mission),
             status,
         })
@@ -239,6 +259,7 @@ fn revoked_author_is_rejected_from_the_effective_time() {
         1,
         Body::Receipt(Receipt {
             cable: DocId([1; 32]),
+            originator: id("emb-tokyo"),
             mission: id("emb-tokyo"),
             status: ReceiptStatus::Delivered,
         }),

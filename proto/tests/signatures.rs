@@ -183,3 +183,27 @@ fn batch_reports_exactly_the_bad_documents() {
         assert_eq!(r.is_err(), docs[i].verify().is_err());
     }
 }
+
+#[test]
+fn a_release_with_a_forged_draft_inside_is_rejected() {
+    let docs = common::all_kinds();
+    let draft = &docs[2];
+    // Tamper with the draft's signature, then wrap it in a release whose
+    // own (outer) signature is perfectly valid.
+    let b = draft.as_bytes();
+    let mut sig: [u8; 64] = b[b.len() - 64..].try_into().expect("64");
+    sig[10] ^= 0x01;
+    let forged = with_author_and_sig(draft, draft.author().0, sig);
+    let release = Document::sign(
+        &common::key(24),
+        common::T0 + 50,
+        Body::CableRelease(CableRelease::new(forged, vec![]).expect("release")),
+    )
+    .expect("sign release");
+    assert_eq!(release.verify(), Err(VerifyError::BadSignature));
+    let honest = &docs[4];
+    assert_eq!(
+        verify_batch(&[honest.clone(), release, honest.clone()]),
+        vec![Ok(()), Err(VerifyError::BadSignature), Ok(())]
+    );
+}

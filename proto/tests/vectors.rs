@@ -62,14 +62,17 @@ fn fields(doc: &Document) -> String {
         }
         Body::CableClearance(c) => {
             f.push(("cable", c.cable.to_string()));
+            f.push(("originator", c.originator.to_string()));
             f.push(("note", c.note.clone()));
         }
         Body::CableRelease(r) => {
-            f.push(("cable", r.cable.to_string()));
+            f.push(("draft_id", r.draft().id().to_string()));
+            f.push(("draft_author", r.draft().author().to_hex()));
             f.push(("clearances", join(&r.clearances)));
         }
         Body::Receipt(r) => {
             f.push(("cable", r.cable.to_string()));
+            f.push(("originator", r.originator.to_string()));
             f.push(("mission", r.mission.to_string()));
             f.push(("status", r.status.to_string()));
         }

@@ -284,21 +284,30 @@ def body_cable(r):
 
 def body_clearance(r):
     cable = read_docid(r)
+    originator = read_id(r)
     note = r.str_(4096)
-    return {"cable": cable.hex(), "note": note}
+    return {"cable": cable.hex(), "originator": originator, "note": note}
 
 
 def body_release(r):
-    cable = read_docid(r)
+    # wire-format.md: the draft is a complete signed envelope of kind CABLE;
+    # verifying the release verifies its signature too (see check_document).
+    draft = r.bytes_(MAX_DOCUMENT)
+    inner = decode_document(draft)
+    if KIND[inner["kind"]] != "CABLE":
+        raise DecodeError("released draft is a %s, not a CABLE"
+                          % KIND[inner["kind"]])
     clearances = r.set_(lambda: read_docid(r), 64)
-    return {"cable": cable.hex(), "clearances": hexlist(clearances)}
+    return {"draft_id": doc_id(draft).hex(), "draft_author": inner["author"].hex(),
+            "clearances": hexlist(clearances), "_embedded": [draft]}
 
 
 def body_receipt(r):
     cable = read_docid(r)
+    originator = read_id(r)
     mission = read_id(r)
     status = r.enum(RECEIPT_STATUS, "ReceiptStatus")
-    return {"cable": cable.hex(), "mission": mission,
+    return {"cable": cable.hex(), "originator": originator, "mission": mission,
             "status": RECEIPT_STATUS[status]}
 
 
@@ -500,9 +509,12 @@ def verify_signature(author, message, signature):
 
 
 def check_document(doc):
-    """Decode and verify; returns the decoded document or raises."""
+    """Decode and verify (embedded drafts too); returns the decoded document
+    or raises."""
     d = decode_document(doc)
     verify_signature(d["author"], signed_message(doc), d["signature"])
+    for inner in d["fields"].pop("_embedded", []):
+        check_document(inner)
     return d
 
 

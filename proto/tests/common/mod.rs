@@ -26,7 +26,7 @@ pub fn root() -> SigningKey {
 
 /// Signing keys: 10 hub node, 11 embassy node, 20 drafter (emb-tokyo),
 /// 21 clearer+releaser (mfa), 22 editor with SECRET + NODIS (mfa),
-/// 23 reader only (emb-tokyo).
+/// 23 reader only (emb-tokyo), 24 releaser (emb-tokyo).
 pub fn roster(version: u64) -> Roster {
     let mut r = Roster::new("Ministry of Foreign Affairs", [0xca; 32]);
     r.version = version;
@@ -103,6 +103,15 @@ pub fn roster(version: u64) -> Roster {
             vec![],
             vec![Role::Reader],
         ),
+        (
+            "fumiko",
+            "Fumiko Tanaka",
+            "emb-tokyo",
+            24,
+            Classification::Secret,
+            vec![],
+            vec![Role::Reader, Role::Releaser],
+        ),
     ];
     for (pid, name, mission, seed, clearance, captions, roles) in people {
         r.add_person(Person {
@@ -167,30 +176,31 @@ pub fn all_kinds() -> Vec<Document> {
         T0 + 11,
         Body::CableClearance(CableClearance {
             cable: c.id(),
+            originator: id("emb-tokyo"),
             note: "cleared".into(),
         }),
     )
     .expect("clearance");
+    // Aziza (drafter) cannot release; the releaser must belong to the
+    // originating mission: Fumiko at emb-tokyo.
     let rel = Document::sign(
-        &key(21),
+        &key(24),
         T0 + 12,
-        Body::CableRelease(CableRelease {
-            cable: c.id(),
-            clearances: vec![cl.id()],
-        }),
+        Body::CableRelease(CableRelease::new(c.clone(), vec![cl.id()]).expect("release")),
     )
     .expect("release");
+    // The hub node belongs to mfa, an action addressee.
     let rc = Document::sign(
         &key(10),
         T0 + 13,
         Body::Receipt(Receipt {
             cable: c.id(),
+            originator: id("emb-tokyo"),
             mission: id("mfa"),
             status: ReceiptStatus::Delivered,
         }),
-    );
-    // The hub node belongs to mfa, an action addressee.
-    let rc = rc.expect("receipt");
+    )
+    .expect("receipt");
     let w = Document::sign(&key(22), T0 + 14, Body::WikiRevision(wiki())).expect("wiki");
     vec![roster_doc(1), w, c, cl, rel, rc]
 }

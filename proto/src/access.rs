@@ -1,0 +1,71 @@
+//! Need to know: which node may *hold* a document, and which person may
+//! *see* it. Both are functions of the document alone (plus the roster
+//! entry), so every node decides alike, and the sending node can filter
+//! before any byte leaves it.
+//!
+//! | kind | nodes that hold it | people who see it |
+//! |---|---|---|
+//! | roster | every node | everyone |
+//! | wiki revision | accredited for its classification | cleared for it and holding its caption |
+//! | cable (draft) | the originating mission's nodes, hubs | people of the originating mission, cleared, holding the caption |
+//! | cable clearance | the originating mission's nodes, hubs | people of the originating mission |
+//! | cable release (draft inside) | the originator's and every addressee's nodes, hubs — if accredited for the cable | people of those missions, cleared, holding the caption |
+//! | receipt | the originating and the receiving mission's nodes, hubs | people of those two missions |
+//!
+//! Hubs (the ministry archive) hold everything their accreditation allows;
+//! accreditation always applies, to hubs too.
+
+use crate::document::{Body, Document};
+use crate::roster::{Node, NodeRole, Person};
+use crate::types::{Caption, Classification, Id};
+
+/// The classification and caption governing a document, if it has any.
+fn marking(doc: &Document) -> (Classification, Option<&Caption>) {
+    match doc.body() {
+        Body::WikiRevision(w) => (w.classification, w.caption.as_ref()),
+        Body::Cable(c) => (c.classification, c.caption.as_ref()),
+        Body::CableRelease(r) => (r.cable().classification, r.cable().caption.as_ref()),
+        Body::Roster(_) | Body::CableClearance(_) | Body::Receipt(_) => {
+            (Classification::Unclassified, None)
+        }
+    }
+}
+
+/// Which missions a document concerns; `None` means "every mission".
+fn audience(doc: &Document) -> Option<Vec<&Id>> {
+    match doc.body() {
+        Body::Roster(_) | Body::WikiRevision(_) => None,
+        Body::Cable(c) => Some(vec![&c.originator]),
+        Body::CableClearance(c) => Some(vec![&c.originator]),
+        Body::CableRelease(r) => {
+            let c = r.cable();
+            Some(
+                std::iter::once(&c.originator)
+                    .chain(&c.action)
+                    .chain(&c.info)
+                    .collect(),
+            )
+        }
+        Body::Receipt(r) => Some(vec![&r.originator, &r.mission]),
+    }
+}
+
+/// Whether `node` is entitled to hold `doc`. The sending side filters with
+/// it before any byte leaves; the receiving side refuses what fails it.
+pub fn node_may_hold(node: &Node, doc: &Document) -> bool {
+    let (classification, _) = marking(doc);
+    if classification > node.accreditation {
+        return false;
+    }
+    node.role == NodeRole::Hub
+        || audience(doc).is_none_or(|missions| missions.contains(&&node.mission))
+}
+
+/// Whether `person` may see `doc` — in a listing, a fetch, a search result,
+/// a snippet or a facet count alike.
+pub fn person_may_read(person: &Person, doc: &Document) -> bool {
+    let (classification, caption) = marking(doc);
+    classification <= person.clearance
+        && caption.is_none_or(|c| person.holds(c))
+        && audience(doc).is_none_or(|missions| missions.contains(&&person.mission))
+}

@@ -1,0 +1,155 @@
+//! Need to know: which nodes may hold and which people may see each kind.
+
+mod common;
+
+use chapar_proto::access::{node_may_hold, person_may_read};
+use chapar_proto::*;
+use common::{T0, id, key, pk};
+
+fn node(mission: &str, role: NodeRole, accreditation: Classification) -> Node {
+    Node {
+        id: id("n"),
+        mission: id(mission),
+        role,
+        accreditation,
+        signing_key: pk(&key(90)),
+        endpoint: None,
+    }
+}
+
+fn person(mission: &str, clearance: Classification, captions: &[&str]) -> Person {
+    Person {
+        id: id("p"),
+        name: "P".into(),
+        mission: id(mission),
+        signing_key: pk(&key(91)),
+        clearance,
+        captions: captions
+            .iter()
+            .map(|c| Caption::new(*c).expect("caption"))
+            .collect(),
+        roles: Roles::of(&[Role::Reader]),
+    }
+}
+
+#[test]
+fn nodes_hold_only_what_concerns_them() {
+    use Classification::*;
+    let docs = common::all_kinds();
+    let [roster, wiki, draft, clearance, release, receipt] = &docs[..] else {
+        panic!("six kinds")
+    };
+    // The cable: emb-tokyo -> action mfa, info emb-berlin, CONFIDENTIAL.
+    let origin = node("emb-tokyo", NodeRole::Mission, Secret);
+    let action = node("mfa", NodeRole::Mission, Secret);
+    let info = node("emb-berlin", NodeRole::Mission, Confidential);
+    let bystander = node("emb-paris", NodeRole::Mission, TopSecret);
+    let hub = node("mfa", NodeRole::Hub, TopSecret);
+    let low_hub = node("mfa", NodeRole::Hub, Restricted);
+    let low_info = node("emb-berlin", NodeRole::Mission, Restricted);
+
+    for n in [
+        &origin, &action, &info, &bystander, &hub, &low_hub, &low_info,
+    ] {
+        assert!(node_may_hold(n, roster), "everyone holds the roster");
+        assert!(
+            node_may_hold(n, wiki),
+            "an UNCLASSIFIED page goes everywhere"
+        );
+    }
+    let expect = |n: &Node, d: &Document, want: bool| {
+        assert_eq!(
+            node_may_hold(n, d),
+            want,
+            "{} at {:?} {}",
+            d.kind(),
+            n.mission,
+            n.accreditation
+        )
+    };
+    // A draft stays at its mission and the hub: addressees get the release.
+    for (n, want) in [
+        (&origin, true),
+        (&action, false),
+        (&info, false),
+        (&bystander, false),
+        (&hub, true),
+        (&low_hub, false),
+    ] {
+        expect(n, draft, want);
+        expect(n, clearance, want || n == &low_hub);
+    }
+    for (n, want) in [
+        (&origin, true),
+        (&action, true),
+        (&info, true),
+        (&bystander, false),
+        (&hub, true),
+        (&low_hub, false),
+        (&low_info, false),
+    ] {
+        expect(n, release, want);
+    }
+    // Receipt from mfa about emb-tokyo's cable.
+    for (n, want) in [
+        (&origin, true),
+        (&action, true),
+        (&info, false),
+        (&bystander, false),
+        (&low_hub, true),
+    ] {
+        expect(n, receipt, want);
+    }
+    // A SECRET wiki page skips nodes accredited lower.
+    let secret = Document::sign(
+        &key(22),
+        T0,
+        Body::WikiRevision(WikiRevision {
+            classification: Secret,
+            ..common::wiki()
+        }),
+    )
+    .expect("sign");
+    expect(&info, &secret, false);
+    expect(&origin, &secret, true);
+}
+
+#[test]
+fn people_see_only_what_clearance_captions_and_mission_allow() {
+    use Classification::*;
+    let docs = common::all_kinds();
+    let release = &docs[4];
+    let nodis_page = Document::sign(
+        &key(22),
+        T0,
+        Body::WikiRevision(WikiRevision {
+            classification: Secret,
+            caption: Some(Caption::new("NODIS").expect("c")),
+            ..common::wiki()
+        }),
+    )
+    .expect("sign");
+    let cleared_nodis = person("emb-paris", TopSecret, &["NODIS"]);
+    let cleared = person("emb-paris", TopSecret, &[]);
+    let low = person("emb-paris", Confidential, &["NODIS"]);
+    assert!(person_may_read(&cleared_nodis, &nodis_page));
+    assert!(!person_may_read(&cleared, &nodis_page), "caption not held");
+    assert!(!person_may_read(&low, &nodis_page), "clearance too low");
+    // The CONFIDENTIAL release: its missions' cleared people only.
+    assert!(person_may_read(
+        &person("emb-berlin", Confidential, &[]),
+        release
+    ));
+    assert!(person_may_read(&person("mfa", Secret, &[]), release));
+    assert!(!person_may_read(
+        &person("emb-berlin", Restricted, &[]),
+        release
+    ));
+    assert!(
+        !person_may_read(&cleared_nodis, release),
+        "not addressed to emb-paris"
+    );
+    // The draft: the originating mission only.
+    assert!(person_may_read(&person("emb-tokyo", Secret, &[]), &docs[2]));
+    assert!(!person_may_read(&person("mfa", TopSecret, &[]), &docs[2]));
+}
