@@ -15,9 +15,70 @@
 //! Hubs (the ministry archive) hold everything their accreditation allows;
 //! accreditation always applies, to hubs too.
 
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::document::{Body, Document};
 use crate::roster::{Node, NodeRole, Person};
 use crate::types::{Caption, Classification, Id};
+
+/// Most missions a document's audience can name (originator plus action and
+/// info addressees of a cable).
+const MAX_AUDIENCE: usize = 1 + 2 * crate::cable::MAX_ADDRESSEES;
+
+/// Where a document may go, in a few bytes: its classification and the
+/// missions it concerns. A node stores this beside each document so that
+/// it can select what a peer may hold without decoding every document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// Classification governing the document.
+    pub classification: Classification,
+    /// Missions it concerns, ascending; `None` for every mission.
+    pub audience: Option<Vec<Id>>,
+}
+
+impl Routing {
+    /// The routing of `doc`.
+    pub fn of(doc: &Document) -> Routing {
+        let (classification, _) = marking(doc);
+        let audience = audience(doc).map(|ms| {
+            let mut v: Vec<Id> = ms.into_iter().cloned().collect();
+            v.sort();
+            v.dedup();
+            v
+        });
+        Routing {
+            classification,
+            audience,
+        }
+    }
+
+    /// Whether `node` may hold a document with this routing.
+    pub fn allows(&self, node: &Node) -> bool {
+        self.classification <= node.accreditation
+            && (node.role == NodeRole::Hub
+                || self
+                    .audience
+                    .as_ref()
+                    .is_none_or(|ms| ms.binary_search(&node.mission).is_ok()))
+    }
+}
+
+impl Encode for Routing {
+    fn encode(&self, w: &mut Writer) {
+        self.classification.encode(w);
+        w.option(self.audience.as_ref(), |w, ms| w.seq(ms));
+    }
+}
+
+impl Decode for Routing {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Routing {
+            classification: Classification::decode(r)?,
+            audience: r.option("routing audience", |r| {
+                r.set("routing audience", MAX_AUDIENCE)
+            })?,
+        })
+    }
+}
 
 /// The classification and caption governing a document, if it has any.
 fn marking(doc: &Document) -> (Classification, Option<&Caption>) {
@@ -53,12 +114,7 @@ fn audience(doc: &Document) -> Option<Vec<&Id>> {
 /// Whether `node` is entitled to hold `doc`. The sending side filters with
 /// it before any byte leaves; the receiving side refuses what fails it.
 pub fn node_may_hold(node: &Node, doc: &Document) -> bool {
-    let (classification, _) = marking(doc);
-    if classification > node.accreditation {
-        return false;
-    }
-    node.role == NodeRole::Hub
-        || audience(doc).is_none_or(|missions| missions.contains(&&node.mission))
+    Routing::of(doc).allows(node)
 }
 
 /// Whether `person` may see `doc` — in a listing, a fetch, a search result,

@@ -13,6 +13,7 @@
 //! - [`policy`]: who may author what.
 //! - [`access`]: need to know — which node may hold, which person may see.
 //! - [`keys`]: ed25519 key files (PKCS#8 / SPKI PEM).
+//! - [`wire`]: frames and messages between nodes and clients.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,9 +25,11 @@ pub mod document;
 pub mod keys;
 pub mod policy;
 pub mod receipt;
+pub mod reconcile;
 pub mod roster;
 pub mod types;
 pub mod wiki;
+pub mod wire;
 
 pub use cable::{Cable, CableClearance, CableRelease, Precedence};
 pub use codec::{Decode, DecodeError, Encode};

@@ -153,3 +153,31 @@ fn people_see_only_what_clearance_captions_and_mission_allow() {
     assert!(person_may_read(&person("emb-tokyo", Secret, &[]), &docs[2]));
     assert!(!person_may_read(&person("mfa", TopSecret, &[]), &docs[2]));
 }
+
+#[test]
+fn stored_routing_decides_like_the_document() {
+    use Classification::*;
+    use chapar_proto::access::Routing;
+    let nodes = [
+        node("emb-tokyo", NodeRole::Mission, Secret),
+        node("mfa", NodeRole::Mission, Restricted),
+        node("emb-berlin", NodeRole::Mission, Confidential),
+        node("emb-paris", NodeRole::Mission, TopSecret),
+        node("mfa", NodeRole::Hub, TopSecret),
+        node("mfa", NodeRole::Hub, Unclassified),
+    ];
+    for doc in common::all_kinds() {
+        let routing = Routing::of(&doc);
+        let back = Routing::from_bytes(&routing.to_bytes(), "routing").expect("decode");
+        assert_eq!(back, routing);
+        for n in &nodes {
+            assert_eq!(
+                back.allows(n),
+                node_may_hold(n, &doc),
+                "{} {:?}",
+                doc.kind(),
+                n.mission
+            );
+        }
+    }
+}
