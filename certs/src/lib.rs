@@ -20,7 +20,7 @@ pub use crl::{CrlInfo, RevokedCert, parse_crl_der, parse_crl_pem};
 pub use error::CertError;
 pub use identity::{Identity, MAX_ID_LEN, URN_PREFIX, validate_id};
 pub use peer::{PeerCert, peer_identity};
-pub use pem::{read_cert_pem, read_certs_pem, read_crls_pem, read_private_key_pem};
+pub use pem::{read_cert_pem, read_certs_pem, read_crls_pem, read_private_key_pem, to_pem};
 pub use tls::{TlsMaterials, client_config, server_config};
 
 /// ALPN protocol id of chapar's QUIC connections.

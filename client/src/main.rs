@@ -1,11 +1,8 @@
-//! `chapar`: the command-line tool of chapar — ministry administration
-//! today; diplomats' search, wiki and cables as the node grows.
+//! `chapar`: the command-line tool of chapar — ministry administration,
+//! and a person's tools: status, fetch, list and watch documents at their
+//! node, edit the wiki, draft, clear and release cables, send receipts.
 
-mod admin;
-mod config;
-mod demo;
-mod files;
-mod render;
+use chapar_client::{admin, demo, files, render, user};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +24,8 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    connect: user::ConnectOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +51,8 @@ enum Command {
         #[arg(long, default_value = "demo")]
         dir: PathBuf,
     },
+    #[command(flatten)]
+    User(user::UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +146,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
+        Command::User(command) => user::run(command, &cli.connect, cli.json),
         Command::Demo { dir } => {
             demo::run(dir)?;
             if !cli.json {

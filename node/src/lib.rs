@@ -6,7 +6,23 @@
 //! - [`store`]: the document store on disk (sled), with its time and kind
 //!   indexes; durable and atomic per batch. The only module naming sled.
 
+//! - [`state`]: shared state and the ingest pipeline (verify, authorize,
+//!   need to know, store, publish).
+//! - [`session`]: one replication session (roster, reconciliation, live).
+//! - [`net`]: QUIC endpoint, accepting and dialing with identity checks.
+//! - [`rpc`]: client requests (submit, fetch, list, subscribe, status).
+//! - [`run`]: starting and stopping a node.
+
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod frames;
+pub mod net;
+pub mod rpc;
+pub mod run;
+pub mod session;
+pub mod state;
+pub mod status;
 pub mod store;
+
+pub use run::{Running, StartError, start};

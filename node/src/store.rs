@@ -51,13 +51,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chapar_proto::{DocId, Document, Kind};
+use chapar_proto::access::Routing;
+use chapar_proto::{Decode, DocId, Document, Encode, Kind};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
 /// The on-disk layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const TREE_DOCS: &str = "docs";
 const TREE_ITEMS: &str = "items";
@@ -328,7 +329,7 @@ impl Store {
                 let ts = doc.created_ms();
                 let kind = doc.kind();
                 tdocs.insert(&id.0[..], doc.as_bytes())?;
-                titems.insert(&item_key(ts, &id)[..], &[kind.code()][..])?;
+                titems.insert(&item_key(ts, &id)[..], item_value(doc))?;
                 tkind.insert(&kind_key(kind, ts, &id)[..], &[][..])?;
                 count += 1;
                 out.push(Inserted::New);
@@ -383,6 +384,27 @@ impl Store {
     /// Whether the store holds no document.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every entry of the time index with its kind and routing, oldest
+    /// first: what a node scans at start-up to build the set it reconciles
+    /// with each kind of peer.
+    pub fn routed_items(&self) -> impl Iterator<Item = Result<RoutedItem, StoreError>> + '_ {
+        self.items.iter().map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let (created_ms, id) = parse_item_key(&k)
+                .ok_or_else(|| self.inconsistent(format!("items key of {} bytes", k.len())))?;
+            let bad = |why: String| self.inconsistent(format!("items value of {id}: {why}"));
+            let (&code, rest) = v.split_first().ok_or_else(|| bad("empty".into()))?;
+            let kind = Kind::from_code(code).map_err(|e| bad(e.to_string()))?;
+            let routing = Routing::from_bytes(rest, "routing").map_err(|e| bad(e.to_string()))?;
+            Ok(RoutedItem {
+                created_ms,
+                id,
+                kind,
+                routing,
+            })
+        })
     }
 
     /// Every `(timestamp, id)` held, ordered by timestamp then id: the set
@@ -494,9 +516,11 @@ impl Store {
             let doc = decode_stored(&id, &v)?;
             let (ts, kind) = (doc.created_ms(), doc.kind());
             match self.items.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
-                Some(code) if code[..] == [kind.code()] => {}
+                Some(value) if value[..] == item_value(&doc)[..] => {}
                 Some(_) => {
-                    return Err(self.inconsistent(format!("items has the wrong kind for {id}")));
+                    return Err(
+                        self.inconsistent(format!("items has the wrong kind or routing for {id}"))
+                    );
                 }
                 None => return Err(self.inconsistent(format!("document {id} has no items entry"))),
             }
@@ -631,6 +655,28 @@ impl fmt::Debug for Items {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Items").field("path", &self.path).finish()
     }
+}
+
+/// The `items` value of a document: its kind code, then its
+/// [`Routing`] (who may hold it), so that replication can select a peer's
+/// documents without decoding them.
+fn item_value(doc: &Document) -> Vec<u8> {
+    let mut v = vec![doc.kind().code()];
+    v.extend_from_slice(&Routing::of(doc).to_bytes());
+    v
+}
+
+/// One entry of the time index, with what replication needs to route it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedItem {
+    /// The document's `created` time (ms).
+    pub created_ms: u64,
+    /// Its id.
+    pub id: DocId,
+    /// Its kind.
+    pub kind: Kind,
+    /// Who may hold it.
+    pub routing: Routing,
 }
 
 fn item_key(ts: u64, id: &DocId) -> [u8; ITEM_KEY] {

@@ -1,0 +1,52 @@
+//! Reading and writing [`Message`] frames on QUIC streams: a 4-byte
+//! big-endian length, then the message. The length is checked against
+//! [`MAX_FRAME`](chapar_proto::wire::MAX_FRAME) before the body is read, so a
+//! peer cannot make us allocate more than one maximum frame.
+
+use chapar_proto::wire::{FrameError, Message};
+use thiserror::Error;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, Error)]
+pub enum FramedError {
+    /// The peer broke the protocol (oversize or malformed frame).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The stream ended cleanly before a new frame began.
+    #[error("stream closed by the peer")]
+    Closed,
+    /// The stream ended in the middle of a frame.
+    #[error("stream ended inside a frame")]
+    Truncated,
+    /// QUIC read failure (connection lost, reset, ...).
+    #[error("read failed: {0}")]
+    Read(#[from] quinn::ReadError),
+    /// QUIC write failure.
+    #[error("write failed: {0}")]
+    Write(#[from] quinn::WriteError),
+}
+
+/// Reads one frame; `Err(Closed)` if the stream ended between frames.
+pub async fn read(recv: &mut quinn::RecvStream) -> Result<Message, FramedError> {
+    let mut header = [0u8; 4];
+    match recv.read_exact(&mut header).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Err(FramedError::Closed),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err(FramedError::Truncated),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
+    }
+    let len = Message::check_frame_len(header)?;
+    let mut body = vec![0u8; len];
+    match recv.read_exact(&mut body).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err(FramedError::Truncated),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
+    }
+    Ok(Message::from_frame_body(&body)?)
+}
+
+/// Writes one frame.
+pub async fn write(send: &mut quinn::SendStream, msg: &Message) -> Result<(), FramedError> {
+    send.write_all(&msg.to_frame()).await?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Starting and stopping a node.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chapar_certs::TlsMaterials;
+use chapar_proto::Document;
+use chapar_proto::keys::public_key_from_pem;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::NodeConfig;
+use crate::state::Shared;
+use crate::store::Store;
+
+/// Why a node could not start. Each names the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A bundle file is missing or unreadable.
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        /// Which file.
+        what: &'static str,
+        /// Where.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A bundle file's content is wrong.
+    #[error("bad {what} {path}: {reason}")]
+    Bad {
+        /// Which file.
+        what: &'static str,
+        /// Where.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TLS material could not be used.
+    #[error(transparent)]
+    Tls(#[from] chapar_certs::CertError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The roster or this node's place in it.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// The listening socket.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+pub struct Running {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    endpoint: quinn::Endpoint,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|source| StartError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Opens the store, puts the roster in force, listens, and dials peers.
+pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
+    let root_pem = String::from_utf8_lossy(&read("root key", &cfg.trust.root_key)?).into_owned();
+    let root = public_key_from_pem(&root_pem).map_err(|e| StartError::Bad {
+        what: "root key",
+        path: cfg.trust.root_key.clone(),
+        reason: e.to_string(),
+    })?;
+    let roster =
+        Document::decode(&read("roster", &cfg.trust.roster)?).map_err(|e| StartError::Bad {
+            what: "roster",
+            path: cfg.trust.roster.clone(),
+            reason: e.to_string(),
+        })?;
+    let tls = TlsMaterials::from_files(
+        &cfg.tls.ca,
+        &cfg.tls.cert,
+        &cfg.tls.key,
+        &[cfg.tls.crl.as_path()],
+    )?;
+    let store = Store::open(&cfg.data_dir)?;
+    let (stop, stop_rx) = watch::channel(false);
+    let listen = cfg.listen;
+    let peers = cfg.peers.clone();
+    let shared = Arc::new(Shared::new(cfg, store, root, roster, tls, stop_rx)?);
+    let server = crate::net::server_config(&shared.tls_now())?;
+    let endpoint =
+        quinn::Endpoint::server(server, listen).map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    *shared.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(endpoint.clone());
+    let mut tasks = vec![tokio::spawn(crate::net::accept_loop(
+        shared.clone(),
+        endpoint.clone(),
+    ))];
+    for peer in peers {
+        tasks.push(tokio::spawn(crate::net::dial_loop(
+            shared.clone(),
+            endpoint.clone(),
+            peer,
+        )));
+    }
+    info!(
+        node = %shared.me,
+        addr = %endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        documents = shared.store.len(),
+        roster = shared.trust().roster().version,
+        "node started"
+    );
+    Ok(Running {
+        shared,
+        stop,
+        endpoint,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The address the node listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// The node's shared state (store, roster), for status and tests.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The status report.
+    pub fn status(&self) -> serde_json::Value {
+        crate::status::report(&self.shared)
+    }
+
+    /// Stops: refuses new work, closes connections, flushes the store.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.endpoint
+            .close(crate::net::CLOSE_SHUTDOWN.into(), b"node stopping");
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
+        if let Err(e) = self.shared.store.flush() {
+            tracing::warn!("final flush failed: {e}");
+        }
+        info!(node = %self.shared.me, "node stopped");
+    }
+}

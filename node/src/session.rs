@@ -1,0 +1,489 @@
+//! One replication session with a peer node, over one bidirectional
+//! stream: `Hello` both ways, the newer roster first, then range-based
+//! reconciliation over the documents both nodes may hold (documents the
+//! peer lacks are sent, documents we lack are asked for with `Want`), then
+//! live push of every new document, most urgent first.
+//!
+//! Reading and writing run as two tasks: the reader handles what arrives
+//! (reconciliation, requests, documents — stored as they come, so an
+//! interrupted transfer resumes from what already arrived), the writer
+//! sends control messages first, then live documents by priority, then the
+//! bulk of catch-up in batches. Need to know is checked on the way out:
+//! nothing leaves for a peer that may not hold it.
+
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chapar_proto::reconcile::{ReconcileConfig, ReconcileError, Reconciler};
+use chapar_proto::wire::{MAX_WANT, Message, PROTOCOL_VERSION};
+use chapar_proto::{DocId, Id, Kind, Node};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::time::timeout;
+use tracing::{debug, info, warn};
+
+use crate::frames::{self, FramedError};
+use crate::state::{Live, Shared, Source, now_ms};
+use crate::store::StoreError;
+
+/// Documents per catch-up batch, and the byte budget of one batch.
+const BATCH_DOCS: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Why a session ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Framing or transport.
+    #[error(transparent)]
+    Framed(#[from] FramedError),
+    /// The peer broke the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// Reconciliation refused a message.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The peer is not (or no longer) allowed.
+    #[error("peer refused: {0}")]
+    Refused(String),
+    /// The peer fell too far behind the live stream; it resyncs by
+    /// reconciliation on its next connection.
+    #[error("peer fell {0} documents behind; closing so it resyncs")]
+    Lagged(u64),
+    /// No answer in time.
+    #[error("peer silent for too long during {0}")]
+    Timeout(&'static str),
+    /// A worker task failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Runs a session until the connection ends, recording the outcome.
+pub async fn run(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    peer: Id,
+    initiator: bool,
+    first: Option<Message>,
+) {
+    let result = session(&shared, send, recv, &peer, initiator, first).await;
+    match &result {
+        Ok(()) => debug!(%peer, "session closed"),
+        Err(e) => {
+            warn!(%peer, "session ended: {e}");
+            shared.peer_status(peer.as_str(), |s| s.last_error = Some(e.to_string()));
+            let code = match e {
+                SessionError::Protocol(_) | SessionError::Reconcile(_) => {
+                    Some(crate::net::CLOSE_PROTOCOL)
+                }
+                SessionError::Framed(FramedError::Frame(_) | FramedError::Truncated) => {
+                    Some(crate::net::CLOSE_PROTOCOL)
+                }
+                SessionError::Refused(_) => Some(crate::net::CLOSE_REVOKED),
+                _ => None,
+            };
+            if let Some(code) = code {
+                conn.close(code.into(), e.to_string().as_bytes());
+            }
+        }
+    }
+    shared.peer_status(peer.as_str(), |s| s.state = "closed".into());
+}
+
+/// Ids waiting to be sent in bulk.
+#[derive(Default)]
+struct Bulk {
+    queue: Mutex<VecDeque<DocId>>,
+    notify: Notify,
+}
+
+impl Bulk {
+    fn push(&self, ids: impl IntoIterator<Item = DocId>) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let before = q.len();
+        q.extend(ids);
+        if q.len() > before {
+            self.notify.notify_one();
+        }
+    }
+
+    fn take(&self, n: usize) -> Vec<DocId> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let n = n.min(q.len());
+        q.drain(..n).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+}
+
+async fn session(
+    shared: &Arc<Shared>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    peer: &Id,
+    initiator: bool,
+    first: Option<Message>,
+) -> Result<(), SessionError> {
+    // Subscribe before reconciling, so nothing stored meanwhile is missed.
+    let live = shared.live.subscribe();
+    let trust = shared.trust();
+    let my_version = trust.roster().version;
+    frames::write(
+        &mut send,
+        &Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            node: shared.me.clone(),
+            roster_version: my_version,
+        },
+    )
+    .await?;
+    let hello = match first {
+        Some(m) => m,
+        None => read_timeout(&mut recv, "hello").await?,
+    };
+    let Message::Hello {
+        protocol,
+        node,
+        roster_version,
+    } = hello
+    else {
+        return Err(SessionError::Protocol(format!(
+            "expected Hello, got {}",
+            hello.name()
+        )));
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err(SessionError::Protocol(format!(
+            "peer speaks protocol {protocol}, this node {PROTOCOL_VERSION}"
+        )));
+    }
+    if &node != peer {
+        return Err(SessionError::Protocol(format!(
+            "peer says it is {node} but its certificate says {peer}"
+        )));
+    }
+    // The roster goes first: whoever holds the newer one sends it.
+    if my_version > roster_version {
+        frames::write(
+            &mut send,
+            &Message::Roster {
+                document: shared.roster_doc().into_bytes(),
+            },
+        )
+        .await?;
+    } else if roster_version > my_version {
+        match read_timeout(&mut recv, "roster").await? {
+            Message::Roster { document } => {
+                let out = ingest(shared, vec![document], peer).await?;
+                if let Some((_, reason)) = out.refused.first() {
+                    return Err(SessionError::Refused(format!(
+                        "its roster was refused: {reason}"
+                    )));
+                }
+            }
+            other => {
+                return Err(SessionError::Protocol(format!(
+                    "expected Roster, got {}",
+                    other.name()
+                )));
+            }
+        }
+    }
+    let peer_node = peer_entry(shared, peer)?;
+    shared.peer_status(peer.as_str(), |s| s.state = "syncing".into());
+
+    let (ctl, ctl_rx) = mpsc::unbounded_channel::<Message>();
+    let bulk = Arc::new(Bulk::default());
+    let mut writer = tokio::spawn(writer(
+        shared.clone(),
+        send,
+        ctl_rx,
+        bulk.clone(),
+        live,
+        peer_node.clone(),
+    ));
+    let mut rec = Reconciler::new(ReconcileConfig::default());
+    if initiator {
+        let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
+        send_ctl(&ctl, Message::Reconcile { payload: first })?;
+    }
+    let mut reconciled = false;
+    let mut announced = false;
+    let mut shutdown = shared.shutdown.clone();
+    let result = loop {
+        let msg = tokio::select! {
+            m = frames::read(&mut recv) => m,
+            _ = shutdown.changed() => break Ok(()),
+            w = &mut writer => {
+                break match w {
+                    Ok(r) => r,
+                    Err(e) => Err(SessionError::Internal(e.to_string())),
+                };
+            }
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(FramedError::Closed) => break Ok(()),
+            Err(e) => break Err(e.into()),
+        };
+        match msg {
+            Message::Reconcile { payload } => {
+                let step = shared.with_tree(&peer_node, |t| rec.respond(t, &payload))??;
+                bulk.push(step.have.iter().map(|i| i.id));
+                for chunk in step.need.chunks(MAX_WANT) {
+                    send_ctl(
+                        &ctl,
+                        Message::Want {
+                            ids: chunk.iter().map(|i| i.id).collect(),
+                        },
+                    )?;
+                }
+                match step.reply {
+                    Some(reply) => send_ctl(&ctl, Message::Reconcile { payload: reply })?,
+                    None => reconciled = true,
+                }
+            }
+            Message::Want { ids } => bulk.push(ids),
+            Message::Documents { documents } => {
+                ingest(shared, documents, peer).await?;
+            }
+            Message::Roster { document } => {
+                ingest(shared, vec![document], peer).await?;
+            }
+            Message::CaughtUp => {
+                reconciled = true;
+                shared.peer_status(peer.as_str(), |s| {
+                    s.state = "live".into();
+                    s.last_sync_ms = Some(now_ms());
+                });
+            }
+            other => {
+                break Err(SessionError::Protocol(format!(
+                    "unexpected {} on a replication stream",
+                    other.name()
+                )));
+            }
+        }
+        if reconciled && !announced && bulk.is_empty() {
+            announced = true;
+            send_ctl(&ctl, Message::CaughtUp)?;
+            info!(%peer, "caught up");
+            shared.peer_status(peer.as_str(), |s| {
+                s.state = "live".into();
+                s.last_sync_ms = Some(now_ms());
+            });
+        }
+    };
+    drop(ctl);
+    writer.abort();
+    result
+}
+
+fn send_ctl(ctl: &mpsc::UnboundedSender<Message>, m: Message) -> Result<(), SessionError> {
+    ctl.send(m)
+        .map_err(|_| SessionError::Internal("writer stopped".into()))
+}
+
+async fn read_timeout(
+    recv: &mut quinn::RecvStream,
+    what: &'static str,
+) -> Result<Message, SessionError> {
+    timeout(Duration::from_secs(30), frames::read(recv))
+        .await
+        .map_err(|_| SessionError::Timeout(what))?
+        .map_err(Into::into)
+}
+
+fn peer_entry(shared: &Shared, peer: &Id) -> Result<Node, SessionError> {
+    let trust = shared.trust();
+    let node = trust
+        .roster()
+        .node(peer)
+        .cloned()
+        .ok_or_else(|| SessionError::Refused(format!("node {peer} is not in the roster")))?;
+    if trust
+        .roster()
+        .is_revoked(&chapar_proto::Subject::Node(peer.clone()), now_ms())
+    {
+        return Err(SessionError::Refused(format!("node {peer} is revoked")));
+    }
+    Ok(node)
+}
+
+/// Stores what a peer sent (off the async threads) and counts it.
+async fn ingest(
+    shared: &Arc<Shared>,
+    documents: Vec<Vec<u8>>,
+    peer: &Id,
+) -> Result<crate::state::Ingested, SessionError> {
+    let sh = shared.clone();
+    let source = Source::Peer(peer.clone());
+    let out = tokio::task::spawn_blocking(move || sh.ingest(documents, &source))
+        .await
+        .map_err(|e| SessionError::Internal(e.to_string()))?;
+    shared.peer_status(peer.as_str(), |s| {
+        s.received += out.new.len() as u64;
+        s.refused += out.refused.len() as u64;
+    });
+    Ok(out)
+}
+
+/// A live document waiting to be sent: most urgent first, then oldest.
+struct Queued {
+    priority: u8,
+    seq: std::cmp::Reverse<u64>,
+    live: Arc<Live>,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.priority, self.seq) == (o.priority, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.priority, self.seq).cmp(&(o.priority, o.seq))
+    }
+}
+
+async fn writer(
+    shared: Arc<Shared>,
+    mut send: quinn::SendStream,
+    mut ctl: mpsc::UnboundedReceiver<Message>,
+    bulk: Arc<Bulk>,
+    mut live: broadcast::Receiver<Arc<Live>>,
+    peer: Node,
+) -> Result<(), SessionError> {
+    let mut heap: BinaryHeap<Queued> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut sent: HashSet<DocId> = HashSet::new();
+    let wanted = |l: &Live| l.from.as_ref() != Some(&peer.id) && l.routing.allows(&peer);
+    loop {
+        // Control messages first: they keep reconciliation moving.
+        while let Ok(m) = ctl.try_recv() {
+            frames::write(&mut send, &m).await?;
+        }
+        loop {
+            match live.try_recv() {
+                Ok(l) if wanted(&l) => {
+                    seq += 1;
+                    heap.push(Queued {
+                        priority: l.priority,
+                        seq: std::cmp::Reverse(seq),
+                        live: l,
+                    });
+                }
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    return Err(SessionError::Lagged(n));
+                }
+                Err(broadcast::error::TryRecvError::Closed) => return Ok(()),
+            }
+        }
+        if let Some(q) = heap.pop() {
+            let doc = &q.live.doc;
+            if sent.insert(doc.id()) {
+                let m = if doc.kind() == Kind::Roster {
+                    Message::Roster {
+                        document: doc.as_bytes().to_vec(),
+                    }
+                } else {
+                    Message::Documents {
+                        documents: vec![doc.as_bytes().to_vec()],
+                    }
+                };
+                frames::write(&mut send, &m).await?;
+                shared.peer_status(peer.id.as_str(), |s| s.sent += 1);
+            }
+            continue;
+        }
+        let ids: Vec<DocId> = bulk
+            .take(BATCH_DOCS)
+            .into_iter()
+            .filter(|id| !sent.contains(id))
+            .collect();
+        if !ids.is_empty() {
+            let sh = shared.clone();
+            let target = peer.clone();
+            let docs = tokio::task::spawn_blocking(move || load_for(&sh, &target, ids))
+                .await
+                .map_err(|e| SessionError::Internal(e.to_string()))??;
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for (id, d) in docs {
+                sent.insert(id);
+                bytes += d.len();
+                batch.push(d);
+                if bytes >= BATCH_BYTES {
+                    let n = batch.len() as u64;
+                    let documents = std::mem::take(&mut batch);
+                    frames::write(&mut send, &Message::Documents { documents }).await?;
+                    shared.peer_status(peer.id.as_str(), |s| s.sent += n);
+                    bytes = 0;
+                }
+            }
+            if !batch.is_empty() {
+                let n = batch.len() as u64;
+                frames::write(&mut send, &Message::Documents { documents: batch }).await?;
+                shared.peer_status(peer.id.as_str(), |s| s.sent += n);
+            }
+            continue;
+        }
+        tokio::select! {
+            m = ctl.recv() => match m {
+                Some(m) => frames::write(&mut send, &m).await?,
+                None => {
+                    let _ = send.finish();
+                    return Ok(());
+                }
+            },
+            l = live.recv() => match l {
+                Ok(l) if wanted(&l) => {
+                    seq += 1;
+                    heap.push(Queued { priority: l.priority, seq: std::cmp::Reverse(seq), live: l });
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => return Err(SessionError::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = bulk.notify.notified() => {}
+        }
+    }
+}
+
+/// Loads documents for `peer`, skipping any it may not hold (need to know
+/// is enforced here, before any byte leaves) and any we do not have.
+fn load_for(
+    shared: &Shared,
+    peer: &Node,
+    ids: Vec<DocId>,
+) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(doc) = shared.store.get(&id)? else {
+            continue;
+        };
+        if doc.kind() != Kind::Roster && chapar_proto::access::node_may_hold(peer, &doc) {
+            out.push((id, doc.into_bytes()));
+        } else {
+            warn!(peer = %peer.id, doc = %id, "not sending: the peer may not hold it");
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,573 @@
+//! The node's shared state and the ingest pipeline every document goes
+//! through — from a peer, from a client, or from the roster exchange:
+//!
+//! decode → need to know (may *this* node hold it?) → batch signature check
+//! → roster authorization → durable store → reconciliation sets → live
+//! push to peers and subscribers.
+//!
+//! Nothing is stored unless every step passes; refusals are logged with the
+//! reason and reported to the caller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chapar_certs::{Identity, TlsMaterials};
+use chapar_proto::access::Routing;
+use chapar_proto::reconcile::{Item, Tree};
+use chapar_proto::roster::accept_update;
+use chapar_proto::{
+    Body, Classification, DocId, Document, Id, Kind, Node, NodeRole, PublicKey, RosterError,
+    Subject, Trust, verify_batch,
+};
+use tokio::sync::{broadcast, watch};
+use tracing::{info, warn};
+
+use crate::config::NodeConfig;
+use crate::store::{Inserted, Store, StoreError};
+
+/// Capacity of the live channel; a session that falls this far behind is
+/// closed and catches up by reconciliation when it reconnects.
+pub const LIVE_CAPACITY: usize = 8192;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a batch of documents came from, for logs and to avoid echoing a
+/// document back to the peer that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A peer node.
+    Peer(Id),
+    /// A person's client.
+    Client(Id),
+}
+
+/// A document that was just stored, as pushed to live sessions.
+#[derive(Debug)]
+pub struct Live {
+    /// The document.
+    pub doc: Document,
+    /// Who may hold it.
+    pub routing: Routing,
+    /// Higher is sent first (a roster beats FLASH beats ROUTINE).
+    pub priority: u8,
+    /// The peer it came from (not echoed back there).
+    pub from: Option<Id>,
+}
+
+/// Priority of a document on live links: the roster first, then cables by
+/// precedence, then everything else.
+fn priority(doc: &Document) -> u8 {
+    match doc.body() {
+        Body::Roster(_) => u8::MAX,
+        Body::Cable(c) => 10 + c.precedence.code(),
+        Body::CableRelease(r) => 10 + r.cable().precedence.code(),
+        _ => 0,
+    }
+}
+
+/// What happened to a batch.
+#[derive(Debug, Default, Clone)]
+pub struct Ingested {
+    /// Stored now.
+    pub new: Vec<DocId>,
+    /// Already held.
+    pub duplicates: Vec<DocId>,
+    /// Refused, with the reason.
+    pub refused: Vec<(Option<DocId>, String)>,
+}
+
+/// Which peers see the same set of documents: reconciliation sets are kept
+/// per class, not per peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PeerClass {
+    role: NodeRole,
+    accreditation: Classification,
+    mission: Id,
+}
+
+impl PeerClass {
+    fn of(n: &Node) -> PeerClass {
+        PeerClass {
+            role: n.role,
+            accreditation: n.accreditation,
+            mission: n.mission.clone(),
+        }
+    }
+
+    /// A node of this class, for [`Routing::allows`].
+    fn as_node(&self) -> Node {
+        Node {
+            id: self.mission.clone(),
+            mission: self.mission.clone(),
+            role: self.role,
+            accreditation: self.accreditation,
+            signing_key: PublicKey([0; 32]),
+            endpoint: None,
+        }
+    }
+}
+
+/// A live connection, so that a roster change can close it.
+pub struct ConnEntry {
+    /// Who is on the other end.
+    pub identity: Identity,
+    /// Their certificate serial.
+    pub serial: u64,
+    /// The connection.
+    pub conn: quinn::Connection,
+}
+
+/// Counters and state of one peer link, for `status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PeerStatus {
+    /// connecting, syncing, live, backoff, closed.
+    pub state: String,
+    /// Address dialed (outgoing links) or seen (incoming).
+    pub address: String,
+    /// Whether we dialed.
+    pub outgoing: bool,
+    /// When the last catch-up finished (ms).
+    pub last_sync_ms: Option<u64>,
+    /// Documents sent on this link since start.
+    pub sent: u64,
+    /// Documents received and stored from it since start.
+    pub received: u64,
+    /// Documents it sent that we refused.
+    pub refused: u64,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// State shared by every task of a node.
+pub struct Shared {
+    /// This node's configuration.
+    pub cfg: NodeConfig,
+    /// This node's id.
+    pub me: Id,
+    /// The document store.
+    pub store: Store,
+    /// The ministry root key.
+    pub root: PublicKey,
+    trust: RwLock<Arc<Trust>>,
+    roster_doc: RwLock<Document>,
+    trees: Mutex<HashMap<PeerClass, Tree>>,
+    /// New documents, for live sessions and subscribers.
+    pub live: broadcast::Sender<Arc<Live>>,
+    /// Peer links, by peer id.
+    pub peers: Mutex<HashMap<String, PeerStatus>>,
+    /// Live connections.
+    pub conns: Mutex<Vec<ConnEntry>>,
+    /// TLS materials from the bundle (the CRL is replaced by the roster's).
+    pub tls: TlsMaterials,
+    /// Set when the node is stopping.
+    pub shutdown: watch::Receiver<bool>,
+    /// The QUIC endpoint (set once listening).
+    pub endpoint: Mutex<Option<quinn::Endpoint>>,
+}
+
+/// Errors of roster handling.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The roster document was refused.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This node is not (or no longer) in the roster.
+    #[error("node {0} is not in the roster (or is revoked): refusing to run")]
+    NotListed(Id),
+}
+
+/// Name of the meta entry holding the roster in force.
+const META_ROSTER: &str = "roster";
+
+impl Shared {
+    /// Builds the state: the roster in force is the newer of the bundle's
+    /// and the one the store already holds.
+    pub fn new(
+        cfg: NodeConfig,
+        store: Store,
+        root: PublicKey,
+        bundle_roster: Document,
+        tls: TlsMaterials,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Shared, StateError> {
+        let me = Id::new(cfg.node_id.as_str()).map_err(RosterError::Invalid)?;
+        let mut roster = accept_update(&root, None, &bundle_roster)?;
+        let mut roster_doc = bundle_roster;
+        if let Some(bytes) = store.get_meta(META_ROSTER)? {
+            match Document::decode(&bytes)
+                .map_err(RosterError::Invalid)
+                .and_then(|d| accept_update(&root, Some(&roster), &d).map(|r| (d, r)))
+            {
+                Ok((d, r)) => {
+                    roster = r;
+                    roster_doc = d;
+                }
+                Err(RosterError::NotNewer { .. }) => {}
+                Err(e) => warn!("ignoring the stored roster: {e}"),
+            }
+        }
+        store.put_meta(META_ROSTER, roster_doc.as_bytes())?;
+        let trust = Trust::new(root, roster);
+        check_listed(&trust, &me)?;
+        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        Ok(Shared {
+            cfg,
+            me,
+            store,
+            root,
+            trust: RwLock::new(Arc::new(trust)),
+            roster_doc: RwLock::new(roster_doc),
+            trees: Mutex::new(HashMap::new()),
+            live,
+            peers: Mutex::new(HashMap::new()),
+            conns: Mutex::new(Vec::new()),
+            tls,
+            shutdown,
+            endpoint: Mutex::new(None),
+        })
+    }
+
+    /// The trust (root + roster) in force.
+    pub fn trust(&self) -> Arc<Trust> {
+        match self.trust.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The roster document in force.
+    pub fn roster_doc(&self) -> Document {
+        match self.roster_doc.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// This node's roster entry.
+    pub fn my_node(&self) -> Option<Node> {
+        self.trust().roster().node(&self.me).cloned()
+    }
+
+    /// TLS materials with the CRL in force: the roster's, when it carries
+    /// one (it is at least as new as the bundle's file).
+    pub fn tls_now(&self) -> TlsMaterials {
+        let mut m = self.tls.clone();
+        let trust = self.trust();
+        let crl = &trust.roster().crl;
+        if !crl.is_empty() {
+            m.crl_pems = vec![chapar_certs::to_pem("X509 CRL", crl)];
+        }
+        m
+    }
+
+    /// Whether a connection (identity and certificate serial) is allowed
+    /// in now; the reason if not.
+    pub fn admit(&self, identity: &Identity, serial: u64) -> Result<(), String> {
+        if self
+            .trust()
+            .roster()
+            .is_revoked(&Subject::Certificate(serial), now_ms())
+        {
+            return Err(format!("certificate serial {serial} is revoked"));
+        }
+        self.admit_identity(identity)
+    }
+
+    /// Admission of a connection before any roster exchange. Like
+    /// [`Shared::admit`], except that a node or person missing from our
+    /// roster is let in *provisionally*: their certificate chains to the
+    /// ministry CA (rustls checked it), and they may carry a newer roster
+    /// that lists them — as a new node or person joining does. Until it
+    /// lists them they can deliver a roster and nothing else (the session
+    /// and the RPC handler check). Anyone listed as revoked is refused here.
+    pub fn admit_provisionally(&self, identity: &Identity, serial: u64) -> Result<(), String> {
+        let Err(reason) = self.admit(identity, serial) else {
+            return Ok(());
+        };
+        let trust = self.trust();
+        let roster = trust.roster();
+        let listed = Id::new(identity.id())
+            .map(|id| match identity {
+                Identity::Node(_) => roster.node(&id).is_some(),
+                Identity::User(_) => roster.person(&id).is_some(),
+            })
+            .unwrap_or(true);
+        if listed || roster.is_revoked(&Subject::Certificate(serial), now_ms()) {
+            Err(reason)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether a node or person is listed and not revoked now.
+    pub fn admit_identity(&self, identity: &Identity) -> Result<(), String> {
+        let trust = self.trust();
+        let roster = trust.roster();
+        let now = now_ms();
+        let id = Id::new(identity.id()).map_err(|e| e.to_string())?;
+        let (listed, subject) = match identity {
+            Identity::Node(_) => (roster.node(&id).is_some(), Subject::Node(id)),
+            Identity::User(_) => (roster.person(&id).is_some(), Subject::Person(id)),
+        };
+        if !listed {
+            return Err(format!("{identity} is not in the roster"));
+        }
+        if roster.is_revoked(&subject, now) {
+            return Err(format!("{subject} is revoked"));
+        }
+        Ok(())
+    }
+
+    /// Updates a peer's status entry.
+    pub fn peer_status(&self, peer: &str, f: impl FnOnce(&mut PeerStatus)) {
+        if let Ok(mut peers) = self.peers.lock() {
+            f(peers.entry(peer.to_owned()).or_default());
+        }
+    }
+
+    /// Runs `f` on the reconciliation set of documents both this node and
+    /// `peer` may hold, building it from the store's index the first time
+    /// a peer of that class connects.
+    pub fn with_tree<R>(&self, peer: &Node, f: impl FnOnce(&Tree) -> R) -> Result<R, StoreError> {
+        let class = PeerClass::of(peer);
+        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        if !trees.contains_key(&class) {
+            let as_node = class.as_node();
+            let mut items = Vec::new();
+            for r in self.store.routed_items() {
+                let r = r?;
+                if r.kind != Kind::Roster && r.routing.allows(&as_node) {
+                    items.push(Item::new(r.created_ms, r.id));
+                }
+            }
+            let tree = Tree::from_sorted(items).map_err(|_| StoreError::Inconsistent {
+                path: self.store.path().to_owned(),
+                detail: "time index out of order".into(),
+            })?;
+            info!(peer_class = ?class, items = tree.len(), "built reconciliation set");
+            trees.insert(class.clone(), tree);
+        }
+        let tree = trees.get(&class).ok_or_else(|| StoreError::Inconsistent {
+            path: self.store.path().to_owned(),
+            detail: "reconciliation set vanished".into(),
+        })?;
+        Ok(f(tree))
+    }
+
+    /// Stores a batch of encoded documents after every check (see the
+    /// module documentation). Blocking: call from `spawn_blocking`.
+    pub fn ingest(&self, raw: Vec<Vec<u8>>, source: &Source) -> Ingested {
+        let mut out = Ingested::default();
+        let trust = self.trust();
+        let me = match trust.roster().node(&self.me) {
+            Some(n) => n.clone(),
+            None => {
+                out.refused
+                    .push((None, "this node is no longer in the roster".into()));
+                return out;
+            }
+        };
+        let mut docs = Vec::with_capacity(raw.len());
+        for bytes in raw {
+            match Document::decode(&bytes) {
+                Ok(d) if d.kind() == Kind::Roster => {
+                    let id = d.id();
+                    match self.apply_roster(&d) {
+                        Ok(true) => out.new.push(id),
+                        Ok(false) => out.duplicates.push(id),
+                        Err(e) => out.refused.push((Some(id), e.to_string())),
+                    }
+                }
+                Ok(d) => {
+                    if Routing::of(&d).allows(&me) {
+                        docs.push(d);
+                    } else {
+                        out.refused.push((
+                            Some(d.id()),
+                            format!(
+                                "need to know: node {} may not hold this {}",
+                                self.me,
+                                d.kind()
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => out.refused.push((None, format!("malformed document: {e}"))),
+            }
+        }
+        let verdicts = verify_batch(&docs);
+        let mut accepted = Vec::with_capacity(docs.len());
+        for (doc, verdict) in docs.into_iter().zip(verdicts) {
+            match verdict
+                .map_err(|e| e.to_string())
+                .and_then(|()| trust.authorize(&doc).map(|_| ()).map_err(|e| e.to_string()))
+            {
+                Ok(()) => accepted.push(doc),
+                Err(reason) => out.refused.push((Some(doc.id()), reason)),
+            }
+        }
+        if !accepted.is_empty() {
+            match self.store.insert_batch(&accepted) {
+                Ok(results) => {
+                    let mut fresh = Vec::new();
+                    for (doc, r) in accepted.into_iter().zip(results) {
+                        match r {
+                            Inserted::New => {
+                                out.new.push(doc.id());
+                                fresh.push(doc);
+                            }
+                            Inserted::Duplicate => out.duplicates.push(doc.id()),
+                        }
+                    }
+                    self.publish(fresh, source);
+                }
+                Err(e) => {
+                    for d in &accepted {
+                        out.refused
+                            .push((Some(d.id()), format!("store failed: {e}")));
+                    }
+                }
+            }
+        }
+        for (id, reason) in &out.refused {
+            warn!(from = ?source, doc = ?id, "refused: {reason}");
+        }
+        out
+    }
+
+    /// Adds freshly stored documents to the reconciliation sets and pushes
+    /// them to live sessions.
+    fn publish(&self, fresh: Vec<Document>, source: &Source) {
+        let routed: Vec<(Document, Routing)> = fresh
+            .into_iter()
+            .map(|d| {
+                let r = Routing::of(&d);
+                (d, r)
+            })
+            .collect();
+        {
+            let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+            for (class, tree) in trees.iter_mut() {
+                let as_node = class.as_node();
+                for (d, r) in &routed {
+                    if r.allows(&as_node) {
+                        tree.insert(Item::new(d.created_ms(), d.id()));
+                    }
+                }
+            }
+        }
+        let from = match source {
+            Source::Peer(p) => Some(p.clone()),
+            Source::Client(_) => None,
+        };
+        for (doc, routing) in routed {
+            let _ = self.live.send(Arc::new(Live {
+                priority: priority(&doc),
+                doc,
+                routing,
+                from: from.clone(),
+            }));
+        }
+    }
+
+    /// Accepts a newer roster: persists it, puts it in force, applies its
+    /// CRL to new handshakes, closes connections it revokes, and pushes it
+    /// to every peer. `Ok(false)` if it is not newer.
+    pub fn apply_roster(&self, doc: &Document) -> Result<bool, StateError> {
+        let current = self.trust();
+        let roster = match accept_update(&self.root, Some(current.roster()), doc) {
+            Ok(r) => r,
+            Err(RosterError::NotNewer { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        self.store.put_meta(META_ROSTER, doc.as_bytes())?;
+        let version = roster.version;
+        let trust = Arc::new(Trust::new(self.root, roster));
+        {
+            let mut t = self.trust.write().unwrap_or_else(|p| p.into_inner());
+            // Two peers may deliver rosters concurrently: keep the newest.
+            if t.roster().version >= version {
+                return Ok(false);
+            }
+            *t = trust.clone();
+        }
+        *self.roster_doc.write().unwrap_or_else(|p| p.into_inner()) = doc.clone();
+        info!(version, "roster updated");
+        if let Err(e) = check_listed(&trust, &self.me) {
+            warn!("{e}");
+        }
+        self.refresh_tls();
+        self.close_revoked();
+        let _ = self.live.send(Arc::new(Live {
+            priority: u8::MAX,
+            routing: Routing::of(doc),
+            doc: doc.clone(),
+            from: None,
+        }));
+        Ok(true)
+    }
+
+    /// New handshakes use the roster's CRL from now on.
+    fn refresh_tls(&self) {
+        let guard = self.endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(endpoint) = guard.as_ref() else {
+            return;
+        };
+        match crate::net::server_config(&self.tls_now()) {
+            Ok(cfg) => endpoint.set_server_config(Some(cfg)),
+            Err(e) => warn!("keeping the previous TLS configuration: {e}"),
+        }
+    }
+
+    /// Closes every connection the roster in force no longer admits.
+    pub fn close_revoked(&self) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| {
+            if c.conn.close_reason().is_some() {
+                return false;
+            }
+            match self.admit_provisionally(&c.identity, c.serial) {
+                Ok(()) => true,
+                Err(reason) => {
+                    warn!(peer = %c.identity, "closing connection: {reason}");
+                    c.conn
+                        .close(crate::net::CLOSE_REVOKED.into(), reason.as_bytes());
+                    false
+                }
+            }
+        });
+    }
+
+    /// Registers a connection for revocation checks.
+    pub fn register(&self, identity: Identity, serial: u64, conn: quinn::Connection) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| c.conn.close_reason().is_none());
+        conns.push(ConnEntry {
+            identity,
+            serial,
+            conn,
+        });
+    }
+}
+
+fn check_listed(trust: &Trust, me: &Id) -> Result<(), StateError> {
+    let listed = trust.roster().node(me).is_some()
+        && !trust
+            .roster()
+            .is_revoked(&Subject::Node(me.clone()), now_ms());
+    if listed {
+        Ok(())
+    } else {
+        Err(StateError::NotListed(me.clone()))
+    }
+}

@@ -1,0 +1,467 @@
+//! Hostile and broken peers against real nodes on loopback: bad
+//! certificates receive nothing, revocation closes live connections,
+//! tampered / unauthorized documents and garbage frames are refused.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chapar_certs::{Ca, Identity, LeafRequest, Validity};
+use chapar_client::admin::RevokeWhat;
+use chapar_proto::wire::{MAX_FRAME, Message, PROTOCOL_VERSION};
+use chapar_proto::{
+    Body, Cable, Classification, Document, Id, PageId, Precedence, Role, WikiRevision,
+};
+use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn page(user: &User, n: u8) -> Document {
+    sign(
+        user,
+        Body::WikiRevision(WikiRevision {
+            page: PageId([n; 16]),
+            parents: vec![],
+            title: format!("Page {n}"),
+            classification: Classification::Unclassified,
+            caption: None,
+            body: "text".into(),
+            summary: String::new(),
+        }),
+    )
+    .expect("sign")
+}
+
+/// Replaces a bundle's node certificate and key.
+fn replace_cert(node_toml: &Path, cert_pem: &str, key_pem: &str) {
+    let dir = node_toml.parent().expect("bundle dir");
+    std::fs::write(dir.join("node.crt"), cert_pem).expect("write cert");
+    std::fs::write(dir.join("node.key"), key_pem).expect("write key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_with_bad_certificates_receive_nothing() {
+    use Classification::*;
+    let m = Ministry::new(21, &["emb-a"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let good = m
+        .add_node("good-1", "emb-a", false, Secret, &[])
+        .expect("good");
+    let selfsigned = m
+        .add_node("self-1", "emb-a", false, Secret, &[])
+        .expect("n");
+    let foreign = m
+        .add_node("foreign-1", "emb-a", false, Secret, &[])
+        .expect("n");
+    let expired = m
+        .add_node("expired-1", "emb-a", false, Secret, &[])
+        .expect("n");
+    let revoked = m
+        .add_node("revoked-1", "emb-a", false, Secret, &[])
+        .expect("n");
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+
+    // Self-signed: a certificate naming the right identity, no CA.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.subject_alt_names = vec![rcgen::SanType::URI(
+        "urn:chapar:node:self-1".try_into().expect("uri"),
+    )];
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed");
+    replace_cert(&selfsigned, &cert.pem(), &key.serialize_pem());
+
+    // Foreign CA: another ministry's certificate for the same node id.
+    let other = Ministry::new(22, &["emb-a"]).expect("other ministry");
+    let other_bundle = other
+        .add_node("foreign-1", "emb-a", false, Secret, &[])
+        .expect("foreign node");
+    let odir = other_bundle.parent().expect("dir");
+    replace_cert(
+        &foreign,
+        &std::fs::read_to_string(odir.join("node.crt")).expect("crt"),
+        &std::fs::read_to_string(odir.join("node.key")).expect("key"),
+    );
+
+    // Expired: issued by our own CA, valid only in the past.
+    let ca = Ca::from_pem(
+        &std::fs::read_to_string(m.dir().join("ca.crt")).expect("ca"),
+        &std::fs::read_to_string(m.dir().join("ca.key")).expect("ca key"),
+    )
+    .expect("load CA");
+    let now = time::OffsetDateTime::now_utc();
+    let mut req = LeafRequest::new(
+        Identity::node("expired-1").expect("id"),
+        9_000,
+        Validity {
+            not_before: now - time::Duration::days(10),
+            not_after: now - time::Duration::days(1),
+        },
+    );
+    req.ips = vec!["127.21.0.5".parse().expect("ip")];
+    let old = ca.issue(&req).expect("issue expired");
+    replace_cert(&expired, &old.cert_pem, &old.key_pem);
+
+    // Revoked: revoked by the administrator after provisioning. The hub
+    // learns it from the new roster, submitted by a person.
+    m.revoke(RevokeWhat::Node, "revoked-1").expect("revoke");
+
+    let hub_n = start(&hub).await.expect("start hub");
+    let client = Client::connect(&editor.bundle, hub_n.local_addr().expect("addr"))
+        .await
+        .expect("client");
+    client
+        .submit(&m.roster().expect("roster"))
+        .await
+        .expect("new roster");
+    let content: Vec<Document> = (0..5).map(|i| page(&editor, i)).collect();
+    for d in &content {
+        client.submit(d).await.expect("submit");
+    }
+
+    let good_n = start(&good).await.expect("good node");
+    assert!(
+        wait_until(WAIT, || held(&good_n)
+            .map(|h| h.len() == content.len())
+            .unwrap_or(false))
+        .await,
+        "the good node receives everything"
+    );
+
+    // A node refuses to start on a certificate the ministry CA did not
+    // issue, or one that has expired, and says why.
+    for (bundle, why) in [
+        (&selfsigned, "not issued by the ministry CA"),
+        (&foreign, "not issued by the ministry CA"),
+        (&expired, "expired"),
+    ] {
+        let err = match start(bundle).await {
+            Ok(_) => panic!("{} started", bundle.display()),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains(why), "{}: {err}", bundle.display());
+    }
+    // Presented by hand to the hub, such certificates get nothing.
+    let ca_pem = std::fs::read_to_string(m.dir().join("ca.crt")).expect("ca");
+    let addr = hub_n.local_addr().expect("addr");
+    for (bundle, node) in [
+        (&selfsigned, "self-1"),
+        (&foreign, "foreign-1"),
+        (&expired, "expired-1"),
+    ] {
+        let dir = bundle.parent().expect("dir");
+        let cfg = chapar_tests::raw_client_config(
+            &ca_pem,
+            &std::fs::read_to_string(dir.join("node.crt")).expect("crt"),
+            &std::fs::read_to_string(dir.join("node.key")).expect("key"),
+        )
+        .expect("raw client");
+        let got = chapar_tests::try_to_replicate(cfg, addr, node)
+            .await
+            .expect("try");
+        assert_eq!(got, 0, "{node} received documents");
+    }
+    // The revoked node starts (its certificate is fine as such) but the
+    // hub refuses it: it receives nothing, not even the newest roster.
+    let revoked_n = start(&revoked).await.expect("revoked node starts");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        held(&revoked_n).expect("held").len(),
+        0,
+        "revoked node received documents"
+    );
+    assert!(
+        revoked_n.shared().trust().roster().version < m.roster().expect("roster").body_version(),
+        "the revoked node was sent the newest roster"
+    );
+    revoked_n.stop().await;
+    good_n.stop().await;
+    hub_n.stop().await;
+}
+
+/// The version of a roster document.
+trait RosterVersion {
+    fn body_version(&self) -> u64;
+}
+
+impl RosterVersion for Document {
+    fn body_version(&self) -> u64 {
+        match self.body() {
+            Body::Roster(r) => r.version,
+            _ => 0,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_closes_live_connections_everywhere_within_5_seconds() {
+    use Classification::*;
+    let m = Ministry::new(23, &["emb-a", "emb-b"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let a = m.add_node("a-1", "emb-a", false, Secret, &[]).expect("a");
+    // b-1 peers with both the hub and a-1 directly.
+    let b = m
+        .add_node("b-1", "emb-b", false, Secret, &["hub", "a-1"])
+        .expect("b");
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let hub_n = start(&hub).await.expect("hub");
+    let a_n = start(&a).await.expect("a");
+    let b_n = start(&b).await.expect("b");
+    let live = |n: &chapar_node::Running, peer: &str| {
+        n.status()["peers"]
+            .as_array()
+            .map(|ps| ps.iter().any(|p| p["id"] == peer && p["state"] == "live"))
+            .unwrap_or(false)
+    };
+    assert!(
+        wait_until(WAIT, || live(&hub_n, "a-1")
+            && live(&b_n, "a-1")
+            && live(&b_n, "hub"))
+        .await,
+        "links up: {} / {}",
+        hub_n.status(),
+        b_n.status()
+    );
+
+    m.revoke(RevokeWhat::Node, "a-1").expect("revoke");
+    let client = Client::connect(&editor.bundle, hub_n.local_addr().expect("addr"))
+        .await
+        .expect("client");
+    let t0 = Instant::now();
+    client
+        .submit(&m.roster().expect("roster"))
+        .await
+        .expect("submit roster");
+    let a_gone = |n: &chapar_node::Running| {
+        n.shared()
+            .conns
+            .lock()
+            .map(|cs| {
+                !cs.iter().any(|c| {
+                    c.identity == Identity::node("a-1").expect("id")
+                        && c.conn.close_reason().is_none()
+                })
+            })
+            .unwrap_or(false)
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || a_gone(&hub_n) && a_gone(&b_n)).await,
+        "a-1's connections closed on every node within 5 s"
+    );
+    let elapsed = t0.elapsed();
+    // And it stays out: new content never reaches it.
+    let d = page(&editor, 42);
+    client.submit(&d).await.expect("submit page");
+    assert!(
+        wait_until(WAIT, || held(&b_n)
+            .map(|h| h.contains(&d.id()))
+            .unwrap_or(false))
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !held(&a_n).expect("held").contains(&d.id()),
+        "revoked node got new content"
+    );
+    assert!(a_gone(&hub_n) && a_gone(&b_n), "revoked node reconnected");
+    eprintln!("revocation closed connections in {elapsed:?}");
+    for n in [hub_n, a_n, b_n] {
+        n.stop().await;
+    }
+}
+
+/// A peer with a valid node certificate that speaks the protocol by hand:
+/// Hello, then the ministry's newest roster (which lists it).
+async fn rogue(
+    m: &Ministry,
+    bundle: &Path,
+    addr: std::net::SocketAddr,
+    node: &str,
+) -> (Client, quinn::SendStream, quinn::RecvStream) {
+    let c = Client::connect(bundle.parent().expect("dir"), addr)
+        .await
+        .expect("connect");
+    let (mut send, recv) = c.connection().open_bi().await.expect("stream");
+    let roster = m.roster().expect("roster");
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            node: Id::new(node).expect("id"),
+            roster_version: roster.body_version(),
+        },
+    )
+    .await
+    .expect("hello");
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Roster {
+            document: roster.into_bytes(),
+        },
+    )
+    .await
+    .expect("roster");
+    (c, send, recv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_and_unauthorized_documents_are_refused_and_the_session_goes_on() {
+    use Classification::*;
+    let m = Ministry::new(24, &["emb-a"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let a = m
+        .add_node("a-1", "emb-a", false, Secret, &["hub"])
+        .expect("a");
+    let editor = m
+        .add_user(
+            "ed",
+            "emb-a",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "a-1",
+        )
+        .expect("editor");
+    let reader = m
+        .add_user("rd", "emb-a", Secret, &[Role::Reader], &[], "a-1")
+        .expect("reader");
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+    let (_c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+
+    let good = page(&editor, 1);
+    let mut tampered = page(&editor, 2).into_bytes();
+    let n = tampered.len();
+    tampered[n - 70] ^= 0x20; // inside the body: decodes, does not verify
+    let unauthorized = sign(
+        &reader,
+        Body::Cable(Cable {
+            originator: Id::new("emb-a").expect("id"),
+            action: vec![Id::new("mfa").expect("id")],
+            info: vec![],
+            precedence: Precedence::Flash,
+            classification: Unclassified,
+            caption: None,
+            tags: vec![],
+            subject: "a reader may not draft".into(),
+            references: vec![],
+            body: String::new(),
+        }),
+    )
+    .expect("sign");
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: vec![
+                tampered,
+                unauthorized.as_bytes().to_vec(),
+                good.as_bytes().to_vec(),
+            ],
+        },
+    )
+    .await
+    .expect("send batch");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h == vec![good.id()])
+            .unwrap_or(false))
+        .await,
+        "only the valid document is stored: {:?}",
+        held(&hub_n)
+    );
+    // The session goes on: a later valid document is still accepted.
+    let later = page(&editor, 3);
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: vec![later.as_bytes().to_vec()],
+        },
+    )
+    .await
+    .expect("send later");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h.contains(&later.id()))
+            .unwrap_or(false))
+        .await
+    );
+    let status = hub_n.status();
+    let refused = status["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == "a-1"))
+        .map(|p| p["refused"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    assert_eq!(refused, 2, "{status}");
+    hub_n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_and_garbage_frames_disconnect_and_store_nothing() {
+    use Classification::*;
+    let m = Ministry::new(25, &["emb-a"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let a = m
+        .add_node("a-1", "emb-a", false, Secret, &["hub"])
+        .expect("a");
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+
+    // An announced frame over the maximum: refused before it is read.
+    let (c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    send.write_all(&((MAX_FRAME + 1) as u32).to_be_bytes())
+        .await
+        .expect("write header");
+    let closed = tokio::time::timeout(WAIT, c.connection().closed()).await;
+    assert!(closed.is_ok(), "oversize frame: connection not closed");
+
+    // A frame whose body is not a message.
+    let (c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    send.write_all(&[0, 0, 0, 3, 0xee, 0xff, 0x00])
+        .await
+        .expect("write garbage");
+    let closed = tokio::time::timeout(WAIT, c.connection().closed()).await;
+    assert!(closed.is_ok(), "garbage frame: connection not closed");
+
+    // A peer that disappears in the middle of a frame.
+    let (c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    send.write_all(&[0, 0, 1, 0, 4, 1])
+        .await
+        .expect("partial frame");
+    c.connection().close(0u32.into(), b"gone");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(held(&hub_n).expect("held").len(), 0);
+    // The hub still serves others.
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let client = Client::connect(&editor.bundle, addr).await.expect("client");
+    client
+        .submit(&page(&editor, 9))
+        .await
+        .expect("still serving");
+    hub_n.stop().await;
+}
