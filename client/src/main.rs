@@ -45,11 +45,18 @@ enum Command {
         #[command(subcommand)]
         command: Box<AdminCommand>,
     },
-    /// Set up a demo ministry (hub and two embassies on loopback) and print its roster.
+    /// Run a demo network: a fresh ministry (root, CA, roster, bundles), the
+    /// hub and two embassy nodes on loopback, sample content, until Ctrl-C.
     Demo {
         /// Where to put it; an earlier demo there is replaced.
         #[arg(long, default_value = "demo")]
         dir: PathBuf,
+        /// Only write the ministry and bundles, print the roster, and exit.
+        #[arg(long)]
+        provision_only: bool,
+        /// Stop after this many seconds instead of waiting for Ctrl-C.
+        #[arg(long)]
+        serve_for: Option<u64>,
     },
     #[command(flatten)]
     User(user::UserCommand),
@@ -147,7 +154,11 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::User(command) => user::run(command, &cli.connect, cli.json),
-        Command::Demo { dir } => {
+        Command::Demo {
+            dir,
+            provision_only,
+            serve_for,
+        } => {
             demo::run(dir)?;
             if !cli.json {
                 println!(
@@ -157,7 +168,12 @@ fn run(cli: &Cli) -> Result<()> {
                     dir.display()
                 );
             }
-            show_ministry_roster(dir, cli.json)
+            show_ministry_roster(dir, cli.json)?;
+            if *provision_only {
+                return Ok(());
+            }
+            println!();
+            demo::serve(dir, serve_for.map(std::time::Duration::from_secs))
         }
         Command::Admin { dir, command } => {
             let outcome = match command.as_ref() {

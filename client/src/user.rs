@@ -33,6 +33,7 @@ use crate::admin::ministry::{now_ms, rfc3339};
 use crate::config::{FILE_NAME, UserConfig};
 use crate::files::{read_bytes, read_text, write_atomic};
 use crate::rpc::{self, Client, ListQuery, RpcError, Timeouts};
+use chapar_node::config::bundle as bundle_files;
 
 /// Options of every command that talks to a node.
 #[derive(Debug, Clone, Args)]
@@ -363,6 +364,29 @@ impl Bundle {
     /// A path of the configuration, relative to the bundle directory.
     fn path(&self, p: &Path) -> PathBuf {
         self.dir.join(p)
+    }
+
+    /// The bundle's `user.toml`.
+    pub fn config(&self) -> &UserConfig {
+        &self.config
+    }
+
+    /// Connects to the bundle's node and hands it the bundle's roster (in
+    /// case the node's is older and does not list this person yet).
+    pub async fn connect(&self, timeouts: Timeouts) -> Result<Client> {
+        let client = rpc::connect(
+            &self.config.node_id,
+            &self.config.node_address,
+            &self.tls()?,
+            timeouts,
+        )
+        .await?;
+        let roster = read_bytes(&self.path(Path::new(bundle_files::ROSTER)), "roster")?;
+        client
+            .submit(&roster)
+            .await
+            .context("the node refused this bundle's roster")?;
+        Ok(client)
     }
 
     /// The person's mission.
@@ -933,10 +957,7 @@ impl Session<'_> {
     /// The connection, opened on first use.
     async fn client(&mut self) -> Result<&Client> {
         if self.client.is_none() {
-            let cfg = &self.bundle.config;
-            let tls = self.bundle.tls()?;
-            let client = rpc::connect(&cfg.node_id, &cfg.node_address, &tls, self.timeouts).await?;
-            self.client = Some(client);
+            self.client = Some(self.bundle.connect(self.timeouts).await?);
         }
         Ok(self.client.as_ref().expect("connected above"))
     }

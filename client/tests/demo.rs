@@ -14,7 +14,7 @@ fn demo_runs_twice_and_replaces_itself() {
     let dir = tmp.path().join("demo");
     let d = dir.display().to_string();
 
-    let first = run(&["demo", "--dir", &d]).ok();
+    let first = run(&["demo", "--provision-only", "--dir", &d]).ok();
     assert!(
         first
             .stdout
@@ -27,7 +27,9 @@ fn demo_runs_twice_and_replaces_itself() {
     let r1 = roster(&dir);
     fs::write(dir.join("stray.txt"), "left from the first run").unwrap();
 
-    let second = run(&["--json", "demo", "--dir", &d]).ok().json();
+    let second = run(&["--json", "demo", "--provision-only", "--dir", &d])
+        .ok()
+        .json();
     assert!(
         !dir.join("stray.txt").exists(),
         "the first demo was not replaced"
@@ -88,18 +90,112 @@ fn demo_refuses_a_directory_it_did_not_make() {
     fs::write(dir.join("thesis.txt"), "precious").unwrap();
     let d = dir.display().to_string();
     unchanged(tmp.path(), || {
-        run(&["demo", "--dir", &d]).fails(&[&d, "was not made by `chapar demo`"])
+        run(&["demo", "--provision-only", "--dir", &d])
+            .fails(&[&d, "was not made by `chapar demo`"])
     });
     // A real ministry is not a demo either.
     let m = tmp.path().join("m");
     init(&m);
     let ms = m.display().to_string();
     unchanged(tmp.path(), || {
-        run(&["demo", "--dir", &ms]).fails(&["was not made by `chapar demo`"])
+        run(&["demo", "--provision-only", "--dir", &ms]).fails(&["was not made by `chapar demo`"])
     });
     // An empty directory is fine.
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    run(&["demo", "--dir", &empty.display().to_string()]).ok();
+    run(&[
+        "demo",
+        "--provision-only",
+        "--dir",
+        &empty.display().to_string(),
+    ])
+    .ok();
     assert!(empty.join("roster.chpr").is_file());
+}
+
+/// The README's run command: `chapar demo` serves a local network (hub and
+/// two embassies on 127.0.0.1:7400-7402) with sample content, and each demo
+/// person sees what they may and nothing else.
+#[test]
+fn demo_serves_a_network_with_sample_content() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let d = dir.display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chapar"))
+        .args(["demo", "--dir", &d, "--serve-for", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(90) {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) if line.starts_with("Local network running") => {
+                ready = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("demo exited early: {status}");
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let listing = |who: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args(["--json", "--bundle", &format!("{d}/users/{who}"), "list"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{who}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        v
+    };
+    let kinds = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .or_else(|| v["entries"].as_array())
+            .unwrap_or_else(|| panic!("not a listing: {v}"))
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let (dilnoza, erkin) = if ready {
+        (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
+    } else {
+        (vec![], vec![])
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "the demo network never reported ready");
+    // Dilnoza (Berlin, CONFIDENTIAL): the four public pages, her own draft
+    // and release, and Washington's release (Berlin is an info addressee).
+    assert_eq!(
+        dilnoza.iter().filter(|k| k.as_str() == "wiki").count(),
+        4,
+        "{dilnoza:?}"
+    );
+    assert_eq!(
+        dilnoza.iter().filter(|k| k.as_str() == "release").count(),
+        2,
+        "{dilnoza:?}"
+    );
+    // Erkin (HQ, RESTRICTED): the public pages only — the CONFIDENTIAL
+    // cable addressed to HQ is above his clearance.
+    assert!(erkin.iter().all(|k| k == "wiki"), "{erkin:?}");
+    assert_eq!(erkin.len(), 4, "{erkin:?}");
 }

@@ -31,7 +31,13 @@ fn chapar(args: &[&str]) -> Out {
 fn demo(user: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("demo");
-    chapar(&["demo", "--dir", dir.to_str().expect("utf-8")]).ok();
+    chapar(&[
+        "demo",
+        "--provision-only",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+    ])
+    .ok();
     let bundle = dir.join("users").join(user);
     assert!(bundle.join("user.toml").is_file(), "no bundle for {user}");
     (tmp, bundle)
