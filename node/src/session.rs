@@ -29,6 +29,12 @@ use crate::store::StoreError;
 /// Documents per catch-up batch, and the byte budget of one batch.
 const BATCH_DOCS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
+/// Most documents the ingest worker verifies and stores in one group
+/// (one flush); frames waiting beyond that start the next group.
+const GROUP_DOCS: usize = 4096;
+/// Received frames waiting for the ingest worker; the reader stops
+/// reading (back-pressure through QUIC flow control) when it is full.
+const INGEST_QUEUE: usize = 64;
 
 /// Why a session ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +217,11 @@ async fn session(
         live,
         peer_node.clone(),
     ));
+    // Received documents are stored by a worker that groups whatever has
+    // arrived into one verification and one flush, while the reader goes
+    // on receiving.
+    let (to_ingest, ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(INGEST_QUEUE);
+    let ingester = tokio::spawn(ingest_worker(shared.clone(), peer.clone(), ingest_rx));
     let mut rec = Reconciler::new(ReconcileConfig::default());
     if initiator {
         let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
@@ -254,10 +265,14 @@ async fn session(
             }
             Message::Want { ids } => bulk.push(ids),
             Message::Documents { documents } => {
-                ingest(shared, documents, peer).await?;
+                if to_ingest.send(documents).await.is_err() {
+                    break Err(SessionError::Internal("ingest worker stopped".into()));
+                }
             }
             Message::Roster { document } => {
-                ingest(shared, vec![document], peer).await?;
+                if to_ingest.send(vec![document]).await.is_err() {
+                    break Err(SessionError::Internal("ingest worker stopped".into()));
+                }
             }
             Message::CaughtUp => {
                 reconciled = true;
@@ -285,7 +300,27 @@ async fn session(
     };
     drop(ctl);
     writer.abort();
+    // Whatever was received is stored before the session is over.
+    drop(to_ingest);
+    if let Err(e) = ingester.await {
+        warn!(%peer, "ingest worker failed: {e}");
+    }
     result
+}
+
+/// Stores what a peer sends, grouping the frames that are waiting.
+async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
+    while let Some(mut group) = rx.recv().await {
+        while group.len() < GROUP_DOCS {
+            match rx.try_recv() {
+                Ok(more) => group.extend(more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = ingest(&shared, group, &peer).await {
+            warn!(%peer, "ingest failed: {e}");
+        }
+    }
 }
 
 fn send_ctl(ctl: &mpsc::UnboundedSender<Message>, m: Message) -> Result<(), SessionError> {

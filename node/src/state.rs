@@ -368,6 +368,23 @@ impl Shared {
     /// module documentation). Blocking: call from `spawn_blocking`.
     pub fn ingest(&self, raw: Vec<Vec<u8>>, source: &Source) -> Ingested {
         let mut out = Ingested::default();
+        let mut decoded = Vec::with_capacity(raw.len());
+        for bytes in raw {
+            match Document::decode(&bytes) {
+                // Rosters first: the rest of the batch is judged by the
+                // newest roster it carries.
+                Ok(d) if d.kind() == Kind::Roster => {
+                    let id = d.id();
+                    match self.apply_roster(&d) {
+                        Ok(true) => out.new.push(id),
+                        Ok(false) => out.duplicates.push(id),
+                        Err(e) => out.refused.push((Some(id), e.to_string())),
+                    }
+                }
+                Ok(d) => decoded.push(d),
+                Err(e) => out.refused.push((None, format!("malformed document: {e}"))),
+            }
+        }
         let trust = self.trust();
         let me = match trust.roster().node(&self.me) {
             Some(n) => n.clone(),
@@ -377,35 +394,22 @@ impl Shared {
                 return out;
             }
         };
-        let mut docs = Vec::with_capacity(raw.len());
-        for bytes in raw {
-            match Document::decode(&bytes) {
-                Ok(d) if d.kind() == Kind::Roster => {
-                    let id = d.id();
-                    match self.apply_roster(&d) {
-                        Ok(true) => out.new.push(id),
-                        Ok(false) => out.duplicates.push(id),
-                        Err(e) => out.refused.push((Some(id), e.to_string())),
-                    }
-                }
-                Ok(d) => {
-                    if Routing::of(&d).allows(&me) {
-                        docs.push(d);
-                    } else {
-                        out.refused.push((
-                            Some(d.id()),
-                            format!(
-                                "need to know: node {} may not hold this {}",
-                                self.me,
-                                d.kind()
-                            ),
-                        ));
-                    }
-                }
-                Err(e) => out.refused.push((None, format!("malformed document: {e}"))),
+        let mut docs = Vec::with_capacity(decoded.len());
+        for d in decoded {
+            if Routing::of(&d).allows(&me) {
+                docs.push(d);
+            } else {
+                out.refused.push((
+                    Some(d.id()),
+                    format!(
+                        "need to know: node {} may not hold this {}",
+                        self.me,
+                        d.kind()
+                    ),
+                ));
             }
         }
-        let verdicts = verify_batch(&docs);
+        let verdicts = verify_parallel(&docs);
         let mut accepted = Vec::with_capacity(docs.len());
         for (doc, verdict) in docs.into_iter().zip(verdicts) {
             match verdict
@@ -558,6 +562,34 @@ impl Shared {
             conn,
         });
     }
+}
+
+/// Below this many documents one core verifies faster than two threads.
+const PARALLEL_VERIFY_MIN: usize = 256;
+
+/// [`verify_batch`] spread over the machine's cores.
+fn verify_parallel(docs: &[Document]) -> Vec<Result<(), chapar_proto::VerifyError>> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if cores < 2 || docs.len() < PARALLEL_VERIFY_MIN {
+        return verify_batch(docs);
+    }
+    let chunk = docs.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|c| (c.len(), s.spawn(move || verify_batch(c))))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err(chapar_proto::VerifyError::BadSignature); len])
+            })
+            .collect()
+    })
 }
 
 fn check_listed(trust: &Trust, me: &Id) -> Result<(), StateError> {
