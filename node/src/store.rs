@@ -15,23 +15,27 @@
 //!
 //! # Layout
 //!
-//! | tree | key | value |
-//! |---|---|---|
-//! | `docs` | `DocId` (32) | envelope bytes |
-//! | `items` | `created_ms` (8, BE) ‖ `DocId` | kind code (1) |
-//! | `by_kind` | kind (1) ‖ `created_ms` (8, BE) ‖ `DocId` | empty |
-//! | `meta` | name (UTF-8) | bytes, for other modules (roster, markers) |
-//! | `state` | `schema`, `count` | u64 BE, the store's own bookkeeping |
+//! Tree `main` (one tree, so that a batch is one atomic `apply_batch`):
 //!
-//! `items` is the ordered set `(timestamp, DocId)` that replication
-//! reconciles over; `by_kind` serves listings by kind and time. The store's
-//! own counters live in `state`, not in `meta`, so a module's meta name can
+//! | key | value | what |
+//! |---|---|---|
+//! | `d` ‖ `DocId` | envelope bytes | documents |
+//! | `i` ‖ `created_ms` (8, BE) ‖ `DocId` | kind code ‖ routing | time index |
+//! | `k` ‖ kind ‖ `created_ms` (8, BE) ‖ `DocId` | empty | kind index |
+//! | `s/schema`, `s/count` | u64 BE | the store's own bookkeeping |
+//!
+//! Tree `meta`: name (UTF-8) → bytes, for other modules (roster, markers).
+//!
+//! The time index is the ordered set `(timestamp, DocId)` that replication
+//! reconciles over, with each document's routing so a peer's share is
+//! selected without decoding documents; the kind index serves listings. The
+//! store's own counters are not in `meta`, so a module's meta name can
 //! never clobber them.
 //!
 //! # Durability and atomicity
 //!
 //! [`Store::insert_batch`] writes the documents and every index entry of a
-//! batch in one multi-tree transaction, then flushes (fsync) before it
+//! batch in one atomic batch, then flushes (fsync) before it
 //! returns: **its `Ok` is the acknowledgement**, and a document acknowledged
 //! to a client or peer survives `kill -9` right after (tested in
 //! `node/tests/store.rs`). A crash never leaves an index entry without its
@@ -45,31 +49,36 @@
 //! [`StoreError::Inconsistent`]. After an [`StoreError::Io`] the node should
 //! stop: sled does not promise to keep working after a failed write.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chapar_proto::access::Routing;
 use chapar_proto::{Decode, DocId, Document, Encode, Kind};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
 /// The on-disk layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
-const TREE_DOCS: &str = "docs";
-const TREE_ITEMS: &str = "items";
-const TREE_BY_KIND: &str = "by_kind";
+/// Documents, both indexes and the count share one tree, told apart by a
+/// key prefix, so that one `apply_batch` writes a whole batch atomically —
+/// several times cheaper than a multi-tree transaction.
+const TREE_MAIN: &str = "main";
 const TREE_META: &str = "meta";
-const TREE_STATE: &str = "state";
-const STATE_SCHEMA: &[u8] = b"schema";
-const STATE_COUNT: &[u8] = b"count";
+const P_DOC: u8 = b'd';
+const P_ITEM: u8 = b'i';
+const P_KIND: u8 = b'k';
+const STATE_SCHEMA: &[u8] = b"s/schema";
+const STATE_COUNT: &[u8] = b"s/count";
 
-const ITEM_KEY: usize = 8 + 32;
-const KIND_KEY: usize = 1 + 8 + 32;
+/// `created_ms` (8, BE) ‖ `DocId`: the part of index keys after the prefix.
+const TS_ID: usize = 8 + 32;
+const ITEM_KEY: usize = 1 + TS_ID;
+const KIND_KEY: usize = 2 + TS_ID;
 
 /// Why a store operation failed. Each message says what to do about it.
 #[derive(Debug, Error)]
@@ -187,12 +196,12 @@ pub struct CheckReport {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    docs: sled::Tree,
-    items: sled::Tree,
-    by_kind: sled::Tree,
+    main: sled::Tree,
     meta: sled::Tree,
-    state: sled::Tree,
     count: AtomicU64,
+    /// One batch at a time: the duplicate check and the count must see
+    /// every earlier batch.
+    writer: Mutex<()>,
 }
 
 impl fmt::Debug for Store {
@@ -211,7 +220,12 @@ impl Store {
     /// [`StoreError::CorruptDb`] if the engine cannot recover its files.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let config = sled::Config::new().path(&path);
+        // We flush explicitly before every acknowledgement; sled's own
+        // periodic flusher would only add competing fsyncs.
+        let config = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None);
         // sled's recovery has been reported to panic on some damaged files:
         // report that as corruption instead of taking the node down.
         let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
@@ -227,20 +241,15 @@ impl Store {
             }
         };
         let e = |err| engine_error(&path, err);
-        let docs = db.open_tree(TREE_DOCS).map_err(e)?;
-        let items = db.open_tree(TREE_ITEMS).map_err(e)?;
-        let by_kind = db.open_tree(TREE_BY_KIND).map_err(e)?;
+        let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
-        let state = db.open_tree(TREE_STATE).map_err(e)?;
         let store = Store {
             path,
             db,
-            docs,
-            items,
-            by_kind,
+            main,
             meta,
-            state,
             count: AtomicU64::new(0),
+            writer: Mutex::new(()),
         };
         store.init_state()?;
         Ok(store)
@@ -248,7 +257,7 @@ impl Store {
 
     /// Checks the layout version and loads the document count.
     fn init_state(&self) -> Result<(), StoreError> {
-        match self.state.get(STATE_SCHEMA).map_err(|e| self.err(e))? {
+        match self.main.get(STATE_SCHEMA).map_err(|e| self.err(e))? {
             Some(v) => {
                 let found = self.state_u64(STATE_SCHEMA, &v)?;
                 if found != SCHEMA_VERSION {
@@ -259,16 +268,16 @@ impl Store {
                 }
             }
             None => {
-                if !self.docs.is_empty() {
+                if !self.main.is_empty() {
                     return Err(self.inconsistent("documents present but no layout version"));
                 }
-                self.state
+                self.main
                     .insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
                     .map_err(|e| self.err(e))?;
                 self.flush()?;
             }
         }
-        let count = match self.state.get(STATE_COUNT).map_err(|e| self.err(e))? {
+        let count = match self.main.get(STATE_COUNT).map_err(|e| self.err(e))? {
             Some(v) => self.state_u64(STATE_COUNT, &v)?,
             None => 0,
         };
@@ -304,49 +313,33 @@ impl Store {
         if docs.is_empty() {
             return Ok(Vec::new());
         }
-        let trees = (&self.docs, &self.items, &self.by_kind, &self.state);
-        let outcome = trees.transaction(|(tdocs, titems, tkind, tstate)| {
-            let mut count = match tstate.get(STATE_COUNT)? {
-                Some(v) => match <[u8; 8]>::try_from(&v[..]) {
-                    Ok(b) => u64::from_be_bytes(b),
-                    Err(_) => {
-                        return Err(ConflictableTransactionError::Abort(
-                            self.inconsistent("state value count is not 8 bytes"),
-                        ));
-                    }
-                },
-                None => 0,
-            };
+        let out = {
+            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut count = self.count.load(Ordering::SeqCst);
+            let mut batch = sled::Batch::default();
+            let mut in_batch = HashSet::with_capacity(docs.len());
             let mut out = Vec::with_capacity(docs.len());
             for doc in docs {
                 let id = doc.id();
-                // Reads in a transaction see its own earlier writes, so a
-                // document repeated within the batch is a duplicate too.
-                if tdocs.get(id.0)?.is_some() {
+                if !in_batch.insert(id) || self.contains(&id)? {
                     out.push(Inserted::Duplicate);
                     continue;
                 }
                 let ts = doc.created_ms();
-                let kind = doc.kind();
-                tdocs.insert(&id.0[..], doc.as_bytes())?;
-                titems.insert(&item_key(ts, &id)[..], item_value(doc))?;
-                tkind.insert(&kind_key(kind, ts, &id)[..], &[][..])?;
+                batch.insert(&doc_key(&id)[..], doc.as_bytes());
+                batch.insert(&item_key(ts, &id)[..], item_value(doc));
+                batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
                 count += 1;
                 out.push(Inserted::New);
             }
-            tstate.insert(STATE_COUNT, &count.to_be_bytes()[..])?;
-            Ok((out, count))
-        });
-        let (out, count) = match outcome {
-            Ok(v) => v,
-            Err(TransactionError::Abort(e)) => return Err(e),
-            Err(TransactionError::Storage(e)) => return Err(self.err(e)),
+            batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
+            self.main.apply_batch(batch).map_err(|e| self.err(e))?;
+            self.count.store(count, Ordering::SeqCst);
+            out
         };
         // Flush even if every document was a duplicate: another thread may
         // have committed it and not flushed yet, and our `Ok` acknowledges it.
         self.flush()?;
-        // Batches commit one after the other; the count only grows.
-        self.count.fetch_max(count, Ordering::SeqCst);
         Ok(out)
     }
 
@@ -355,7 +348,7 @@ impl Store {
     /// Fails with [`StoreError::Corrupt`] if its stored bytes no longer
     /// decode or no longer hash to `id`.
     pub fn get(&self, id: &DocId) -> Result<Option<Document>, StoreError> {
-        match self.docs.get(id.0).map_err(|e| self.err(e))? {
+        match self.main.get(doc_key(id)).map_err(|e| self.err(e))? {
             None => Ok(None),
             Some(bytes) => decode_stored(id, &bytes).map(Some),
         }
@@ -365,15 +358,15 @@ impl Store {
     /// sending to a peer that will verify them anyway).
     pub fn get_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .docs
-            .get(id.0)
+            .main
+            .get(doc_key(id))
             .map_err(|e| self.err(e))?
             .map(|v| v.to_vec()))
     }
 
     /// Whether the document is held.
     pub fn contains(&self, id: &DocId) -> Result<bool, StoreError> {
-        self.docs.contains_key(id.0).map_err(|e| self.err(e))
+        self.main.contains_key(doc_key(id)).map_err(|e| self.err(e))
     }
 
     /// Number of documents held, in O(1).
@@ -390,9 +383,9 @@ impl Store {
     /// first: what a node scans at start-up to build the set it reconciles
     /// with each kind of peer.
     pub fn routed_items(&self) -> impl Iterator<Item = Result<RoutedItem, StoreError>> + '_ {
-        self.items.iter().map(move |kv| {
+        self.main.scan_prefix([P_ITEM]).map(move |kv| {
             let (k, v) = kv.map_err(|e| self.err(e))?;
-            let (created_ms, id) = parse_item_key(&k)
+            let (created_ms, id) = parse_ts_id(k.get(1..).unwrap_or(&[]))
                 .ok_or_else(|| self.inconsistent(format!("items key of {} bytes", k.len())))?;
             let bad = |why: String| self.inconsistent(format!("items value of {id}: {why}"));
             let (&code, rest) = v.split_first().ok_or_else(|| bad("empty".into()))?;
@@ -411,7 +404,7 @@ impl Store {
     /// replication reconciles over. Also iterates backwards.
     pub fn items(&self) -> Items {
         Items {
-            inner: ItemsInner::All(self.items.iter()),
+            inner: ItemsInner::All(self.main.scan_prefix([P_ITEM])),
             path: self.path.clone(),
         }
     }
@@ -420,7 +413,7 @@ impl Store {
     pub fn items_since(&self, since: u64) -> Items {
         let lo = item_key(since, &DocId([0; 32]));
         Items {
-            inner: ItemsInner::All(self.items.range(lo..)),
+            inner: ItemsInner::All(self.main.range(lo.to_vec()..vec![P_ITEM + 1])),
             path: self.path.clone(),
         }
     }
@@ -436,18 +429,18 @@ impl Store {
         limit: usize,
         order: Order,
     ) -> Result<Vec<(u64, DocId)>, StoreError> {
-        let (prefix, tree): (&[u8], _) = match kind {
-            Some(k) => (&[k.code()][..], &self.by_kind),
-            None => (&[][..], &self.items),
+        let prefix: Vec<u8> = match kind {
+            Some(k) => vec![P_KIND, k.code()],
+            None => vec![P_ITEM],
         };
-        let Some((lo, hi)) = key_range(prefix, &range) else {
+        let Some((lo, hi)) = key_range(&prefix, &range) else {
             return Ok(Vec::new());
         };
         let iter = Items {
             inner: if kind.is_some() {
-                ItemsInner::ByKind(tree.range(lo..=hi))
+                ItemsInner::ByKind(self.main.range(lo..=hi))
             } else {
-                ItemsInner::All(tree.range(lo..=hi))
+                ItemsInner::All(self.main.range(lo..=hi))
             },
             path: self.path.clone(),
         };
@@ -507,15 +500,15 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let mut docs = 0u64;
         let mut doc_bytes = 0u64;
-        for kv in self.docs.iter() {
+        for kv in self.main.scan_prefix([P_DOC]) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let id = DocId(
-                <[u8; 32]>::try_from(&k[..])
+                <[u8; 32]>::try_from(k.get(1..).unwrap_or(&[]))
                     .map_err(|_| self.inconsistent(format!("docs key of {} bytes", k.len())))?,
             );
             let doc = decode_stored(&id, &v)?;
             let (ts, kind) = (doc.created_ms(), doc.kind());
-            match self.items.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
+            match self.main.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
                 Some(value) if value[..] == item_value(&doc)[..] => {}
                 Some(_) => {
                     return Err(
@@ -525,7 +518,7 @@ impl Store {
                 None => return Err(self.inconsistent(format!("document {id} has no items entry"))),
             }
             if !self
-                .by_kind
+                .main
                 .contains_key(kind_key(kind, ts, &id))
                 .map_err(|e| self.err(e))?
             {
@@ -563,7 +556,7 @@ impl Store {
 
     fn list_all_by_kind(&self) -> Items {
         Items {
-            inner: ItemsInner::ByKind(self.by_kind.iter()),
+            inner: ItemsInner::ByKind(self.main.scan_prefix([P_KIND])),
             path: self.path.clone(),
         }
     }
@@ -605,9 +598,9 @@ pub struct Items {
 }
 
 enum ItemsInner {
-    /// Keys of `items`: ts ‖ id.
+    /// Time index keys: `i` ‖ ts ‖ id.
     All(sled::Iter),
-    /// Keys of `by_kind`: kind ‖ ts ‖ id.
+    /// Kind index keys: `k` ‖ kind ‖ ts ‖ id.
     ByKind(sled::Iter),
 }
 
@@ -621,10 +614,10 @@ impl Items {
             Err(e) => return Some(Err(engine_error(&self.path, e))),
         };
         let (tree, key, len) = match self.inner {
-            ItemsInner::All(_) => ("items", &k[..], ITEM_KEY),
-            ItemsInner::ByKind(_) => ("by_kind", k.get(1..).unwrap_or(&[]), KIND_KEY),
+            ItemsInner::All(_) => ("items", k.get(1..).unwrap_or(&[]), ITEM_KEY),
+            ItemsInner::ByKind(_) => ("by_kind", k.get(2..).unwrap_or(&[]), KIND_KEY),
         };
-        Some(parse_item_key(key).ok_or_else(|| StoreError::Inconsistent {
+        Some(parse_ts_id(key).ok_or_else(|| StoreError::Inconsistent {
             path: self.path.clone(),
             detail: format!("{tree} key of {} bytes, expected {len}", k.len()),
         }))
@@ -679,22 +672,34 @@ pub struct RoutedItem {
     pub routing: Routing,
 }
 
-fn item_key(ts: u64, id: &DocId) -> [u8; ITEM_KEY] {
-    let mut k = [0u8; ITEM_KEY];
+fn doc_key(id: &DocId) -> [u8; 33] {
+    let mut k = [P_DOC; 33];
+    k[1..].copy_from_slice(&id.0);
+    k
+}
+
+fn ts_id(ts: u64, id: &DocId) -> [u8; TS_ID] {
+    let mut k = [0u8; TS_ID];
     k[..8].copy_from_slice(&ts.to_be_bytes());
     k[8..].copy_from_slice(&id.0);
     k
 }
 
-fn kind_key(kind: Kind, ts: u64, id: &DocId) -> [u8; KIND_KEY] {
-    let mut k = [0u8; KIND_KEY];
-    k[0] = kind.code();
-    k[1..].copy_from_slice(&item_key(ts, id));
+fn item_key(ts: u64, id: &DocId) -> [u8; ITEM_KEY] {
+    let mut k = [P_ITEM; ITEM_KEY];
+    k[1..].copy_from_slice(&ts_id(ts, id));
     k
 }
 
-fn parse_item_key(k: &[u8]) -> Option<(u64, DocId)> {
-    let k: &[u8; ITEM_KEY] = k.try_into().ok()?;
+fn kind_key(kind: Kind, ts: u64, id: &DocId) -> [u8; KIND_KEY] {
+    let mut k = [P_KIND; KIND_KEY];
+    k[1] = kind.code();
+    k[2..].copy_from_slice(&ts_id(ts, id));
+    k
+}
+
+fn parse_ts_id(k: &[u8]) -> Option<(u64, DocId)> {
+    let k: &[u8; TS_ID] = k.try_into().ok()?;
     let (ts, id) = k.split_at(8);
     Some((
         u64::from_be_bytes(ts.try_into().ok()?),
@@ -720,7 +725,7 @@ fn key_range(prefix: &[u8], range: &impl RangeBounds<u64>) -> Option<(Vec<u8>, V
     }
     let key = |ts: u64, fill: u8| {
         let mut k = prefix.to_vec();
-        k.extend_from_slice(&item_key(ts, &DocId([fill; 32])));
+        k.extend_from_slice(&ts_id(ts, &DocId([fill; 32])));
         k
     };
     Some((key(lo, 0), key(hi, 0xff)))
@@ -792,8 +797,9 @@ mod tests {
     #[test]
     fn item_keys_roundtrip() {
         let id = DocId([7; 32]);
-        assert_eq!(parse_item_key(&item_key(42, &id)), Some((42, id)));
-        assert_eq!(parse_item_key(&[0; 39]), None);
-        assert_eq!(kind_key(Kind::Cable, 42, &id)[0], Kind::Cable.code());
+        assert_eq!(parse_ts_id(&item_key(42, &id)[1..]), Some((42, id)));
+        assert_eq!(parse_ts_id(&[0; 39]), None);
+        assert_eq!(kind_key(Kind::Cable, 42, &id)[1], Kind::Cable.code());
+        assert_eq!(doc_key(&id)[0], P_DOC);
     }
 }

@@ -323,6 +323,19 @@ fn second_open_is_refused_clearly() {
     assert_eq!(again.len(), 1);
 }
 
+/// Opens the store's sled files directly (tests may name sled). sled's
+/// flusher thread may hold the lock for a moment after the store is dropped.
+fn open_sled(path: &std::path::Path) -> sled::Db {
+    (0..100)
+        .find_map(|_| {
+            sled::open(path).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("sled releases the store within 5 s")
+}
+
 #[test]
 fn corrupt_stored_bytes_are_reported_not_panicked() {
     let dir = tempfile::tempdir().unwrap();
@@ -336,19 +349,14 @@ fn corrupt_stored_bytes_are_reported_not_panicked() {
     {
         // Tests may name sled: damage the documents behind the store's back.
         // sled's flusher thread may hold the lock for a moment after drop.
-        let db = (0..100)
-            .find_map(|_| {
-                sled::open(dir.path()).ok().or_else(|| {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    None
-                })
-            })
-            .expect("sled releases the store within 5 s");
-        let docs = db.open_tree("docs").unwrap();
-        docs.insert(a.id().0, &b"garbage, not a document"[..])
+        let db = open_sled(dir.path());
+        // Layout 3: one tree "main", documents under 'd' ‖ id.
+        let docs = db.open_tree("main").unwrap();
+        let key = |id: chapar_proto::DocId| [&b"d"[..], &id.0[..]].concat();
+        docs.insert(key(a.id()), &b"garbage, not a document"[..])
             .unwrap();
         // Valid, canonical bytes of another document under b's key.
-        docs.insert(b.id().0, c.as_bytes()).unwrap();
+        docs.insert(key(b.id()), c.as_bytes()).unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -380,8 +388,11 @@ fn check_finds_an_index_entry_without_its_document() {
         assert!(store.check().is_ok());
     }
     {
-        let db = sled::open(dir.path()).unwrap();
-        db.open_tree("docs").unwrap().remove(a.id().0).unwrap();
+        let db = open_sled(dir.path());
+        db.open_tree("main")
+            .unwrap()
+            .remove([&b"d"[..], &a.id().0[..]].concat())
+            .unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
