@@ -31,7 +31,7 @@ const BATCH_DOCS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 /// Most documents the ingest worker verifies and stores in one group
 /// (one flush); frames waiting beyond that start the next group.
-const GROUP_DOCS: usize = 4096;
+const GROUP_DOCS: usize = 1024;
 /// Received frames waiting for the ingest worker; the reader stops
 /// reading (back-pressure through QUIC flow control) when it is full.
 const INGEST_QUEUE: usize = 64;
@@ -206,6 +206,13 @@ async fn session(
     }
     let peer_node = peer_entry(shared, peer)?;
     shared.peer_status(peer.as_str(), |s| s.state = "syncing".into());
+    {
+        let sh = shared.clone();
+        let node = peer_node.clone();
+        tokio::task::spawn_blocking(move || sh.ensure_tree(&node))
+            .await
+            .map_err(|e| SessionError::Internal(e.to_string()))??;
+    }
 
     let (ctl, ctl_rx) = mpsc::unbounded_channel::<Message>();
     let bulk = Arc::new(Bulk::default());

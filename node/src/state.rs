@@ -114,6 +114,13 @@ impl PeerClass {
     }
 }
 
+/// A class's reconciliation set, or the items published while it is being
+/// built (the build scans the store without holding the lock).
+enum TreeSlot {
+    Building(Vec<Item>),
+    Ready(Tree),
+}
+
 /// A live connection, so that a roster change can close it.
 pub struct ConnEntry {
     /// Who is on the other end.
@@ -157,7 +164,7 @@ pub struct Shared {
     pub root: PublicKey,
     trust: RwLock<Arc<Trust>>,
     roster_doc: RwLock<Document>,
-    trees: Mutex<HashMap<PeerClass, Tree>>,
+    trees: Mutex<HashMap<PeerClass, TreeSlot>>,
     /// New documents, for live sessions and subscribers.
     pub live: broadcast::Sender<Arc<Live>>,
     /// Peer links, by peer id.
@@ -335,33 +342,77 @@ impl Shared {
         }
     }
 
-    /// Runs `f` on the reconciliation set of documents both this node and
-    /// `peer` may hold, building it from the store's index the first time
-    /// a peer of that class connects.
-    pub fn with_tree<R>(&self, peer: &Node, f: impl FnOnce(&Tree) -> R) -> Result<R, StoreError> {
+    /// Makes sure the reconciliation set for `peer`'s class exists,
+    /// building it from the store's time index (which carries each
+    /// document's routing, so nothing is decoded) the first time a peer of
+    /// that class connects. Blocking: call from `spawn_blocking`. The lock
+    /// is not held while the store is scanned; documents published
+    /// meanwhile are queued and added when the build finishes.
+    pub fn ensure_tree(&self, peer: &Node) -> Result<(), StoreError> {
         let class = PeerClass::of(peer);
-        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-        if !trees.contains_key(&class) {
-            let as_node = class.as_node();
-            let mut items = Vec::new();
-            for r in self.store.routed_items() {
-                let r = r?;
-                if r.kind != Kind::Roster && r.routing.allows(&as_node) {
-                    items.push(Item::new(r.created_ms, r.id));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            {
+                let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+                match trees.get(&class) {
+                    Some(TreeSlot::Ready(_)) => return Ok(()),
+                    Some(TreeSlot::Building(_)) => {}
+                    None => {
+                        trees.insert(class.clone(), TreeSlot::Building(Vec::new()));
+                        break;
+                    }
                 }
             }
-            let tree = Tree::from_sorted(items).map_err(|_| StoreError::Inconsistent {
-                path: self.store.path().to_owned(),
-                detail: "time index out of order".into(),
-            })?;
-            info!(peer_class = ?class, items = tree.len(), "built reconciliation set");
-            trees.insert(class.clone(), tree);
+            // Another session of the same class is building it.
+            if std::time::Instant::now() > deadline {
+                return Err(self.tree_error("timed out waiting for a reconciliation set"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let tree = trees.get(&class).ok_or_else(|| StoreError::Inconsistent {
+        let built = self.build_tree(&class);
+        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        match (built, trees.remove(&class)) {
+            (Ok(mut tree), Some(TreeSlot::Building(pending))) => {
+                for item in pending {
+                    tree.insert(item);
+                }
+                info!(peer_class = ?class, items = tree.len(), "built reconciliation set");
+                trees.insert(class, TreeSlot::Ready(tree));
+                Ok(())
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), _) => Err(self.tree_error("reconciliation set slot vanished")),
+        }
+    }
+
+    fn build_tree(&self, class: &PeerClass) -> Result<Tree, StoreError> {
+        let as_node = class.as_node();
+        let mut items = Vec::new();
+        for r in self.store.routed_items() {
+            let r = r?;
+            if r.kind != Kind::Roster && r.routing.allows(&as_node) {
+                items.push(Item::new(r.created_ms, r.id));
+            }
+        }
+        Tree::from_sorted(items).map_err(|_| self.tree_error("time index out of order"))
+    }
+
+    fn tree_error(&self, detail: &str) -> StoreError {
+        StoreError::Inconsistent {
             path: self.store.path().to_owned(),
-            detail: "reconciliation set vanished".into(),
-        })?;
-        Ok(f(tree))
+            detail: detail.into(),
+        }
+    }
+
+    /// Runs `f` on the reconciliation set of documents both this node and
+    /// `peer` may hold; [`Shared::ensure_tree`] must have built it.
+    pub fn with_tree<R>(&self, peer: &Node, f: impl FnOnce(&Tree) -> R) -> Result<R, StoreError> {
+        let class = PeerClass::of(peer);
+        let trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        match trees.get(&class) {
+            Some(TreeSlot::Ready(tree)) => Ok(f(tree)),
+            _ => Err(self.tree_error("reconciliation set not built")),
+        }
     }
 
     /// Stores a batch of encoded documents after every check (see the
@@ -461,11 +512,17 @@ impl Shared {
             .collect();
         {
             let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-            for (class, tree) in trees.iter_mut() {
+            for (class, slot) in trees.iter_mut() {
                 let as_node = class.as_node();
                 for (d, r) in &routed {
                     if r.allows(&as_node) {
-                        tree.insert(Item::new(d.created_ms(), d.id()));
+                        let item = Item::new(d.created_ms(), d.id());
+                        match slot {
+                            TreeSlot::Ready(tree) => {
+                                tree.insert(item);
+                            }
+                            TreeSlot::Building(pending) => pending.push(item),
+                        }
                     }
                 }
             }
