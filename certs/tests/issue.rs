@@ -13,7 +13,9 @@ fn node_req(id: &str, serial: u64) -> LeafRequest {
     LeafRequest {
         identity: Identity::node(id).unwrap(),
         serial,
-        validity: Validity::days_from_now(30),
+        // Shorter than the 30-day test CAs: a leaf computed a second later
+        // for the same 30 days would outlive its CA.
+        validity: Validity::days_from_now(20),
         alg: KeyAlgorithm::EcdsaP256,
         dns_names: vec!["localhost".into()],
         ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
@@ -24,7 +26,7 @@ fn user_req(id: &str, serial: u64) -> LeafRequest {
     LeafRequest::new(
         Identity::user(id).unwrap(),
         serial,
-        Validity::days_from_now(30),
+        Validity::days_from_now(20),
     )
 }
 
