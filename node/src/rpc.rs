@@ -185,9 +185,31 @@ fn list(
                 return Message::Listing { entries };
             }
         }
+        // The next page starts at the last timestamp seen (documents may
+        // share it; duplicates are skipped above). If a whole page shared
+        // one timestamp the cursor cannot move: step past it, so the loop
+        // always ends.
         match (exhausted, last_ts) {
-            (false, Some(ts)) if newest_first => cursor_to = ts,
-            (false, Some(ts)) => cursor_from = ts,
+            (false, Some(ts)) if newest_first => {
+                cursor_to = if ts == cursor_to {
+                    match ts.checked_sub(1) {
+                        Some(t) if t >= cursor_from => t,
+                        _ => return Message::Listing { entries },
+                    }
+                } else {
+                    ts
+                };
+            }
+            (false, Some(ts)) => {
+                cursor_from = if ts == cursor_from {
+                    match ts.checked_add(1) {
+                        Some(t) if t <= cursor_to => t,
+                        _ => return Message::Listing { entries },
+                    }
+                } else {
+                    ts
+                };
+            }
             _ => return Message::Listing { entries },
         }
     }
