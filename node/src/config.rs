@@ -143,6 +143,17 @@ impl NodeConfig {
         }
     }
 
+    /// The TLS materials the configuration names (CA, certificate, key,
+    /// CRL), read from disk; errors name the file.
+    pub fn tls_materials(&self) -> Result<chapar_certs::TlsMaterials, chapar_certs::CertError> {
+        chapar_certs::TlsMaterials::from_files(
+            &self.tls.ca,
+            &self.tls.cert,
+            &self.tls.key,
+            &[self.tls.crl.as_path()],
+        )
+    }
+
     /// Reads and checks a configuration file, resolving relative paths
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {

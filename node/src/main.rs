@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chapar_certs::TlsMaterials;
 use chapar_node::config::NodeConfig;
 use chapar_proto::wire::Message;
 use clap::{Parser, Subcommand};
@@ -112,12 +111,7 @@ async fn wait_for_signal() -> Result<()> {
 /// Asks the node at the configured address, authenticating as the node
 /// itself (its own certificate).
 async fn status(cfg: &NodeConfig) -> Result<serde_json::Value> {
-    let tls = TlsMaterials::from_files(
-        &cfg.tls.ca,
-        &cfg.tls.cert,
-        &cfg.tls.key,
-        &[cfg.tls.crl.as_path()],
-    )?;
+    let tls = cfg.tls_materials()?;
     let client = chapar_node::net::client_config(&tls)?;
     let bind: std::net::SocketAddr = if cfg.listen.is_ipv6() {
         "[::]:0".parse()?

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chapar_certs::TlsMaterials;
 use chapar_proto::Document;
 use chapar_proto::keys::public_key_from_pem;
 use tokio::sync::watch;
@@ -87,12 +86,7 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
             path: cfg.trust.roster.clone(),
             reason: e.to_string(),
         })?;
-    let tls = TlsMaterials::from_files(
-        &cfg.tls.ca,
-        &cfg.tls.cert,
-        &cfg.tls.key,
-        &[cfg.tls.crl.as_path()],
-    )?;
+    let tls = cfg.tls_materials()?;
     let store = Store::open(&cfg.data_dir)?;
     let (stop, stop_rx) = watch::channel(false);
     let listen = cfg.listen;

@@ -226,9 +226,17 @@ async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, Catch
             let mut samples = 0;
             while !s2.load(Ordering::Relaxed) {
                 samples += 1;
-                for e in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-                    let Ok(st) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-                    let Some((a, b)) = st.rsplit_once(')') else { continue };
+                for e in std::fs::read_dir("/proc/self/task")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let Ok(st) = std::fs::read_to_string(e.path().join("stat")) else {
+                        continue;
+                    };
+                    let Some((a, b)) = st.rsplit_once(')') else {
+                        continue;
+                    };
                     let comm = a.rsplit_once('(').map(|x| x.1).unwrap_or("");
                     let state = b.trim_start().chars().next().unwrap_or('?');
                     if state == 'R' || state == 'D' {
@@ -239,7 +247,13 @@ async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, Catch
             }
             let mut v: Vec<_> = hist.into_iter().collect();
             v.sort_by_key(|e| std::cmp::Reverse(e.1));
-            eprintln!("[threads] {samples} samples, avg running/blocked: {}", v.iter().map(|(k, n)| format!("{k}={:.2}", *n as f64 / samples as f64)).collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "[threads] {samples} samples, avg running/blocked: {}",
+                v.iter()
+                    .map(|(k, n)| format!("{k}={:.2}", *n as f64 / samples as f64))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
         });
         (stop, h)
     });
@@ -261,7 +275,10 @@ async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, Catch
                     break;
                 }
             }
-            let d: Vec<String> = clusters.iter().map(|c| format!("{}@{:.0}", c.1, c.0)).collect();
+            let d: Vec<String> = clusters
+                .iter()
+                .map(|c| format!("{}@{:.0}", c.1, c.0))
+                .collect();
             eprintln!("[trace live] {} clusters: {}", clusters.len(), d.join(" "));
         })
     });
@@ -485,7 +502,12 @@ async fn main() -> Result<()> {
     // 1. Catch-up of a-1 from the hub.
     let hub_n = start(&hub).await?;
     if std::env::var_os("BENCH_PROBE").is_some() {
-        probe(&d1, hub_n.local_addr().context("addr")?, roster_version(&roster_doc)).await?;
+        probe(
+            &d1,
+            hub_n.local_addr().context("addr")?,
+            roster_version(&roster_doc),
+        )
+        .await?;
     }
     let (a_n, cu_a) = catch_up(&a1, n as u64).await?;
     eprintln!("[catch-up] a-1: {:.2} s", cu_a.total.as_secs_f64());
@@ -501,7 +523,9 @@ async fn main() -> Result<()> {
         std::thread::spawn(move || {
             while let Ok(l) = rx.blocking_recv() {
                 if l.doc.kind() == chapar_proto::Kind::CableRelease {
-                    arr.lock().expect("arrivals").insert(l.doc.id(), Instant::now());
+                    arr.lock()
+                        .expect("arrivals")
+                        .insert(l.doc.id(), Instant::now());
                 }
             }
         });
