@@ -112,8 +112,12 @@ async fn handle_connection(shared: Arc<Shared>, conn: quinn::Connection) {
         conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
         return;
     }
+    if let Err(reason) = shared.register(peer.identity.clone(), peer.serial, conn.clone()) {
+        warn!(%remote, peer = %peer.identity, "refused connection: {reason}");
+        conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
+        return;
+    }
     debug!(%remote, peer = %peer.identity, "connection accepted");
-    shared.register(peer.identity.clone(), peer.serial, conn.clone());
     loop {
         let (send, mut recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -228,7 +232,10 @@ async fn dial_once(
         conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
         return Err(reason);
     }
-    shared.register(cert.identity.clone(), cert.serial, conn.clone());
+    if let Err(reason) = shared.register(cert.identity.clone(), cert.serial, conn.clone()) {
+        conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
+        return Err(reason);
+    }
     let (send, recv) = conn
         .open_bi()
         .await

@@ -40,8 +40,10 @@ fn error(code: u16, message: impl Into<String>) -> Message {
     }
 }
 
-/// The person behind a user identity, if the roster still admits them.
+/// The person behind a user identity, if the roster still admits them
+/// (listed and not revoked).
 fn person(shared: &Shared, who: &Identity) -> Option<Person> {
+    shared.admit_identity(who).ok()?;
     match who {
         Identity::User(id) => {
             let id = Id::new(id.as_str()).ok()?;
@@ -58,8 +60,12 @@ async fn handle(
     send: &mut quinn::SendStream,
 ) -> Option<Message> {
     if let Message::Status = request {
-        return Some(Message::StatusReport {
-            json: crate::status::report(shared).to_string(),
+        // Only listed, unrevoked nodes and people learn about peers.
+        return Some(match shared.admit_identity(who) {
+            Ok(()) => Message::StatusReport {
+                json: crate::status::report(shared).to_string(),
+            },
+            Err(reason) => error(code::FORBIDDEN, reason),
         });
     }
     let Some(me) = person(shared, who) else {

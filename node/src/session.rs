@@ -32,6 +32,12 @@ const BATCH_BYTES: usize = 4 << 20;
 /// Most documents the ingest worker verifies and stores in one group
 /// (one flush); frames waiting beyond that start the next group.
 const GROUP_DOCS: usize = 1024;
+/// Control messages waiting for the writer; the reader stops reading when
+/// the writer cannot keep up (a peer that never reads cannot grow it).
+const CTL_QUEUE: usize = 1024;
+/// Most document ids a peer may have waiting to be sent to it (requested
+/// or found missing); asking for more is a protocol violation.
+const MAX_BULK: usize = 1 << 21;
 /// Received frames waiting for the ingest worker; the reader stops
 /// reading (back-pressure through QUIC flow control) when it is full.
 const INGEST_QUEUE: usize = 64;
@@ -108,13 +114,19 @@ struct Bulk {
 }
 
 impl Bulk {
-    fn push(&self, ids: impl IntoIterator<Item = DocId>) {
+    fn push(&self, ids: impl IntoIterator<Item = DocId>) -> Result<(), SessionError> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let before = q.len();
         q.extend(ids);
+        if q.len() > MAX_BULK {
+            return Err(SessionError::Protocol(format!(
+                "peer has more than {MAX_BULK} documents waiting to be sent"
+            )));
+        }
         if q.len() > before {
             self.notify.notify_one();
         }
+        Ok(())
     }
 
     fn take(&self, n: usize) -> Vec<DocId> {
@@ -189,6 +201,15 @@ async fn session(
     } else if roster_version > my_version {
         match read_timeout(&mut recv, "roster").await? {
             Message::Roster { document } => {
+                // The peer may not be in our roster yet: a roster is all it
+                // may deliver before the exchange is over.
+                let is_roster = chapar_proto::Document::decode(&document)
+                    .is_ok_and(|d| d.kind() == Kind::Roster);
+                if !is_roster {
+                    return Err(SessionError::Protocol(
+                        "a Roster frame that does not hold a roster".into(),
+                    ));
+                }
                 let out = ingest(shared, vec![document], peer).await?;
                 if let Some((_, reason)) = out.refused.first() {
                     return Err(SessionError::Refused(format!(
@@ -214,7 +235,7 @@ async fn session(
             .map_err(|e| SessionError::Internal(e.to_string()))??;
     }
 
-    let (ctl, ctl_rx) = mpsc::unbounded_channel::<Message>();
+    let (ctl, ctl_rx) = mpsc::channel::<Message>(CTL_QUEUE);
     let bulk = Arc::new(Bulk::default());
     let mut writer = tokio::spawn(writer(
         shared.clone(),
@@ -230,81 +251,89 @@ async fn session(
     let (to_ingest, ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(INGEST_QUEUE);
     let ingester = tokio::spawn(ingest_worker(shared.clone(), peer.clone(), ingest_rx));
     let mut rec = Reconciler::new(ReconcileConfig::default());
-    if initiator {
-        let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
-        send_ctl(&ctl, Message::Reconcile { payload: first })?;
-    }
     let mut reconciled = false;
     let mut announced = false;
     let mut shutdown = shared.shutdown.clone();
-    let result = loop {
-        let msg = tokio::select! {
-            m = frames::read(&mut recv) => m,
-            _ = shutdown.changed() => break Ok(()),
-            w = &mut writer => {
-                break match w {
-                    Ok(r) => r,
-                    Err(e) => Err(SessionError::Internal(e.to_string())),
-                };
-            }
-        };
-        let msg = match msg {
-            Ok(m) => m,
-            Err(FramedError::Closed) => break Ok(()),
-            Err(e) => break Err(e.into()),
-        };
-        match msg {
-            Message::Reconcile { payload } => {
-                let step = shared.with_tree(&peer_node, |t| rec.respond(t, &payload))??;
-                bulk.push(step.have.iter().map(|i| i.id));
-                for chunk in step.need.chunks(MAX_WANT) {
-                    send_ctl(
-                        &ctl,
-                        Message::Want {
-                            ids: chunk.iter().map(|i| i.id).collect(),
-                        },
-                    )?;
+    // Every exit, `?` included, leaves this block and reaches the cleanup
+    // below: the writer stops and everything received is stored.
+    let result: Result<(), SessionError> = async {
+        if initiator {
+            let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
+            send_ctl(&ctl, Message::Reconcile { payload: first }).await?;
+        }
+        loop {
+            let msg = tokio::select! {
+                m = frames::read(&mut recv) => m,
+                _ = shutdown.changed() => break Ok(()),
+                w = &mut writer => {
+                    break match w {
+                        Ok(r) => r,
+                        Err(e) => Err(SessionError::Internal(e.to_string())),
+                    };
                 }
-                match step.reply {
-                    Some(reply) => send_ctl(&ctl, Message::Reconcile { payload: reply })?,
-                    None => reconciled = true,
+            };
+            let msg = match msg {
+                Ok(m) => m,
+                Err(FramedError::Closed) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            };
+            match msg {
+                Message::Reconcile { payload } => {
+                    let step = shared.with_tree(&peer_node, |t| rec.respond(t, &payload))??;
+                    bulk.push(step.have.iter().map(|i| i.id))?;
+                    for chunk in step.need.chunks(MAX_WANT) {
+                        send_ctl(
+                            &ctl,
+                            Message::Want {
+                                ids: chunk.iter().map(|i| i.id).collect(),
+                            },
+                        )
+                        .await?;
+                    }
+                    match step.reply {
+                        Some(reply) => {
+                            send_ctl(&ctl, Message::Reconcile { payload: reply }).await?
+                        }
+                        None => reconciled = true,
+                    }
+                }
+                Message::Want { ids } => bulk.push(ids)?,
+                Message::Documents { documents } => {
+                    if to_ingest.send(documents).await.is_err() {
+                        break Err(SessionError::Internal("ingest worker stopped".into()));
+                    }
+                }
+                Message::Roster { document } => {
+                    if to_ingest.send(vec![document]).await.is_err() {
+                        break Err(SessionError::Internal("ingest worker stopped".into()));
+                    }
+                }
+                Message::CaughtUp => {
+                    reconciled = true;
+                    shared.peer_status(peer.as_str(), |s| {
+                        s.state = "live".into();
+                        s.last_sync_ms = Some(now_ms());
+                    });
+                }
+                other => {
+                    break Err(SessionError::Protocol(format!(
+                        "unexpected {} on a replication stream",
+                        other.name()
+                    )));
                 }
             }
-            Message::Want { ids } => bulk.push(ids),
-            Message::Documents { documents } => {
-                if to_ingest.send(documents).await.is_err() {
-                    break Err(SessionError::Internal("ingest worker stopped".into()));
-                }
-            }
-            Message::Roster { document } => {
-                if to_ingest.send(vec![document]).await.is_err() {
-                    break Err(SessionError::Internal("ingest worker stopped".into()));
-                }
-            }
-            Message::CaughtUp => {
-                reconciled = true;
+            if reconciled && !announced && bulk.is_empty() {
+                announced = true;
+                send_ctl(&ctl, Message::CaughtUp).await?;
+                info!(%peer, "caught up");
                 shared.peer_status(peer.as_str(), |s| {
                     s.state = "live".into();
                     s.last_sync_ms = Some(now_ms());
                 });
             }
-            other => {
-                break Err(SessionError::Protocol(format!(
-                    "unexpected {} on a replication stream",
-                    other.name()
-                )));
-            }
         }
-        if reconciled && !announced && bulk.is_empty() {
-            announced = true;
-            send_ctl(&ctl, Message::CaughtUp)?;
-            info!(%peer, "caught up");
-            shared.peer_status(peer.as_str(), |s| {
-                s.state = "live".into();
-                s.last_sync_ms = Some(now_ms());
-            });
-        }
-    };
+    }
+    .await;
     drop(ctl);
     writer.abort();
     // Whatever was received is stored before the session is over.
@@ -330,8 +359,9 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
     }
 }
 
-fn send_ctl(ctl: &mpsc::UnboundedSender<Message>, m: Message) -> Result<(), SessionError> {
+async fn send_ctl(ctl: &mpsc::Sender<Message>, m: Message) -> Result<(), SessionError> {
     ctl.send(m)
+        .await
         .map_err(|_| SessionError::Internal("writer stopped".into()))
 }
 
@@ -406,7 +436,7 @@ impl Ord for Queued {
 async fn writer(
     shared: Arc<Shared>,
     mut send: quinn::SendStream,
-    mut ctl: mpsc::UnboundedReceiver<Message>,
+    mut ctl: mpsc::Receiver<Message>,
     bulk: Arc<Bulk>,
     mut live: broadcast::Receiver<Arc<Live>>,
     peer: Node,

@@ -129,6 +129,20 @@ pub struct ConnEntry {
     pub serial: u64,
     /// The connection.
     pub conn: quinn::Connection,
+    /// Their roster entry when the connection was admitted (`None` while
+    /// admitted provisionally). A different entry later — another
+    /// accreditation, clearance, caption, mission — closes the connection:
+    /// sessions and subscriptions captured the old one.
+    pub entry: Option<Entry>,
+}
+
+/// A node's or person's roster entry, as captured by a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A node.
+    Node(Node),
+    /// A person.
+    Person(chapar_proto::Person),
 }
 
 /// Counters and state of one peer link, for `status`.
@@ -313,6 +327,16 @@ impl Shared {
             Err(reason)
         } else {
             Ok(())
+        }
+    }
+
+    /// The roster entry of an identity now, if listed.
+    pub fn entry_of(&self, identity: &Identity) -> Option<Entry> {
+        let trust = self.trust();
+        let id = Id::new(identity.id()).ok()?;
+        match identity {
+            Identity::Node(_) => trust.roster().node(&id).cloned().map(Entry::Node),
+            Identity::User(_) => trust.roster().person(&id).cloned().map(Entry::Person),
         }
     }
 
@@ -551,18 +575,20 @@ impl Shared {
             Err(RosterError::NotNewer { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        self.store.put_meta(META_ROSTER, doc.as_bytes())?;
         let version = roster.version;
         let trust = Arc::new(Trust::new(self.root, roster));
         {
+            // Version check, persistence and the switch happen under one
+            // lock: two rosters arriving together can never leave the older
+            // one saved or advertised.
             let mut t = self.trust.write().unwrap_or_else(|p| p.into_inner());
-            // Two peers may deliver rosters concurrently: keep the newest.
             if t.roster().version >= version {
                 return Ok(false);
             }
+            self.store.put_meta(META_ROSTER, doc.as_bytes())?;
+            *self.roster_doc.write().unwrap_or_else(|p| p.into_inner()) = doc.clone();
             *t = trust.clone();
         }
-        *self.roster_doc.write().unwrap_or_else(|p| p.into_inner()) = doc.clone();
         info!(version, "roster updated");
         if let Err(e) = check_listed(&trust, &self.me) {
             warn!("{e}");
@@ -593,11 +619,30 @@ impl Shared {
     /// Closes every connection the roster in force no longer admits.
     pub fn close_revoked(&self) {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        conns.retain(|c| {
+        conns.retain_mut(|c| {
             if c.conn.close_reason().is_some() {
                 return false;
             }
-            match self.admit_provisionally(&c.identity, c.serial) {
+            // Revoked: out. Listed when admitted and no longer listed, or
+            // listed with a different entry: out (sessions captured the old
+            // entry). Still unlisted: stays provisional — rosters arrive in
+            // any order, and a newer one may list it. Newly listed: its
+            // entry is recorded from now on.
+            let verdict = self
+                .admit_provisionally(&c.identity, c.serial)
+                .and_then(|()| match (&c.entry, self.entry_of(&c.identity)) {
+                    (Some(_), None) => Err(format!("{} left the roster", c.identity)),
+                    (Some(then), Some(now)) if *then != now => Err(format!(
+                        "{}'s roster entry changed; it must reconnect",
+                        c.identity
+                    )),
+                    (None, now) => {
+                        c.entry = now;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                });
+            match verdict {
                 Ok(()) => true,
                 Err(reason) => {
                     warn!(peer = %c.identity, "closing connection: {reason}");
@@ -609,15 +654,26 @@ impl Shared {
         });
     }
 
-    /// Registers a connection for revocation checks.
-    pub fn register(&self, identity: Identity, serial: u64, conn: quinn::Connection) {
+    /// Registers a connection for revocation checks. Admission is checked
+    /// again under the registry's lock, so a roster applied between the
+    /// handshake and this call cannot be missed.
+    pub fn register(
+        &self,
+        identity: Identity,
+        serial: u64,
+        conn: quinn::Connection,
+    ) -> Result<(), String> {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         conns.retain(|c| c.conn.close_reason().is_none());
+        self.admit_provisionally(&identity, serial)?;
+        let entry = self.entry_of(&identity);
         conns.push(ConnEntry {
             identity,
             serial,
             conn,
+            entry,
         });
+        Ok(())
     }
 }
 
