@@ -20,6 +20,7 @@ pub mod frames;
 pub mod net;
 pub mod rpc;
 pub mod run;
+mod segments;
 pub mod session;
 pub mod state;
 pub mod status;

@@ -19,12 +19,17 @@
 //!
 //! | key | value | what |
 //! |---|---|---|
-//! | `d` ‖ `DocId` | envelope bytes | documents |
+//! | `d` ‖ `DocId` | segment, offset, length (16 bytes) | where the envelope is |
 //! | `i` ‖ `created_ms` (8, BE) ‖ `DocId` | kind code ‖ routing | time index |
 //! | `k` ‖ kind ‖ `created_ms` (8, BE) ‖ `DocId` | empty | kind index |
 //! | `s/schema`, `s/count` | u64 BE | the store's own bookkeeping |
 //!
 //! Tree `meta`: name (UTF-8) → bytes, for other modules (roster, markers).
+//!
+//! Envelopes themselves live in append-only segment files
+//! (`segments/NNNNNNNN.seg`, see `segments.rs`): a batch is one sequential
+//! append and sync, then one index batch. sled only holds small entries,
+//! which is where its time went.
 //!
 //! The time index is the ordered set `(timestamp, DocId)` that replication
 //! reconciles over, with each document's routing so a peer's share is
@@ -62,7 +67,7 @@ use chapar_proto::{Decode, DocId, Document, Encode, Kind};
 use thiserror::Error;
 
 /// The on-disk layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Documents, both indexes and the count share one tree, told apart by a
 /// key prefix, so that one `apply_batch` writes a whole batch atomically —
@@ -196,6 +201,7 @@ pub struct CheckReport {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
+    segments: crate::segments::Segments,
     main: sled::Tree,
     meta: sled::Tree,
     count: AtomicU64,
@@ -243,9 +249,17 @@ impl Store {
         let e = |err| engine_error(&path, err);
         let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
+        let segments =
+            crate::segments::Segments::open(&path.join("segments")).map_err(|source| {
+                StoreError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         let store = Store {
             path,
             db,
+            segments,
             main,
             meta,
             count: AtomicU64::new(0),
@@ -319,18 +333,33 @@ impl Store {
             let mut batch = sled::Batch::default();
             let mut in_batch = HashSet::with_capacity(docs.len());
             let mut out = Vec::with_capacity(docs.len());
+            let mut fresh = Vec::with_capacity(docs.len());
             for doc in docs {
                 let id = doc.id();
                 if !in_batch.insert(id) || self.contains(&id)? {
                     out.push(Inserted::Duplicate);
                     continue;
                 }
+                fresh.push(doc);
+                out.push(Inserted::New);
+            }
+            // Envelopes first, synced; only then the index that points at
+            // them.
+            let envelopes: Vec<&[u8]> = fresh.iter().map(|d| d.as_bytes()).collect();
+            let locations = self
+                .segments
+                .append(&envelopes)
+                .map_err(|source| StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            for (doc, loc) in fresh.iter().zip(locations) {
+                let id = doc.id();
                 let ts = doc.created_ms();
-                batch.insert(&doc_key(&id)[..], doc.as_bytes());
+                batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
                 batch.insert(&item_key(ts, &id)[..], item_value(doc));
                 batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
                 count += 1;
-                out.push(Inserted::New);
             }
             batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
             self.main.apply_batch(batch).map_err(|e| self.err(e))?;
@@ -348,7 +377,7 @@ impl Store {
     /// Fails with [`StoreError::Corrupt`] if its stored bytes no longer
     /// decode or no longer hash to `id`.
     pub fn get(&self, id: &DocId) -> Result<Option<Document>, StoreError> {
-        match self.main.get(doc_key(id)).map_err(|e| self.err(e))? {
+        match self.get_bytes(id)? {
             None => Ok(None),
             Some(bytes) => decode_stored(id, &bytes).map(Some),
         }
@@ -357,11 +386,10 @@ impl Store {
     /// The stored envelope bytes of a document, without decoding them (for
     /// sending to a peer that will verify them anyway).
     pub fn get_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .main
-            .get(doc_key(id))
-            .map_err(|e| self.err(e))?
-            .map(|v| v.to_vec()))
+        match self.main.get(doc_key(id)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => self.read_envelope(id, &v).map(Some),
+        }
     }
 
     /// Whether the document is held.
@@ -489,7 +517,27 @@ impl Store {
 
     /// Bytes the store's files take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(|e| self.err(e))
+        let segments = self
+            .segments
+            .size_on_disk()
+            .map_err(|source| StoreError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(self.db.size_on_disk().map_err(|e| self.err(e))? + segments)
+    }
+
+    /// The envelope an index entry points at (unchecked; callers decode).
+    fn read_envelope(&self, id: &DocId, location: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let loc =
+            crate::segments::Location::from_bytes(location).ok_or_else(|| StoreError::Corrupt {
+                id: *id,
+                reason: format!("index entry of {} bytes is not a location", location.len()),
+            })?;
+        self.segments.read(loc).map_err(|e| StoreError::Corrupt {
+            id: *id,
+            reason: format!("cannot read it from segment {}: {e}", loc.segment),
+        })
     }
 
     /// Reads everything and checks that the store is consistent: every
@@ -506,7 +554,8 @@ impl Store {
                 <[u8; 32]>::try_from(k.get(1..).unwrap_or(&[]))
                     .map_err(|_| self.inconsistent(format!("docs key of {} bytes", k.len())))?,
             );
-            let doc = decode_stored(&id, &v)?;
+            let envelope = self.read_envelope(&id, &v)?;
+            let doc = decode_stored(&id, &envelope)?;
             let (ts, kind) = (doc.created_ms(), doc.kind());
             match self.main.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
                 Some(value) if value[..] == item_value(&doc)[..] => {}
@@ -525,7 +574,7 @@ impl Store {
                 return Err(self.inconsistent(format!("document {id} has no by_kind entry")));
             }
             docs += 1;
-            doc_bytes += v.len() as u64;
+            doc_bytes += envelope.len() as u64;
         }
         // Every index entry is well formed and names a held document; with
         // the counts equal, the indexes and `docs` are in bijection.

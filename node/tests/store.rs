@@ -350,13 +350,14 @@ fn corrupt_stored_bytes_are_reported_not_panicked() {
         // Tests may name sled: damage the documents behind the store's back.
         // sled's flusher thread may hold the lock for a moment after drop.
         let db = open_sled(dir.path());
-        // Layout 3: one tree "main", documents under 'd' ‖ id.
+        // Layout 4: one tree "main"; 'd' ‖ id holds where the envelope is.
         let docs = db.open_tree("main").unwrap();
         let key = |id: chapar_proto::DocId| [&b"d"[..], &id.0[..]].concat();
-        docs.insert(key(a.id()), &b"garbage, not a document"[..])
+        docs.insert(key(a.id()), &b"garbage, not a location"[..])
             .unwrap();
-        // Valid, canonical bytes of another document under b's key.
-        docs.insert(key(b.id()), c.as_bytes()).unwrap();
+        // b's entry points at c's (valid, canonical) envelope.
+        let c_loc = docs.get(key(c.id())).unwrap().unwrap();
+        docs.insert(key(b.id()), c_loc).unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -376,6 +377,36 @@ fn corrupt_stored_bytes_are_reported_not_panicked() {
     }
     assert_eq!(store.get(&c.id()).unwrap().as_ref(), Some(&c));
     assert!(matches!(store.check(), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn damaged_segment_bytes_are_reported_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = wiki(1, 1, 100);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(std::slice::from_ref(&a)).unwrap();
+    }
+    // Flip one byte in the middle of the only segment.
+    let seg = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&seg, bytes).unwrap();
+    let store = (0..100)
+        .find_map(|_| {
+            Store::open(dir.path()).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("store reopens");
+    assert!(matches!(store.get(&a.id()), Err(StoreError::Corrupt { id, .. }) if id == a.id()));
+    assert!(store.check().is_err());
 }
 
 #[test]
