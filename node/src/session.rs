@@ -344,8 +344,28 @@ async fn session(
     result
 }
 
-/// Stores what a peer sends, grouping the frames that are waiting.
+/// Stores what a peer sends, grouping the frames that are waiting, as a
+/// two-stage pipeline: while one group is being stored (disk), the next is
+/// being verified (CPU).
 async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
+    let (to_commit, mut committing) = mpsc::channel::<crate::state::Prepared>(1);
+    let committer = {
+        let shared = shared.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            while let Some(prepared) = committing.recv().await {
+                let sh = shared.clone();
+                let source = Source::Peer(peer.clone());
+                match tokio::task::spawn_blocking(move || sh.commit(prepared, &source)).await {
+                    Ok(out) => shared.peer_status(peer.as_str(), |s| {
+                        s.received += out.new.len() as u64;
+                        s.refused += out.refused.len() as u64;
+                    }),
+                    Err(e) => warn!(%peer, "store task failed: {e}"),
+                }
+            }
+        })
+    };
     while let Some(mut group) = rx.recv().await {
         while group.len() < GROUP_DOCS {
             match rx.try_recv() {
@@ -353,9 +373,19 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
                 Err(_) => break,
             }
         }
-        if let Err(e) = ingest(&shared, group, &peer).await {
-            warn!(%peer, "ingest failed: {e}");
+        let sh = shared.clone();
+        match tokio::task::spawn_blocking(move || sh.prepare(group)).await {
+            Ok(prepared) => {
+                if to_commit.send(prepared).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => warn!(%peer, "verification task failed: {e}"),
         }
+    }
+    drop(to_commit);
+    if let Err(e) = committer.await {
+        warn!(%peer, "store task failed: {e}");
     }
 }
 

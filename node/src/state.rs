@@ -83,6 +83,14 @@ pub struct Ingested {
     pub refused: Vec<(Option<DocId>, String)>,
 }
 
+/// A batch that passed every check and waits to be stored
+/// ([`Shared::prepare`] then [`Shared::commit`]).
+#[derive(Debug, Default)]
+pub struct Prepared {
+    out: Ingested,
+    accepted: Vec<Document>,
+}
+
 /// Which peers see the same set of documents: reconciliation sets are kept
 /// per class, not per peer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -442,6 +450,14 @@ impl Shared {
     /// Stores a batch of encoded documents after every check (see the
     /// module documentation). Blocking: call from `spawn_blocking`.
     pub fn ingest(&self, raw: Vec<Vec<u8>>, source: &Source) -> Ingested {
+        let prepared = self.prepare(raw);
+        self.commit(prepared, source)
+    }
+
+    /// The CPU half of [`Shared::ingest`]: decode, apply rosters, need to
+    /// know, verify, authorize. A pipeline can prepare the next batch while
+    /// the previous one is being committed. Blocking.
+    pub fn prepare(&self, raw: Vec<Vec<u8>>) -> Prepared {
         let mut out = Ingested::default();
         let mut decoded = Vec::with_capacity(raw.len());
         for bytes in raw {
@@ -466,7 +482,10 @@ impl Shared {
             None => {
                 out.refused
                     .push((None, "this node is no longer in the roster".into()));
-                return out;
+                return Prepared {
+                    out,
+                    accepted: Vec::new(),
+                };
             }
         };
         let mut docs = Vec::with_capacity(decoded.len());
@@ -495,6 +514,13 @@ impl Shared {
                 Err(reason) => out.refused.push((Some(doc.id()), reason)),
             }
         }
+        Prepared { out, accepted }
+    }
+
+    /// The I/O half of [`Shared::ingest`]: store durably, then publish.
+    /// Blocking.
+    pub fn commit(&self, prepared: Prepared, source: &Source) -> Ingested {
+        let Prepared { mut out, accepted } = prepared;
         if !accepted.is_empty() {
             match self.store.insert_batch(&accepted) {
                 Ok(results) => {
