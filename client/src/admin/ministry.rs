@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use chapar_certs::{Ca, RevokedCert};
+use chapar_certs::{Ca, Identity, IssuedCert, LeafRequest, RevokedCert, Validity};
 use chapar_node::config::bundle;
 use chapar_proto::keys::{public_key_to_pem, signing_key_from_pem, signing_key_from_seed};
 use chapar_proto::roster::accept_update;
@@ -181,22 +181,35 @@ impl Ministry {
         PublicKey(self.root.verifying_key().to_bytes())
     }
 
-    /// Takes the next certificate serial and records the certificate.
-    pub fn record_certificate(&mut self, identity: String, not_after: OffsetDateTime) -> u64 {
+    /// Issues a certificate for `identity` with the next serial, and
+    /// records it for later revocation. The ministry's state changes only
+    /// in memory; the caller's [`Ministry::publish`] writes it.
+    pub fn issue(
+        &mut self,
+        identity: &Identity,
+        days: u32,
+        dns_names: Vec<String>,
+        ips: Vec<std::net::IpAddr>,
+    ) -> Result<IssuedCert> {
         let serial = self.state.next_serial;
+        let mut req = LeafRequest::new(identity.clone(), serial, Validity::days_from_now(days));
+        req.dns_names = dns_names;
+        req.ips = ips;
+        let cert = self.ca.issue(&req).with_context(|| {
+            format!(
+                "cannot issue a certificate for {} {}",
+                identity.kind(),
+                identity.id()
+            )
+        })?;
         self.state.next_serial += 1;
         self.state.certificates.push(IssuedRecord {
             serial,
-            identity,
-            not_after: rfc3339(not_after),
+            identity: identity.uri(),
+            not_after: rfc3339(cert.not_after),
             revoked_at: None,
         });
-        serial
-    }
-
-    /// The serial the next [`Ministry::record_certificate`] will return.
-    pub fn peek_serial(&self) -> u64 {
-        self.state.next_serial
+        Ok(cert)
     }
 
     /// Marks every unrevoked certificate whose identity is `identity` (or

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chapar_certs::{Ca, Identity, KeyAlgorithm, LeafRequest, Validity};
+use chapar_certs::{Ca, Identity, KeyAlgorithm, Validity};
 use chapar_node::config::{NodeConfig, Peer};
 use chapar_proto::keys::{public_key_to_pem, signing_key_to_pem};
 use chapar_proto::{
@@ -437,18 +437,8 @@ pub fn add_node(dir: &Path, a: &NodeAddArgs) -> Result<Outcome> {
     })?;
     let peers = choose_peers(&roster, &node_id, &a.peers)?;
 
-    let identity = Identity::node(node_id.as_str())?;
-    let mut req = LeafRequest::new(
-        identity.clone(),
-        m.peek_serial(),
-        Validity::days_from_now(a.bundle.days),
-    );
-    req.dns_names = dns;
-    req.ips = ips;
-    let cert =
-        m.ca.issue(&req)
-            .with_context(|| format!("cannot issue a certificate for node {node_id}"))?;
-    let serial = m.record_certificate(identity.uri(), cert.not_after);
+    let cert = m.issue(&Identity::node(node_id.as_str())?, a.bundle.days, dns, ips)?;
+    let serial = cert.serial;
 
     let bundle = a
         .bundle
@@ -585,16 +575,13 @@ pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
         .with_context(|| format!("--node {}: that node has no endpoint", node.id))?;
     let node_id = node.id.to_string();
 
-    let identity = Identity::user(person_id.as_str())?;
-    let req = LeafRequest::new(
-        identity.clone(),
-        m.peek_serial(),
-        Validity::days_from_now(a.bundle.days),
-    );
-    let cert =
-        m.ca.issue(&req)
-            .with_context(|| format!("cannot issue a certificate for user {person_id}"))?;
-    let serial = m.record_certificate(identity.uri(), cert.not_after);
+    let cert = m.issue(
+        &Identity::user(person_id.as_str())?,
+        a.bundle.days,
+        vec![],
+        vec![],
+    )?;
+    let serial = cert.serial;
     let bundle = a
         .bundle
         .out
