@@ -25,7 +25,7 @@ use chapar_proto::{
     Body, Cable, CableRelease, Classification, DocId, Document, Id, PageId, Precedence, Role,
     Trust, WikiRevision, verify_batch,
 };
-use chapar_tests::{Client, Ministry, User, now_ms, start};
+use chapar_tests::{Client, Ministry, User, now_ms};
 
 const NET: u8 = 41;
 
@@ -33,6 +33,8 @@ struct Args {
     docs: usize,
     cables: usize,
     json: bool,
+    /// Run every node on the bench's one runtime instead of its own.
+    shared_runtime: bool,
 }
 
 fn args() -> Args {
@@ -40,6 +42,7 @@ fn args() -> Args {
         docs: 100_000,
         cables: 1_000,
         json: false,
+        shared_runtime: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -54,11 +57,39 @@ fn args() -> Args {
                 i += 1;
             }
             "--json" => a.json = true,
+            "--shared-runtime" => a.shared_runtime = true,
             _ => {}
         }
         i += 1;
     }
     a
+}
+
+/// Whether nodes share the bench's runtime (`--shared-runtime`); set once
+/// at start.
+static SHARED_RUNTIME: AtomicBool = AtomicBool::new(false);
+
+/// Starts a node the way a deployment runs it: in its own process, which
+/// here means its own tokio runtime (two worker threads, its own blocking
+/// pool), so one node's bulk transfer cannot hold the scheduler threads
+/// that another node's live traffic needs. With `--shared-runtime` every
+/// node runs on the bench's runtime instead (the setup of earlier runs).
+async fn start(toml: &Path) -> Result<chapar_node::Running> {
+    if SHARED_RUNTIME.load(Ordering::Relaxed) {
+        return chapar_tests::start(toml).await;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let toml = toml.to_owned();
+    let node = rt
+        .spawn(async move { chapar_tests::start(&toml).await })
+        .await??;
+    // The runtime lives until the bench process exits, like the process
+    // it stands for.
+    std::mem::forget(rt);
+    Ok(node)
 }
 
 /// N signed UNCLASSIFIED wiki pages of ~2 KB from the editors, encoded,
@@ -407,6 +438,7 @@ async fn probe(d1: &Path, addr: std::net::SocketAddr, version: u64) -> Result<()
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let a = args();
+    SHARED_RUNTIME.store(a.shared_runtime, Ordering::Relaxed);
     let n = a.docs;
     let t_run = Instant::now();
     use Classification::*;
@@ -619,8 +651,13 @@ async fn main() -> Result<()> {
     let f256 = &floors[0];
     let f1000 = &floors[1];
     println!(
-        "chapar replication bench: {n} UNCLASSIFIED wiki pages, {} B avg ({mb:.1} MB), 4 editors, loopback 127.{NET}.0.x, one run",
-        bytes / n.max(1)
+        "chapar replication bench: {n} UNCLASSIFIED wiki pages, {} B avg ({mb:.1} MB), 4 editors, loopback 127.{NET}.0.x, {}, one run",
+        bytes / n.max(1),
+        if a.shared_runtime {
+            "all nodes on one runtime"
+        } else {
+            "one runtime per node"
+        }
     );
     for f in &floors {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
