@@ -4,23 +4,86 @@
 //! The store writes each batch's envelopes as one sequential append to the
 //! active segment and syncs it *before* writing the index entries that
 //! point into it, so an index entry never points at bytes that are not on
-//! disk. A crash after the append but before the index leaves unreferenced
-//! bytes at the end of a segment: harmless, and never read. Every read is
-//! checked by the caller (decode and hash), so damaged bytes are reported,
-//! never trusted.
+//! disk. The index batch also records the **committed end**: the
+//! [`Position`] just after the batch's last record. A crash after the
+//! append but before the index leaves bytes past the committed end (a whole
+//! batch, or a torn part of one, possibly in a segment started for it);
+//! [`Segments::open`] cuts them, so that the segments always hold exactly
+//! the committed records, back to back, and can be read in order
+//! ([`Records`]). Every read is checked by the caller (decode and hash), so
+//! damaged bytes are reported, never trusted.
 //!
 //! Record: 4-byte big-endian length, then the envelope. A location is
-//! (segment number, offset of the envelope, length).
+//! (segment number, offset of the envelope, length). Segments are numbered
+//! from 1 and named `NNNNNNNN.seg`; once the active segment reaches the
+//! segment size, the next append starts the next one.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// A segment is closed and a new one started past this size.
-const SEGMENT_BYTES: u64 = 256 << 20;
+pub const SEGMENT_BYTES: u64 = 256 << 20;
+
+/// Read buffer of [`Records`]: large enough that reading is sequential
+/// I/O, small enough not to matter per scan.
+const READ_BUFFER: usize = 256 << 10;
+
+/// A place in the store's append order: a segment number and a byte offset
+/// in it, at a record boundary.
+///
+/// Positions order as the documents were appended: `(segment, offset)`
+/// lexicographically. [`Position::START`] is before every document;
+/// [`Store::end`](crate::store::Store::end) is after every committed one.
+/// A consumer that follows the store records the position
+/// [`Store::scan`](crate::store::Store::scan) gives with each document and
+/// resumes from it. The position after the last record of a full segment
+/// is `(segment, its length)`, not `(segment + 1, 0)`: only positions the
+/// store handed out are valid to resume from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Segment number (the first segment is 1).
+    pub segment: u32,
+    /// Byte offset in the segment of the next record.
+    pub offset: u64,
+}
+
+impl Position {
+    /// The beginning of the first segment: before every document.
+    pub const START: Position = Position {
+        segment: 1,
+        offset: 0,
+    };
+
+    /// 12 bytes: segment (4) then offset (8), big-endian, so that the byte
+    /// strings order like the positions.
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&self.segment.to_be_bytes());
+        b[4..].copy_from_slice(&self.offset.to_be_bytes());
+        b
+    }
+
+    /// Parses [`Position::to_bytes`]; `None` for anything not 12 bytes.
+    pub fn from_bytes(b: &[u8]) -> Option<Position> {
+        let b: &[u8; 12] = b.try_into().ok()?;
+        Some(Position {
+            segment: u32::from_be_bytes(b[..4].try_into().ok()?),
+            offset: u64::from_be_bytes(b[4..].try_into().ok()?),
+        })
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "segment {} offset {}", self.segment, self.offset)
+    }
+}
 
 /// Where an envelope lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +115,20 @@ impl Location {
             len: u32::from_be_bytes(b[12..].try_into().ok()?),
         })
     }
+
+    /// Where its record (length prefix included) starts; `None` if the
+    /// offset leaves no room for the prefix.
+    pub fn record_start(self) -> Option<u64> {
+        self.offset.checked_sub(4)
+    }
+
+    /// Where its record ends: the position of the next one.
+    pub fn record_end(self) -> Position {
+        Position {
+            segment: self.segment,
+            offset: self.offset.saturating_add(u64::from(self.len)),
+        }
+    }
 }
 
 struct Active {
@@ -60,9 +137,33 @@ struct Active {
     size: u64,
 }
 
+/// Why the segments cannot be opened at a committed end.
+#[derive(Debug)]
+pub enum OpenError {
+    /// A file-system operation failed.
+    Io(std::io::Error),
+    /// The segment holding the committed end is shorter than it: committed
+    /// records are missing.
+    Short {
+        /// The segment.
+        segment: u32,
+        /// Its length.
+        len: u64,
+        /// The committed end in it.
+        end: u64,
+    },
+}
+
+impl From<std::io::Error> for OpenError {
+    fn from(e: std::io::Error) -> Self {
+        OpenError::Io(e)
+    }
+}
+
 /// The segment files of one store.
 pub struct Segments {
     dir: PathBuf,
+    segment_bytes: u64,
     active: Mutex<Active>,
     readers: Mutex<HashMap<u32, Arc<File>>>,
 }
@@ -71,52 +172,110 @@ fn name(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n:08}.seg"))
 }
 
+/// The segment numbers of the `.seg` files in `dir`, with their lengths.
+pub fn list(dir: &Path) -> std::io::Result<Vec<(u32, u64)>> {
+    let mut out = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            for e in rd {
+                let e = e?;
+                let n = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.strip_suffix(".seg"))
+                    .and_then(|s| s.parse::<u32>().ok());
+                if let Some(n) = n {
+                    out.push((n, e.metadata()?.len()));
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
 impl Segments {
-    /// Opens (creating) the segment directory; appends go to the newest
-    /// segment, after whatever it holds.
-    pub fn open(dir: &Path) -> std::io::Result<Segments> {
+    /// Opens (creating) the segment directory so that it ends exactly at
+    /// `end`, the committed end recorded in the index: bytes past it (an
+    /// append whose index batch never committed) are cut and later
+    /// segments removed, each logged. Appends then go to segment
+    /// `end.segment`, starting a new one past `segment_bytes`.
+    ///
+    /// Fails with [`OpenError::Short`] if the segment of `end` is shorter
+    /// than `end` (committed records lost).
+    pub fn open(dir: &Path, segment_bytes: u64, end: Position) -> Result<Segments, OpenError> {
         std::fs::create_dir_all(dir)?;
-        let mut newest = 1u32;
-        for e in std::fs::read_dir(dir)? {
-            let e = e?;
-            let n = e
-                .file_name()
-                .to_str()
-                .and_then(|s| s.strip_suffix(".seg"))
-                .and_then(|s| s.parse::<u32>().ok());
-            if let Some(n) = n {
-                newest = newest.max(n);
+        for (n, len) in list(dir)? {
+            if n > end.segment {
+                std::fs::remove_file(name(dir, n))?;
+                tracing::warn!(
+                    segment = n,
+                    bytes = len,
+                    "store: removed a segment past the committed end ({end}): an append whose index was never committed"
+                );
             }
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(name(dir, newest))?;
+            .open(name(dir, end.segment))?;
+        let size = file.metadata()?.len();
+        match size.cmp(&end.offset) {
+            Ordering::Less => {
+                return Err(OpenError::Short {
+                    segment: end.segment,
+                    len: size,
+                    end: end.offset,
+                });
+            }
+            Ordering::Greater => {
+                file.set_len(end.offset)?;
+                file.sync_all()?;
+                tracing::warn!(
+                    segment = end.segment,
+                    offset = end.offset,
+                    bytes = size - end.offset,
+                    "store: cut bytes past the committed end: an append whose index was never committed"
+                );
+            }
+            Ordering::Equal => {}
+        }
         // Make the directory entries durable (the segment directory in its
-        // parent, the segment in the directory): an index entry must never
-        // outlive the file it points into.
+        // parent, the segment in the directory, removals): an index entry
+        // must never outlive the file it points into.
         if let Some(parent) = dir.parent() {
             File::open(parent)?.sync_all()?;
         }
         File::open(dir)?.sync_all()?;
-        let size = file.metadata()?.len();
         Ok(Segments {
             dir: dir.to_owned(),
+            segment_bytes,
             active: Mutex::new(Active {
-                number: newest,
+                number: end.segment,
                 file,
-                size,
+                size: end.offset,
             }),
             readers: Mutex::new(HashMap::new()),
         })
     }
 
+    /// The directory of the segment files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Appends envelopes in one write and syncs them; returns where each
-    /// one is. Callers serialise appends (the store's writer lock).
-    pub fn append(&self, envelopes: &[&[u8]]) -> std::io::Result<Vec<Location>> {
+    /// one is and the position after the last. Callers serialise appends
+    /// (the store's writer lock), and stop appending after an error (the
+    /// bytes of a failed append may remain; reopening cuts them).
+    pub fn append(&self, envelopes: &[&[u8]]) -> std::io::Result<(Vec<Location>, Position)> {
         let mut a = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        if a.size >= SEGMENT_BYTES {
-            let number = a.number + 1;
+        if a.size >= self.segment_bytes {
+            let number = a.number.checked_add(1).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::StorageFull, "segment numbers exhausted")
+            })?;
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -149,7 +308,11 @@ impl Segments {
         a.file.write_all(&buf)?;
         a.file.sync_data()?;
         a.size = offset;
-        Ok(locs)
+        let end = Position {
+            segment: a.number,
+            offset,
+        };
+        Ok((locs, end))
     }
 
     /// Reads the envelope at `loc` (unchecked: the caller decodes and
@@ -178,5 +341,273 @@ impl Segments {
             total += e?.metadata()?.len();
         }
         Ok(total)
+    }
+}
+
+/// Why [`Records`] stopped.
+#[derive(Debug)]
+pub struct RecordError {
+    /// Where the record that could not be read starts.
+    pub at: Position,
+    /// What went wrong.
+    pub kind: RecordErrorKind,
+}
+
+/// What went wrong reading a record.
+#[derive(Debug)]
+pub enum RecordErrorKind {
+    /// The file system failed.
+    Io(std::io::Error),
+    /// No record starts there: the bytes are damaged, or the position is
+    /// not a record boundary.
+    Bad(String),
+}
+
+/// The records of the segments from one position to an end, in order,
+/// read sequentially through a buffer. Yields each envelope (unchecked)
+/// with the position just after it; stops for good after an error.
+pub struct Records {
+    dir: PathBuf,
+    pos: Position,
+    end: Position,
+    max_len: u32,
+    /// The open segment `pos.segment`, read up to `pos`, with where its
+    /// records end.
+    file: Option<(BufReader<File>, u64)>,
+    done: bool,
+}
+
+impl Records {
+    /// Records from `from` (a record boundary) up to `end` (the committed
+    /// end), refusing any record longer than `max_len`.
+    pub fn new(dir: &Path, from: Position, end: Position, max_len: u32) -> Records {
+        Records {
+            dir: dir.to_owned(),
+            pos: from,
+            end,
+            max_len,
+            file: None,
+            done: false,
+        }
+    }
+
+    /// Where these records stop.
+    pub fn end(&self) -> Position {
+        self.end
+    }
+
+    fn bad(&self, why: String) -> RecordError {
+        RecordError {
+            at: self.pos,
+            kind: RecordErrorKind::Bad(why),
+        }
+    }
+
+    fn io(&self, e: std::io::Error) -> RecordError {
+        RecordError {
+            at: self.pos,
+            kind: RecordErrorKind::Io(e),
+        }
+    }
+
+    /// Opens segment `pos.segment` at `pos.offset`.
+    fn open_segment(&mut self) -> Result<(), RecordError> {
+        let path = name(&self.dir, self.pos.segment);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(self.bad(format!("there is no segment file {}", path.display())));
+            }
+            Err(e) => return Err(self.io(e)),
+        };
+        let len = file.metadata().map_err(|e| self.io(e))?.len();
+        // Closed segments hold committed records to their end; the last
+        // one up to the committed end.
+        let limit = if self.pos.segment == self.end.segment {
+            self.end.offset
+        } else {
+            len
+        };
+        if len < limit {
+            return Err(self.bad(format!(
+                "the segment is {len} bytes, its committed records reach {limit}"
+            )));
+        }
+        if self.pos.offset > limit {
+            return Err(self.bad(format!("past the segment's last record, at {limit}")));
+        }
+        file.seek(SeekFrom::Start(self.pos.offset))
+            .map_err(|e| self.io(e))?;
+        self.file = Some((BufReader::with_capacity(READ_BUFFER, file), limit));
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<(Vec<u8>, Position)>, RecordError> {
+        loop {
+            if self.pos >= self.end {
+                if self.pos > self.end {
+                    return Err(self.bad(format!("past the committed end ({})", self.end)));
+                }
+                return Ok(None);
+            }
+            if self.file.is_none() {
+                self.open_segment()?;
+            }
+            let Some((reader, limit)) = self.file.as_mut() else {
+                continue;
+            };
+            let limit = *limit;
+            if self.pos.offset == limit {
+                // The end of a closed segment (pos < end): on to the next.
+                let Some(segment) = self.pos.segment.checked_add(1) else {
+                    return Err(self.bad("no segment follows".into()));
+                };
+                self.pos = Position { segment, offset: 0 };
+                self.file = None;
+                continue;
+            }
+            let left = limit - self.pos.offset;
+            if left < 4 {
+                return Err(self.bad(format!(
+                    "only {left} bytes before the segment's end at {limit}, too few for a record"
+                )));
+            }
+            let mut header = [0u8; 4];
+            if let Err(e) = reader.read_exact(&mut header) {
+                return Err(self.io(e));
+            }
+            let len = u32::from_be_bytes(header);
+            if len > self.max_len {
+                return Err(self.bad(format!(
+                    "a record length of {len} bytes, more than any document"
+                )));
+            }
+            if 4 + u64::from(len) > left {
+                return Err(self.bad(format!(
+                    "a record of {len} bytes would run past the segment's end at {limit}"
+                )));
+            }
+            let mut envelope = vec![0u8; len as usize];
+            if let Err(e) = reader.read_exact(&mut envelope) {
+                return Err(self.io(e));
+            }
+            self.pos.offset += 4 + u64::from(len);
+            return Ok(Some((envelope, self.pos)));
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<(Vec<u8>, Position), RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                self.file = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Records")
+            .field("dir", &self.dir)
+            .field("pos", &self.pos)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_roundtrip_and_order_like_their_bytes() {
+        let ps = [
+            Position::START,
+            Position {
+                segment: 1,
+                offset: 300,
+            },
+            Position {
+                segment: 1,
+                offset: 1 << 40,
+            },
+            Position {
+                segment: 2,
+                offset: 0,
+            },
+            Position {
+                segment: u32::MAX,
+                offset: u64::MAX,
+            },
+        ];
+        for w in ps.windows(2) {
+            assert!(w[0] < w[1]);
+            assert!(w[0].to_bytes() < w[1].to_bytes());
+        }
+        for p in ps {
+            assert_eq!(Position::from_bytes(&p.to_bytes()), Some(p));
+        }
+        assert_eq!(Position::from_bytes(&[0; 11]), None);
+        assert_eq!(Position::from_bytes(&[0; 13]), None);
+    }
+
+    #[test]
+    fn records_read_back_what_was_appended_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = Segments::open(dir.path(), 100, Position::START).unwrap();
+        let mut ends = Vec::new();
+        let envelopes: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10 + i as usize]).collect();
+        for chunk in envelopes.chunks(3) {
+            let refs: Vec<&[u8]> = chunk.iter().map(|e| &e[..]).collect();
+            let (locs, end) = segs.append(&refs).unwrap();
+            for (loc, e) in locs.iter().zip(chunk) {
+                assert_eq!(&segs.read(*loc).unwrap(), e);
+            }
+            assert_eq!(locs.last().unwrap().record_end(), end);
+            ends.push(end);
+        }
+        let end = *ends.last().unwrap();
+        assert!(end.segment > 2, "rolled over: {end:?}");
+        let got: Vec<_> = Records::new(dir.path(), Position::START, end, 1000)
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            got.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
+            envelopes
+        );
+        // Every batch end is among the yielded positions.
+        for e in &ends {
+            assert!(got.iter().any(|(_, p)| p == e));
+        }
+        // Reading past the end, or refusing long records, is an error.
+        let past = Position {
+            segment: end.segment,
+            offset: end.offset + 1,
+        };
+        let mut r = Records::new(dir.path(), past, end, 1000);
+        assert!(matches!(
+            r.next(),
+            Some(Err(RecordError {
+                kind: RecordErrorKind::Bad(_),
+                ..
+            }))
+        ));
+        assert!(r.next().is_none());
+        let mut r = Records::new(dir.path(), Position::START, end, 5);
+        assert!(matches!(r.next(), Some(Err(e)) if e.at == Position::START));
     }
 }

@@ -23,13 +23,17 @@
 //! | `i` ‖ `created_ms` (8, BE) ‖ `DocId` | kind code ‖ routing | time index |
 //! | `k` ‖ kind ‖ `created_ms` (8, BE) ‖ `DocId` | empty | kind index |
 //! | `s/schema`, `s/count` | u64 BE | the store's own bookkeeping |
+//! | `s/end` | [`Position`] (12 bytes) | the committed end of the segments |
 //!
 //! Tree `meta`: name (UTF-8) → bytes, for other modules (roster, markers).
 //!
 //! Envelopes themselves live in append-only segment files
 //! (`segments/NNNNNNNN.seg`, see `segments.rs`): a batch is one sequential
 //! append and sync, then one index batch. sled only holds small entries,
-//! which is where its time went.
+//! which is where its time went. The index batch also records the
+//! committed end (`s/end`): opening the store cuts whatever a crash left
+//! past it, so the segments hold exactly the committed documents, back to
+//! back, in the order they arrived.
 //!
 //! The time index is the ordered set `(timestamp, DocId)` that replication
 //! reconciles over, with each document's routing so a peer's share is
@@ -46,12 +50,25 @@
 //! `node/tests/store.rs`). A crash never leaves an index entry without its
 //! document or the reverse; [`Store::check`] proves it on demand.
 //!
+//! # Following the store
+//!
+//! A consumer that derives something from every document (the search
+//! index) follows the store in arrival order: [`Store::scan`] from
+//! [`Position::START`], or from the [`Position`] it recorded with the last
+//! document it processed, reads the segment files sequentially up to
+//! [`Store::end`]; [`Store::wait_past`] blocks until more is committed.
+//! [`Store::end`] only moves past a batch once it is durable, so a consumer
+//! never sees (nor records a position past) a document that a crash could
+//! take back. Documents are never deleted, so a recorded position stays
+//! valid for the life of the store.
+//!
 //! # Errors
 //!
 //! No stored or on-disk byte can make the store panic: a stored document
 //! that no longer decodes (or whose hash no longer matches its key) is
 //! [`StoreError::Corrupt`]; a malformed index entry is
-//! [`StoreError::Inconsistent`]. After an [`StoreError::Io`] the node should
+//! [`StoreError::Inconsistent`]; a segment record that cannot be read in
+//! order is [`StoreError::Segment`]. After an [`StoreError::Io`] the node should
 //! stop: sled does not promise to keep working after a failed write.
 
 use std::collections::HashSet;
@@ -59,15 +76,22 @@ use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use chapar_proto::access::Routing;
 use chapar_proto::{Decode, DocId, Document, Encode, Kind};
 use thiserror::Error;
 
+pub use crate::segments::Position;
+use crate::segments::{Location, OpenError, RecordError, RecordErrorKind, Records, Segments};
+
 /// The on-disk layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 4;
+///
+/// 5 added the committed end (`s/end`); a layout 4 store is upgraded in
+/// place when opened.
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Documents, both indexes and the count share one tree, told apart by a
 /// key prefix, so that one `apply_batch` writes a whole batch atomically —
@@ -79,6 +103,7 @@ const P_ITEM: u8 = b'i';
 const P_KIND: u8 = b'k';
 const STATE_SCHEMA: &[u8] = b"s/schema";
 const STATE_COUNT: &[u8] = b"s/count";
+const STATE_END: &[u8] = b"s/end";
 
 /// `created_ms` (8, BE) ‖ `DocId`: the part of index keys after the prefix.
 const TS_ID: usize = 8 + 32;
@@ -147,6 +172,22 @@ pub enum StoreError {
         /// The version found on disk.
         found: u64,
     },
+    /// A segment holds no valid record where [`Store::scan`] (or
+    /// [`Store::check`]) expected one: the bytes there are damaged, or the
+    /// position a scan started from is not a record boundary of this store.
+    #[error(
+        "no valid record at offset {offset} of segment {segment} in the store at {path} ({detail}); if a consumer's saved position led here, it is not from this store: rebuild that consumer from the start; otherwise the segment is damaged: move the store aside and let the node re-sync from its peers"
+    )]
+    Segment {
+        /// The store directory.
+        path: PathBuf,
+        /// The segment number.
+        segment: u32,
+        /// The offset in it where a record should start.
+        offset: u64,
+        /// What is wrong there.
+        detail: String,
+    },
     /// A named meta value has the wrong size for its type.
     #[error("store meta value {name:?} is {len} bytes, expected {expected}")]
     BadMeta {
@@ -201,13 +242,29 @@ pub struct CheckReport {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    segments: crate::segments::Segments,
+    segments: Segments,
     main: sled::Tree,
     meta: sled::Tree,
     count: AtomicU64,
     /// One batch at a time: the duplicate check and the count must see
-    /// every earlier batch.
-    writer: Mutex<()>,
+    /// every earlier batch. Holds whether a write failed: the segments and
+    /// the index may then disagree past the committed end, and only
+    /// reopening (which cuts back to it) makes appending safe again.
+    writer: Mutex<bool>,
+    /// The committed end, for [`Store::end`] and [`Store::wait_past`].
+    ends: Mutex<Ends>,
+    /// Notified when the committed end moves or waits are interrupted.
+    ends_changed: Condvar,
+}
+
+/// The committed end and who waits for it to move.
+struct Ends {
+    /// Everything before it is committed and durable.
+    end: Position,
+    /// Threads in [`Store::wait_past`]: notify only if some.
+    waiters: usize,
+    /// [`Store::interrupt_waits`] was called (or the store is closing).
+    interrupted: bool,
 }
 
 impl fmt::Debug for Store {
@@ -215,6 +272,7 @@ impl fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .field("len", &self.len())
+            .field("end", &self.end())
             .finish()
     }
 }
@@ -222,9 +280,24 @@ impl fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the store in directory `path`.
     ///
+    /// Cuts whatever a crash left in the segment files past the committed
+    /// end (logged), and upgrades a store of the previous layout.
+    ///
     /// Fails with [`StoreError::InUse`] if another process holds it, and
     /// [`StoreError::CorruptDb`] if the engine cannot recover its files.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_with_segment_bytes(path, crate::segments::SEGMENT_BYTES)
+    }
+
+    /// [`Store::open`] with segments rolled over past `segment_bytes`
+    /// instead of the production size: for tests of segment rollover. Any
+    /// size reads any store; it only decides when appends start a new
+    /// segment.
+    #[doc(hidden)]
+    pub fn open_with_segment_bytes(
+        path: impl AsRef<Path>,
+        segment_bytes: u64,
+    ) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         // We flush explicitly before every acknowledgement; sled's own
         // periodic flusher would only add competing fsyncs.
@@ -249,63 +322,34 @@ impl Store {
         let e = |err| engine_error(&path, err);
         let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
-        let segments =
-            crate::segments::Segments::open(&path.join("segments")).map_err(|source| {
-                StoreError::Io {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        let store = Store {
+        let seg_dir = path.join("segments");
+        let (count, end) = load_state(&path, &db, &main, &seg_dir)?;
+        let segments = Segments::open(&seg_dir, segment_bytes, end).map_err(|err| match err {
+            OpenError::Io(source) => StoreError::Io {
+                path: path.clone(),
+                source,
+            },
+            OpenError::Short { segment, len, end } => StoreError::Inconsistent {
+                path: path.clone(),
+                detail: format!(
+                    "segment {segment} is {len} bytes, but committed documents reach offset {end}"
+                ),
+            },
+        })?;
+        Ok(Store {
             path,
             db,
             segments,
             main,
             meta,
-            count: AtomicU64::new(0),
-            writer: Mutex::new(()),
-        };
-        store.init_state()?;
-        Ok(store)
-    }
-
-    /// Checks the layout version and loads the document count.
-    fn init_state(&self) -> Result<(), StoreError> {
-        match self.main.get(STATE_SCHEMA).map_err(|e| self.err(e))? {
-            Some(v) => {
-                let found = self.state_u64(STATE_SCHEMA, &v)?;
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema {
-                        path: self.path.clone(),
-                        found,
-                    });
-                }
-            }
-            None => {
-                if !self.main.is_empty() {
-                    return Err(self.inconsistent("documents present but no layout version"));
-                }
-                self.main
-                    .insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(|e| self.err(e))?;
-                self.flush()?;
-            }
-        }
-        let count = match self.main.get(STATE_COUNT).map_err(|e| self.err(e))? {
-            Some(v) => self.state_u64(STATE_COUNT, &v)?,
-            None => 0,
-        };
-        self.count.store(count, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn state_u64(&self, key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
-        <[u8; 8]>::try_from(v).map(u64::from_be_bytes).map_err(|_| {
-            self.inconsistent(format!(
-                "state value {} is {} bytes, expected 8",
-                String::from_utf8_lossy(key),
-                v.len()
-            ))
+            count: AtomicU64::new(count),
+            writer: Mutex::new(false),
+            ends: Mutex::new(Ends {
+                end,
+                waiters: 0,
+                interrupted: false,
+            }),
+            ends_changed: Condvar::new(),
         })
     }
 
@@ -321,16 +365,26 @@ impl Store {
     /// Idempotent: a document already held is [`Inserted::Duplicate`] and
     /// changes nothing. The documents and all their index entries are
     /// written atomically, then flushed to disk: when this returns `Ok`,
-    /// every document of the batch survives a crash. An empty batch does
-    /// nothing.
+    /// every document of the batch survives a crash, and [`Store::end`] is
+    /// past it. An empty batch does nothing.
+    ///
+    /// After a failed write the store refuses further batches
+    /// ([`StoreError::Io`]) until it is reopened.
     pub fn insert_batch(&self, docs: &[Document]) -> Result<Vec<Inserted>, StoreError> {
         if docs.is_empty() {
             return Ok(Vec::new());
         }
-        let out = {
-            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (out, appended) = {
+            let mut failed = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            if *failed {
+                return Err(StoreError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(
+                        "an earlier write to the store failed, so it takes no more until reopened",
+                    ),
+                });
+            }
             let mut count = self.count.load(Ordering::SeqCst);
-            let mut batch = sled::Batch::default();
             let mut in_batch = HashSet::with_capacity(docs.len());
             let mut out = Vec::with_capacity(docs.len());
             let mut fresh = Vec::with_capacity(docs.len());
@@ -343,33 +397,130 @@ impl Store {
                 fresh.push(doc);
                 out.push(Inserted::New);
             }
-            // Envelopes first, synced; only then the index that points at
-            // them.
-            let envelopes: Vec<&[u8]> = fresh.iter().map(|d| d.as_bytes()).collect();
-            let locations = self
-                .segments
-                .append(&envelopes)
-                .map_err(|source| StoreError::Io {
-                    path: self.path.clone(),
-                    source,
+            if fresh.is_empty() {
+                (out, None)
+            } else {
+                // Envelopes first, synced; only then the index that points
+                // at them, with the new committed end.
+                let envelopes: Vec<&[u8]> = fresh.iter().map(|d| d.as_bytes()).collect();
+                let (locations, end) = self.segments.append(&envelopes).map_err(|source| {
+                    *failed = true;
+                    StoreError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }
                 })?;
-            for (doc, loc) in fresh.iter().zip(locations) {
-                let id = doc.id();
-                let ts = doc.created_ms();
-                batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
-                batch.insert(&item_key(ts, &id)[..], item_value(doc));
-                batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
-                count += 1;
+                let mut batch = sled::Batch::default();
+                for (doc, loc) in fresh.iter().zip(locations) {
+                    let id = doc.id();
+                    let ts = doc.created_ms();
+                    batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
+                    batch.insert(&item_key(ts, &id)[..], item_value(doc));
+                    batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
+                    count += 1;
+                }
+                batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
+                batch.insert(STATE_END, &end.to_bytes()[..]);
+                self.main.apply_batch(batch).map_err(|e| {
+                    *failed = true;
+                    self.err(e)
+                })?;
+                self.count.store(count, Ordering::SeqCst);
+                (out, Some(end))
             }
-            batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
-            self.main.apply_batch(batch).map_err(|e| self.err(e))?;
-            self.count.store(count, Ordering::SeqCst);
-            out
         };
         // Flush even if every document was a duplicate: another thread may
         // have committed it and not flushed yet, and our `Ok` acknowledges it.
         self.flush()?;
+        // Only now is the batch durable: consumers may see it. Batches
+        // commit in order and a flush covers every earlier one, so the end
+        // only moves forward.
+        if let Some(end) = appended {
+            let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+            if end > ends.end {
+                ends.end = end;
+                if ends.waiters > 0 {
+                    self.ends_changed.notify_all();
+                }
+            }
+        }
         Ok(out)
+    }
+
+    /// The committed end: the position after every document the store has
+    /// acknowledged ([`Store::insert_batch`] returned `Ok`). Everything
+    /// before it is on disk; a scan to it sees every document held.
+    pub fn end(&self) -> Position {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner()).end
+    }
+
+    /// Every committed document from `from` up to [`Store::end`] as it is
+    /// now, in the order the store received them, each with the position
+    /// just after it (what a consumer records to resume from).
+    ///
+    /// `from` is [`Position::START`], or a position a scan of this store
+    /// returned, or [`Store::end`]; anything else (past the end, or inside a
+    /// record) yields a [`StoreError::Segment`] naming the place. So does a
+    /// record that no longer decodes: the scan never panics and never skips
+    /// a record silently, and it ends after its first error. Reads the
+    /// segment files sequentially, decoding (and so hashing) each document;
+    /// independent of the store's lifetime, so it can run on another thread
+    /// while documents are inserted.
+    pub fn scan(&self, from: Position) -> Scan {
+        Scan {
+            records: Records::new(
+                self.segments.dir(),
+                from,
+                self.end(),
+                u32::try_from(chapar_proto::document::MAX_DOCUMENT).unwrap_or(u32::MAX),
+            ),
+            path: self.path.clone(),
+            failed: false,
+        }
+    }
+
+    /// Blocks until the committed end is past `pos` (more documents were
+    /// committed), `timeout` elapses, or waits are interrupted
+    /// ([`Store::interrupt_waits`]); returns [`Store::end`].
+    ///
+    /// A consumer that scanned to `pos` calls this to sleep until there is
+    /// more. Costs committing a batch nothing while nobody waits.
+    pub fn wait_past(&self, pos: Position, timeout: Duration) -> Position {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        while ends.end <= pos && !ends.interrupted {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break,
+                },
+                None => None,
+            };
+            ends.waiters += 1;
+            ends = match left {
+                Some(left) => {
+                    self.ends_changed
+                        .wait_timeout(ends, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self
+                    .ends_changed
+                    .wait(ends)
+                    .unwrap_or_else(|p| p.into_inner()),
+            };
+            ends.waiters -= 1;
+        }
+        ends.end
+    }
+
+    /// Makes every [`Store::wait_past`], current and later, return at
+    /// once: for stopping a consumer thread that waits on the store.
+    /// [`Store::close`] and dropping the store do it too.
+    pub fn interrupt_waits(&self) {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        ends.interrupted = true;
+        self.ends_changed.notify_all();
     }
 
     /// The document with this id, if held.
@@ -529,33 +680,64 @@ impl Store {
 
     /// The envelope an index entry points at (unchecked; callers decode).
     fn read_envelope(&self, id: &DocId, location: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let loc =
-            crate::segments::Location::from_bytes(location).ok_or_else(|| StoreError::Corrupt {
-                id: *id,
-                reason: format!("index entry of {} bytes is not a location", location.len()),
-            })?;
+        let loc = Location::from_bytes(location).ok_or_else(|| StoreError::Corrupt {
+            id: *id,
+            reason: format!("index entry of {} bytes is not a location", location.len()),
+        })?;
         self.segments.read(loc).map_err(|e| StoreError::Corrupt {
             id: *id,
             reason: format!("cannot read it from segment {}: {e}", loc.segment),
         })
     }
 
-    /// Reads everything and checks that the store is consistent: every
-    /// document decodes and hashes to its key, has its `items` and
-    /// `by_kind` entries, no index entry lacks its document, and the count
-    /// is right. O(n); for start-up after a crash, tests and an admin
-    /// command, not for every request.
+    /// Reads everything and checks that the store is consistent: the
+    /// segments hold, back to back up to the committed end, records that
+    /// each decode to a document whose index entry points exactly there
+    /// and that has its `items` and `by_kind` entries; every index entry
+    /// names a held document; and the count is right. O(n); for start-up
+    /// after a crash, tests and an admin command, not for every request.
+    /// Run it while nothing inserts: a batch committed meanwhile can show
+    /// as an inconsistency.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let mut docs = 0u64;
         let mut doc_bytes = 0u64;
-        for kv in self.main.scan_prefix([P_DOC]) {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            let id = DocId(
-                <[u8; 32]>::try_from(k.get(1..).unwrap_or(&[]))
-                    .map_err(|_| self.inconsistent(format!("docs key of {} bytes", k.len())))?,
-            );
-            let envelope = self.read_envelope(&id, &v)?;
-            let doc = decode_stored(&id, &envelope)?;
+        for record in self.scan(Position::START) {
+            let (doc, after) = record?;
+            let id = doc.id();
+            let len = doc.as_bytes().len();
+            let here = Location {
+                segment: after.segment,
+                offset: after.offset - len as u64,
+                len: len as u32,
+            };
+            let entry = self
+                .main
+                .get(doc_key(&id))
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| {
+                    self.inconsistent(format!(
+                        "document {id} (segment {}, offset {}) has no docs entry",
+                        here.segment, here.offset
+                    ))
+                })?;
+            match Location::from_bytes(&entry) {
+                Some(loc) if loc == here => {}
+                Some(loc) => {
+                    return Err(StoreError::Corrupt {
+                        id,
+                        reason: format!(
+                            "its index entry points at segment {} offset {} (length {}), its record is at segment {} offset {} (length {len})",
+                            loc.segment, loc.offset, loc.len, here.segment, here.offset
+                        ),
+                    });
+                }
+                None => {
+                    return Err(StoreError::Corrupt {
+                        id,
+                        reason: format!("index entry of {} bytes is not a location", entry.len()),
+                    });
+                }
+            }
             let (ts, kind) = (doc.created_ms(), doc.kind());
             match self.main.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
                 Some(value) if value[..] == item_value(&doc)[..] => {}
@@ -574,7 +756,20 @@ impl Store {
                 return Err(self.inconsistent(format!("document {id} has no by_kind entry")));
             }
             docs += 1;
-            doc_bytes += envelope.len() as u64;
+            doc_bytes += len as u64;
+        }
+        // Each record's entry points at it, so distinct records have
+        // distinct entries: with as many entries as records, every entry
+        // is a record's.
+        let mut entries = 0u64;
+        for kv in self.main.scan_prefix([P_DOC]) {
+            kv.map_err(|e| self.err(e))?;
+            entries += 1;
+        }
+        if entries != docs {
+            return Err(self.inconsistent(format!(
+                "docs has {entries} entries for {docs} documents in the segments"
+            )));
         }
         // Every index entry is well formed and names a held document; with
         // the counts equal, the indexes and `docs` are in bijection.
@@ -617,7 +812,9 @@ impl Store {
 
     /// Flushes and closes the store, reporting a failed flush (dropping the
     /// store also flushes, but cannot report).
+    /// Also interrupts waits ([`Store::interrupt_waits`]).
     pub fn close(self) -> Result<(), StoreError> {
+        self.interrupt_waits();
         self.flush()
     }
 
@@ -635,7 +832,86 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        self.interrupt_waits();
         let _ = self.db.flush();
+    }
+}
+
+/// Committed documents in arrival order, each with the position after it:
+/// from [`Store::scan`].
+///
+/// Stops at the committed end as of [`Store::scan`] (see [`Scan::end`]),
+/// and for good after its first error.
+pub struct Scan {
+    records: Records,
+    path: PathBuf,
+    failed: bool,
+}
+
+impl Scan {
+    /// Where this scan stops: the committed end when it was created.
+    pub fn end(&self) -> Position {
+        self.records.end()
+    }
+
+    fn record_error(&self, e: RecordError) -> StoreError {
+        let at = e.at;
+        match e.kind {
+            RecordErrorKind::Bad(detail) => self.bad(at, detail),
+            RecordErrorKind::Io(source) => StoreError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!(
+                        "reading segment {} at offset {}: {source}",
+                        at.segment, at.offset
+                    ),
+                ),
+            },
+        }
+    }
+
+    fn bad(&self, at: Position, detail: String) -> StoreError {
+        StoreError::Segment {
+            path: self.path.clone(),
+            segment: at.segment,
+            offset: at.offset,
+            detail,
+        }
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<(Document, Position), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let r = match self.records.next()? {
+            Ok((envelope, after)) => match Document::decode(&envelope) {
+                Ok(doc) => Ok((doc, after)),
+                Err(e) => {
+                    let at = Position {
+                        segment: after.segment,
+                        offset: after.offset - 4 - envelope.len() as u64,
+                    };
+                    Err(self.bad(at, format!("the record does not decode: {e}")))
+                }
+            },
+            Err(e) => Err(self.record_error(e)),
+        };
+        self.failed = r.is_err();
+        Some(r)
+    }
+}
+
+impl fmt::Debug for Scan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scan")
+            .field("path", &self.path)
+            .field("records", &self.records)
+            .finish()
     }
 }
 
@@ -792,6 +1068,144 @@ fn decode_stored(id: &DocId, bytes: &[u8]) -> Result<Document, StoreError> {
         });
     }
     Ok(doc)
+}
+
+/// Checks the layout version (upgrading layout 4) and loads the document
+/// count and the committed end.
+fn load_state(
+    path: &Path,
+    db: &sled::Db,
+    main: &sled::Tree,
+    seg_dir: &Path,
+) -> Result<(u64, Position), StoreError> {
+    let e = |err| engine_error(path, err);
+    let inconsistent = |detail: String| StoreError::Inconsistent {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let end = match main.get(STATE_SCHEMA).map_err(e)? {
+        Some(v) => match state_u64(path, STATE_SCHEMA, &v)? {
+            SCHEMA_VERSION => match main.get(STATE_END).map_err(e)? {
+                Some(v) => Position::from_bytes(&v).ok_or_else(|| {
+                    inconsistent(format!(
+                        "the committed end is {} bytes, expected 12",
+                        v.len()
+                    ))
+                })?,
+                None => return Err(inconsistent("no committed end".into())),
+            },
+            4 => migrate_from_4(path, db, main, seg_dir)?,
+            found => {
+                return Err(StoreError::Schema {
+                    path: path.to_path_buf(),
+                    found,
+                });
+            }
+        },
+        None => {
+            if !main.is_empty() {
+                return Err(inconsistent(
+                    "documents present but no layout version".into(),
+                ));
+            }
+            let mut batch = sled::Batch::default();
+            batch.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]);
+            batch.insert(STATE_END, &Position::START.to_bytes()[..]);
+            main.apply_batch(batch).map_err(e)?;
+            db.flush().map_err(e)?;
+            Position::START
+        }
+    };
+    let count = match main.get(STATE_COUNT).map_err(e)? {
+        Some(v) => state_u64(path, STATE_COUNT, &v)?,
+        None => 0,
+    };
+    Ok((count, end))
+}
+
+fn state_u64(path: &Path, key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(v)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Inconsistent {
+            path: path.to_path_buf(),
+            detail: format!(
+                "state value {} is {} bytes, expected 8",
+                String::from_utf8_lossy(key),
+                v.len()
+            ),
+        })
+}
+
+/// Upgrades a layout 4 store (no committed end) to this layout: the
+/// committed end is where the last document's record ends. Layout 4 left
+/// a crashed append's bytes in place and appended after them, so first
+/// checks that the documents' records lie back to back from the start
+/// (which scanning in order needs); a store where they do not is refused.
+/// Bytes after the last record are cut when the segments are opened.
+fn migrate_from_4(
+    path: &Path,
+    db: &sled::Db,
+    main: &sled::Tree,
+    seg_dir: &Path,
+) -> Result<Position, StoreError> {
+    let e = |err| engine_error(path, err);
+    let inconsistent = |detail: String| StoreError::Inconsistent {
+        path: path.to_path_buf(),
+        detail: format!("cannot upgrade the store from layout 4: {detail}"),
+    };
+    // (segment, start, end) of every document's record.
+    let mut records = Vec::new();
+    for kv in main.scan_prefix([P_DOC]) {
+        let (_, v) = kv.map_err(e)?;
+        let loc = Location::from_bytes(&v)
+            .ok_or_else(|| inconsistent(format!("a docs entry of {} bytes", v.len())))?;
+        let start = loc
+            .record_start()
+            .ok_or_else(|| inconsistent(format!("a docs entry at offset {}", loc.offset)))?;
+        records.push((loc.segment, start, loc.record_end().offset));
+    }
+    records.sort_unstable();
+    let lens: std::collections::HashMap<u32, u64> = crate::segments::list(seg_dir)
+        .map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .into_iter()
+        .collect();
+    let mut end = Position::START;
+    for (segment, start, stop) in records {
+        while end.segment < segment {
+            // Leaving a segment: it must end with its last record.
+            let len = lens.get(&end.segment).copied().unwrap_or(0);
+            if len != end.offset {
+                return Err(inconsistent(format!(
+                    "segment {} is {len} bytes, but its documents end at offset {}",
+                    end.segment, end.offset
+                )));
+            }
+            end = Position {
+                segment: end.segment + 1,
+                offset: 0,
+            };
+        }
+        if start != end.offset {
+            return Err(inconsistent(format!(
+                "in segment {segment}, a document's record starts at offset {start}, where {} was expected (bytes a crash left between records, or overlapping entries)",
+                end.offset
+            )));
+        }
+        end.offset = stop;
+    }
+    let mut batch = sled::Batch::default();
+    batch.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]);
+    batch.insert(STATE_END, &end.to_bytes()[..]);
+    main.apply_batch(batch).map_err(e)?;
+    db.flush().map_err(e)?;
+    tracing::info!(
+        path = %path.display(),
+        "store: upgraded from layout 4 to {SCHEMA_VERSION}; committed end at {end}"
+    );
+    Ok(end)
 }
 
 fn open_error(path: &Path, e: sled::Error) -> StoreError {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chapar_node::store::{Inserted, Order, Store, StoreError};
+use chapar_node::store::{Inserted, Order, Position, Store, StoreError};
 use chapar_proto::{
     Body, Classification, DocId, Document, Id, Kind, PageId, Receipt, ReceiptStatus, WikiRevision,
 };
@@ -433,6 +433,606 @@ fn check_finds_an_index_entry_without_its_document() {
     ));
 }
 
+// ---- following the store in arrival order ---------------------------------
+
+fn seg_file(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
+    dir.join("segments").join(format!("{n:08}.seg"))
+}
+
+fn seg_numbers(dir: &std::path::Path) -> Vec<u32> {
+    let mut v: Vec<u32> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".seg")?.parse().ok()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn scan_all(store: &Store, from: Position) -> Vec<(Document, Position)> {
+    store
+        .scan(from)
+        .collect::<Result<_, _>>()
+        .expect("scan is clean")
+}
+
+fn ids(docs: &[Document]) -> Vec<DocId> {
+    docs.iter().map(|d| d.id()).collect()
+}
+
+fn scanned_ids(scanned: &[(Document, Position)]) -> Vec<DocId> {
+    scanned.iter().map(|(d, _)| d.id()).collect()
+}
+
+/// Checks that `scanned` is `expected` in order, with positions strictly
+/// increasing and ending at `end`, and that resuming from each position
+/// yields exactly the rest.
+fn assert_scan(store: &Store, expected: &[Document], end: Position) {
+    let scanned = scan_all(store, Position::START);
+    assert_eq!(scanned_ids(&scanned), ids(expected));
+    for ((d, _), e) in scanned.iter().zip(expected) {
+        assert_eq!(d, e);
+    }
+    let mut prev = Position::START;
+    for (_, p) in &scanned {
+        assert!(*p > prev, "{p:?} after {prev:?}");
+        prev = *p;
+    }
+    assert_eq!(prev, end);
+    assert_eq!(store.end(), end);
+    for (i, (_, p)) in scanned.iter().enumerate() {
+        let rest = scan_all(store, *p);
+        assert_eq!(scanned_ids(&rest), ids(&expected[i + 1..]), "from {p:?}");
+        // The positions handed out are the same from any start.
+        assert_eq!(
+            rest.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            scanned[i + 1..].iter().map(|(_, p)| *p).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// The first item of a scan from `from` is a `Segment` error naming
+/// exactly `(segment, offset)`, and the scan ends there.
+fn assert_scan_fails_at(store: &Store, from: Position, segment: u32, offset: u64) -> String {
+    let mut scan = store.scan(from);
+    let err = match scan.next() {
+        Some(Err(e)) => e,
+        other => panic!("scan from {from:?}: expected an error, got {other:?}"),
+    };
+    match &err {
+        StoreError::Segment {
+            segment: s,
+            offset: o,
+            ..
+        } => assert_eq!((*s, *o), (segment, offset), "{err}"),
+        other => panic!("expected a Segment error, got {other:?}"),
+    }
+    assert!(scan.next().is_none(), "the scan ends after its error");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("offset {offset} of segment {segment}")),
+        "{msg}"
+    );
+    msg
+}
+
+#[test]
+fn scan_yields_every_document_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.end(), Position::START);
+    assert!(store.scan(Position::START).next().is_none());
+    // Timestamps deliberately out of order: the scan follows arrival.
+    let a: Vec<Document> = (0..5).map(|n| wiki(n, 100 - n, 300)).collect();
+    let b: Vec<Document> = (5..8).map(|n| receipt(n, n)).collect();
+    let c: Vec<Document> = (8..20).map(|n| wiki(n, 50 + n, 40 * n as usize)).collect();
+    store.insert_batch(&a).unwrap();
+    let end_a = store.end();
+    assert!(end_a > Position::START);
+    // Duplicates (across and within a batch) are not stored twice, and a
+    // batch of only duplicates does not move the end.
+    let mut batch = b.clone();
+    batch.push(a[1].clone());
+    batch.push(b[0].clone());
+    store.insert_batch(&batch).unwrap();
+    let end_b = store.end();
+    assert!(end_b > end_a);
+    store.insert_batch(&a[2..]).unwrap();
+    assert_eq!(store.end(), end_b);
+    store.insert_batch(&c).unwrap();
+    let all: Vec<Document> = [a, b, c].concat();
+    assert_scan(&store, &all, store.end());
+    // The batch ends are among the positions handed out.
+    let positions: Vec<Position> = scan_all(&store, Position::START)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert!(positions.contains(&end_a) && positions.contains(&end_b));
+    // From the end: nothing, no error.
+    assert!(store.scan(store.end()).next().is_none());
+    assert_eq!(store.scan(Position::START).end(), store.end());
+    assert_eq!(store.check().unwrap().docs, 20);
+}
+
+#[test]
+fn a_scan_stops_at_the_end_it_was_created_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let first: Vec<Document> = (0..4).map(|n| wiki(n, n, 200)).collect();
+    let later: Vec<Document> = (4..8).map(|n| wiki(n, n, 200)).collect();
+    store.insert_batch(&first).unwrap();
+    let end = store.end();
+    let mut scan = store.scan(Position::START);
+    let (d0, p0) = scan.next().unwrap().unwrap();
+    assert_eq!(d0, first[0]);
+    store.insert_batch(&later).unwrap();
+    assert!(store.end() > end);
+    let rest: Vec<_> = scan.map(|r| r.unwrap()).collect();
+    assert_eq!(scanned_ids(&rest), ids(&first[1..]));
+    assert_eq!(rest.last().unwrap().1, end);
+    // Resuming from there picks up the later batch.
+    assert_eq!(scanned_ids(&scan_all(&store, end)), ids(&later));
+    assert_eq!(scan_all(&store, p0).len(), 7);
+}
+
+#[test]
+fn positions_roundtrip_as_bytes() {
+    let p = Position {
+        segment: 3,
+        offset: 123_456_789_012,
+    };
+    assert_eq!(Position::from_bytes(&p.to_bytes()), Some(p));
+    assert_eq!(
+        Position::from_bytes(&Position::START.to_bytes()),
+        Some(Position::START)
+    );
+    assert_eq!(Position::from_bytes(&[1; 8]), None);
+    assert!(Position::START.to_bytes() < p.to_bytes());
+}
+
+#[test]
+fn scan_crosses_segment_rollover_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    const SEG: u64 = 4_096;
+    let docs: Vec<Document> = (0..40).map(|n| wiki(n, n, 700 + n as usize * 13)).collect();
+    {
+        let store = Store::open_with_segment_bytes(dir.path(), SEG).unwrap();
+        for chunk in docs[..30].chunks(3) {
+            store.insert_batch(chunk).unwrap();
+        }
+        assert_scan(&store, &docs[..30], store.end());
+        store.close().unwrap();
+    }
+    let segs = seg_numbers(dir.path());
+    assert!(segs.len() >= 4, "rolled over several times: {segs:?}");
+    assert_eq!(segs, (1..=segs.len() as u32).collect::<Vec<_>>());
+    {
+        // Reopened with the same segment size: same documents, same end,
+        // and appending goes on in order.
+        let store = Store::open_with_segment_bytes(dir.path(), SEG).unwrap();
+        let end = store.end();
+        assert_eq!(end.segment, *segs.last().unwrap());
+        assert_scan(&store, &docs[..30], end);
+        for chunk in docs[30..35].chunks(2) {
+            store.insert_batch(chunk).unwrap();
+        }
+        assert_scan(&store, &docs[..35], store.end());
+        assert_eq!(store.check().unwrap().docs, 35);
+    }
+    // The segment size only decides where new segments start: the
+    // production size reads the same store and appends to its last segment.
+    let store = (0..100)
+        .find_map(|_| {
+            Store::open(dir.path()).ok().or_else(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("store reopens");
+    let before = store.end();
+    store.insert_batch(&docs[35..]).unwrap();
+    assert_eq!(
+        store.end().segment,
+        before.segment.max(*segs.last().unwrap())
+    );
+    assert_scan(&store, &docs, store.end());
+    assert_eq!(store.check().unwrap().docs, 40);
+}
+
+/// What a crash between the segment append and the index batch leaves.
+#[derive(Debug, Clone, Copy)]
+enum Leftover {
+    /// A whole record (of a document the index never got).
+    FullRecord,
+    /// The first half of one.
+    TornRecord,
+    /// A whole record in a new segment, as if the append had rolled over.
+    NewSegment,
+}
+
+#[test]
+fn reopening_cuts_what_a_crash_left_past_the_committed_end() {
+    for leftover in [
+        Leftover::FullRecord,
+        Leftover::TornRecord,
+        Leftover::NewSegment,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let committed: Vec<Document> = (0..6).map(|n| wiki(n, n, 500)).collect();
+        let lost = wiki(100, 100, 900);
+        let end = {
+            let store = Store::open(dir.path()).unwrap();
+            store.insert_batch(&committed[..3]).unwrap();
+            store.insert_batch(&committed[3..]).unwrap();
+            store.end()
+        };
+        assert_eq!(end.segment, 1);
+        let seg1 = seg_file(dir.path(), 1);
+        assert_eq!(std::fs::metadata(&seg1).unwrap().len(), end.offset);
+        let mut record = (lost.as_bytes().len() as u32).to_be_bytes().to_vec();
+        record.extend_from_slice(lost.as_bytes());
+        match leftover {
+            Leftover::FullRecord => append_bytes(&seg1, &record),
+            Leftover::TornRecord => append_bytes(&seg1, &record[..record.len() / 2]),
+            Leftover::NewSegment => std::fs::write(seg_file(dir.path(), 2), &record).unwrap(),
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.end(), end, "{leftover:?}");
+        assert_eq!(std::fs::metadata(&seg1).unwrap().len(), end.offset);
+        assert_eq!(seg_numbers(dir.path()), vec![1], "{leftover:?}");
+        assert!(!store.contains(&lost.id()).unwrap());
+        assert_scan(&store, &committed, end);
+        // Appending goes on from the committed end; the lost document can
+        // come again.
+        let more = vec![wiki(7, 7, 300), lost.clone(), wiki(8, 8, 300)];
+        assert_eq!(store.insert_batch(&more).unwrap(), vec![Inserted::New; 3]);
+        let all: Vec<Document> = [committed.clone(), more].concat();
+        assert_scan(&store, &all, store.end());
+        assert_eq!(store.check().unwrap().docs, 9);
+    }
+}
+
+fn append_bytes(path: &std::path::Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn reopening_refuses_a_segment_shorter_than_the_committed_end() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .insert_batch(&[wiki(1, 1, 300), wiki(2, 2, 300)])
+            .unwrap();
+    }
+    let seg1 = seg_file(dir.path(), 1);
+    let len = std::fs::metadata(&seg1).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg1)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let err = (0..100)
+        .find_map(|_| match Store::open(dir.path()) {
+            Err(StoreError::InUse { .. }) => {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            }
+            other => Some(other),
+        })
+        .expect("store lock released")
+        .expect_err("committed bytes are missing");
+    assert!(matches!(err, StoreError::Inconsistent { .. }), "{err:?}");
+    assert!(err.to_string().contains("segment 1"), "{err}");
+}
+
+#[test]
+fn a_corrupted_committed_record_is_reported_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<Document> = (0..3).map(|n| wiki(n, n, 400)).collect();
+    let positions: Vec<Position> = {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(&docs).unwrap();
+        scan_all(&store, Position::START)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    };
+    let seg1 = seg_file(dir.path(), 1);
+    let original = std::fs::read(&seg1).unwrap();
+    // A damaged format version in the second envelope: it no longer
+    // decodes.
+    let mut bytes = original.clone();
+    bytes[positions[0].offset as usize + 4 + 4] ^= 0x20;
+    std::fs::write(&seg1, &bytes).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut scan = store.scan(Position::START);
+    assert_eq!(scan.next().unwrap().unwrap().0, docs[0]);
+    match scan.next() {
+        Some(Err(StoreError::Segment {
+            segment, offset, ..
+        })) => assert_eq!((segment, offset), (1, positions[0].offset)),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(scan.next().is_none());
+    assert!(store.check().is_err());
+    drop(scan);
+    drop(store);
+    // A flipped letter in a title still decodes, to a document that is
+    // not the one stored: the scan cannot tell (it does not consult the
+    // index), check() does.
+    let mut bytes = original.clone();
+    let title = bytes
+        .windows(6)
+        .position(|w| w == b"Page 1")
+        .expect("the second title");
+    bytes[title] ^= 0x20;
+    std::fs::write(&seg1, &bytes).unwrap();
+    let store = reopen(dir.path());
+    let scanned = scan_all(&store, Position::START);
+    assert_eq!(scanned.len(), 3);
+    assert_ne!(scanned[1].0.id(), docs[1].id());
+    assert!(!store.contains(&scanned[1].0.id()).unwrap());
+    assert!(matches!(
+        store.check(),
+        Err(StoreError::Inconsistent { .. })
+    ));
+    drop(store);
+    // A damaged length prefix: the record would run past the end.
+    let mut bytes = original.clone();
+    bytes[positions[1].offset as usize] = 0x7f;
+    std::fs::write(&seg1, &bytes).unwrap();
+    let store = reopen(dir.path());
+    let mut scan = store.scan(Position::START);
+    assert!(scan.next().unwrap().is_ok());
+    assert!(scan.next().unwrap().is_ok());
+    match scan.next() {
+        Some(Err(StoreError::Segment {
+            segment, offset, ..
+        })) => assert_eq!((segment, offset), (1, positions[1].offset)),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(scan.next().is_none());
+    assert_scan_fails_at(&store, positions[1], 1, positions[1].offset);
+    assert!(store.check().is_err());
+    drop(store);
+    // Bad magic in the first record: the message names the place.
+    let mut bytes = original;
+    bytes[4] = b'X';
+    std::fs::write(&seg1, &bytes).unwrap();
+    let store = reopen(dir.path());
+    let msg = assert_scan_fails_at(&store, Position::START, 1, 0);
+    assert!(msg.contains("does not decode"), "{msg}");
+}
+
+fn reopen(path: &std::path::Path) -> Store {
+    (0..100)
+        .find_map(|_| {
+            Store::open(path).ok().or_else(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("store reopens")
+}
+
+#[test]
+fn a_position_not_on_a_record_boundary_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with_segment_bytes(dir.path(), 2_000).unwrap();
+    let docs: Vec<Document> = (0..6).map(|n| wiki(n, n, 600)).collect();
+    for chunk in docs.chunks(2) {
+        store.insert_batch(chunk).unwrap();
+    }
+    let scanned = scan_all(&store, Position::START);
+    let end = store.end();
+    assert!(end.segment >= 2);
+    // Every offset strictly inside the first two records.
+    let first_end = scanned[1].1;
+    assert_eq!(first_end.segment, 1);
+    for offset in (1..first_end.offset).filter(|o| *o != scanned[0].1.offset) {
+        assert_scan_fails_at(&store, Position { segment: 1, offset }, 1, offset);
+    }
+    // Past the end of a closed segment, past the committed end, in a
+    // segment that does not exist.
+    let seg1_len = std::fs::metadata(seg_file(dir.path(), 1)).unwrap().len();
+    for from in [
+        Position {
+            segment: 1,
+            offset: seg1_len + 1,
+        },
+        Position {
+            segment: end.segment,
+            offset: end.offset + 1,
+        },
+        Position {
+            segment: end.segment + 1,
+            offset: 0,
+        },
+        Position {
+            segment: 0,
+            offset: 0,
+        },
+    ] {
+        assert_scan_fails_at(&store, from, from.segment, from.offset);
+    }
+}
+
+#[test]
+fn wait_past_wakes_on_commit_and_times_out_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let start = store.end();
+    // Times out when nothing comes.
+    let t = Instant::now();
+    assert_eq!(store.wait_past(start, Duration::from_millis(200)), start);
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // Returns at once when the end is already past.
+    store.insert_batch(&[wiki(1, 1, 100)]).unwrap();
+    let t = Instant::now();
+    assert_eq!(store.wait_past(start, Duration::from_secs(30)), store.end());
+    assert!(t.elapsed() < Duration::from_secs(1));
+    // Wakes when another thread commits.
+    let pos = store.end();
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let end = store.wait_past(pos, Duration::from_secs(30));
+            (end, t.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    store.insert_batch(&[wiki(2, 2, 100)]).unwrap();
+    let (end, waited) = waiter.join().unwrap();
+    assert!(end > pos);
+    assert_eq!(end, store.end());
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let scanned = scan_all(&store, pos);
+    assert_eq!(scanned.len(), 1);
+    assert_eq!(scanned[0].0, wiki(2, 2, 100));
+    // A duplicate-only batch does not wake anyone.
+    let t = Instant::now();
+    let end = store.end();
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || store.wait_past(end, Duration::from_millis(300)))
+    };
+    store.insert_batch(&[wiki(2, 2, 100)]).unwrap();
+    assert_eq!(waiter.join().unwrap(), end);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // interrupt_waits releases a waiter at once, and every later wait.
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            store.wait_past(end, Duration::from_secs(60));
+            t.elapsed()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    store.interrupt_waits();
+    assert!(waiter.join().unwrap() < Duration::from_secs(5));
+    let t = Instant::now();
+    assert_eq!(store.wait_past(end, Duration::from_secs(60)), end);
+    assert!(t.elapsed() < Duration::from_secs(1));
+    // No overflow on an endless timeout once interrupted.
+    assert_eq!(store.wait_past(end, Duration::MAX), end);
+}
+
+// ---- upgrade from layout 4 -------------------------------------------------
+
+/// Turns a store this build wrote into what layout 4 wrote: the same keys
+/// and segment files, without the committed end.
+fn downgrade_to_layout_4(path: &std::path::Path) {
+    let db = open_sled(path);
+    let main = db.open_tree("main").unwrap();
+    assert_eq!(
+        main.get("s/schema").unwrap().as_deref(),
+        Some(&5u64.to_be_bytes()[..])
+    );
+    assert!(main.remove("s/end").unwrap().is_some());
+    main.insert("s/schema", &4u64.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+}
+
+fn schema_of(path: &std::path::Path) -> (u64, bool) {
+    let db = open_sled(path);
+    let main = db.open_tree("main").unwrap();
+    let v = main.get("s/schema").unwrap().unwrap();
+    (
+        u64::from_be_bytes(v[..].try_into().unwrap()),
+        main.contains_key("s/end").unwrap(),
+    )
+}
+
+#[test]
+fn a_layout_4_store_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    const SEG: u64 = 3_000;
+    let docs: Vec<Document> = (0..12).map(|n| wiki(n, 20 - n, 500)).collect();
+    let end = {
+        let store = Store::open_with_segment_bytes(dir.path(), SEG).unwrap();
+        for chunk in docs[..9].chunks(3) {
+            store.insert_batch(chunk).unwrap();
+        }
+        store.end()
+    };
+    assert!(end.segment >= 2);
+    downgrade_to_layout_4(dir.path());
+    // Layout 4 also left a crashed append's torn bytes at the end.
+    let stray = wiki(99, 99, 500);
+    append_bytes(&seg_file(dir.path(), end.segment), &stray.as_bytes()[..200]);
+    {
+        let store = Store::open_with_segment_bytes(dir.path(), SEG).unwrap();
+        assert_eq!(store.end(), end);
+        assert_eq!(store.len(), 9);
+        assert_scan(&store, &docs[..9], end);
+        assert_eq!(store.check().unwrap().docs, 9);
+        store.insert_batch(&docs[9..]).unwrap();
+        assert_scan(&store, &docs, store.end());
+    }
+    assert_eq!(schema_of(dir.path()), (5, true));
+    let store = reopen(dir.path());
+    assert_scan(&store, &docs, store.end());
+}
+
+#[test]
+fn an_empty_layout_4_store_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    downgrade_to_layout_4(dir.path());
+    let store = reopen(dir.path());
+    assert_eq!(store.end(), Position::START);
+    assert!(store.scan(Position::START).next().is_none());
+    store.insert_batch(&[wiki(1, 1, 10)]).unwrap();
+    assert_eq!(scan_all(&store, Position::START).len(), 1);
+}
+
+#[test]
+fn a_layout_4_store_with_bytes_between_records_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (wiki(1, 1, 300), wiki(2, 2, 300));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(std::slice::from_ref(&a)).unwrap();
+    }
+    downgrade_to_layout_4(dir.path());
+    // What layout 4 did after a crash: the crashed append's bytes stayed,
+    // and the next batch went after them.
+    let seg1 = seg_file(dir.path(), 1);
+    append_bytes(&seg1, &[0, 0, 9, 9, b'C', b'H']);
+    let offset = std::fs::metadata(&seg1).unwrap().len();
+    let mut record = (b.as_bytes().len() as u32).to_be_bytes().to_vec();
+    record.extend_from_slice(b.as_bytes());
+    append_bytes(&seg1, &record);
+    {
+        let db = open_sled(dir.path());
+        let main = db.open_tree("main").unwrap();
+        let mut loc = 1u32.to_be_bytes().to_vec();
+        loc.extend_from_slice(&(offset + 4).to_be_bytes());
+        loc.extend_from_slice(&(b.as_bytes().len() as u32).to_be_bytes());
+        main.insert([&b"d"[..], &b.id().0[..]].concat(), loc)
+            .unwrap();
+        main.insert("s/count", &2u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).expect_err("cannot scan past the stray bytes");
+    assert!(matches!(err, StoreError::Inconsistent { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("layout 4"), "{msg}");
+    assert!(msg.contains("segment 1"), "{msg}");
+    // Refusing changed nothing.
+    assert_eq!(schema_of(dir.path()), (4, false));
+}
+
 // ---- kill -9 durability -------------------------------------------------
 
 const CHILD_DIR: &str = "CHAPAR_STORE_TEST_CHILD_DIR";
@@ -540,6 +1140,14 @@ fn acknowledged_documents_survive_kill_9() {
         assert_eq!(report.docs, store.len());
         assert!(store.len() >= acked.len() as u64);
         assert_eq!(items(&store).len() as u64, store.len());
+        // Whatever the kill left past the committed end is gone: the
+        // segments hold exactly the documents held, once each, to the end.
+        let scanned = scan_all(&store, Position::START);
+        assert_eq!(scanned.len() as u64, store.len());
+        assert_eq!(scanned.last().map(|(_, p)| *p), Some(store.end()));
+        let distinct: BTreeSet<DocId> = scanned.iter().map(|(d, _)| d.id()).collect();
+        assert_eq!(distinct.len(), scanned.len());
+        assert!(acked.is_subset(&distinct));
         eprintln!(
             "run {run}: killed after {seen} acks; {} acked, {} held",
             acked.len(),
