@@ -1,0 +1,1040 @@
+//! The text analysis chain: one tokenizer for Uzbek (Latin and Cyrillic
+//! script), Russian and English, so that one field and one query serve all
+//! of them.
+//!
+//! Per word (see ADR 0008 for the reasons):
+//!
+//! 1. **Tokenize**: a word is a maximal run of alphanumeric characters
+//!    (digits are words too). An apostrophe-like character between two
+//!    letters stays inside the word (Uzbek `oʻ`, `gʻ`, the tutuq belgisi in
+//!    `maʼno`); a leading or trailing one does not. Combining marks stay
+//!    with the letter they follow. Offsets are byte offsets into the text.
+//!    Words of more than [`MAX_WORD_CHARS`] characters are dropped.
+//! 2. **Lowercase**, composing decomposed letters (`и` + U+0306 = `й`) and
+//!    dropping stress accents on Cyrillic.
+//! 3. **Unify apostrophes**: every form becomes ASCII `'`.
+//! 4. **Transliterate** Cyrillic to Uzbek Latin (1995 alphabet), so that
+//!    `Ўзбекистон` and `Oʻzbekiston` give one key, `o'zbekiston`.
+//! 5. **Stem**, stacked: a Russian (Cyrillic without Uzbek-only letters) or
+//!    English (Latin) word also yields its Snowball stem at the same
+//!    position, when the stem differs from the folded form.
+//!
+//! The result of steps 2–4 is the *folded* form ([`fold`]); the tokenizer
+//! emits it, then the stem if any, for each word.
+
+use std::mem;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use frostem::{Algorithm, Stemmer};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer, TokenizerManager};
+
+/// Name under which the tokenizer is registered with tantivy.
+pub const TOKENIZER: &str = "chapar";
+
+/// Words with more characters than this are dropped (tantivy's
+/// `RemoveLongFilter` idea): they are base64 blobs, hashes or URLs glued
+/// together, never something a person types in a query.
+pub const MAX_WORD_CHARS: usize = 64;
+
+/// The tantivy tokenizer of the chain: implements
+/// [`tantivy::tokenizer::Tokenizer`].
+///
+/// It keeps reusable buffers, so that it tokenizes without allocating per
+/// token, and a stem cache (half a MiB, taken once a tokenizer has stemmed
+/// a few dozen words). tantivy clones the registered tokenizer for each
+/// segment writer and each query: a clone starts with empty buffers but
+/// shares a pool of stem caches with the tokenizer it was cloned from, and a
+/// dropped tokenizer gives its cache back to the pool, so that the next
+/// segment writer starts warm.
+#[derive(Default)]
+pub struct ChaparTokenizer {
+    token: Token,
+    analyzer: Analyzer,
+}
+
+impl Clone for ChaparTokenizer {
+    fn clone(&self) -> Self {
+        Self {
+            token: Token::default(),
+            analyzer: Analyzer {
+                cache: StemCache {
+                    slots: Vec::new(),
+                    seen: 0,
+                    pool: Arc::clone(&self.analyzer.cache.pool),
+                },
+                ..Analyzer::default()
+            },
+        }
+    }
+}
+
+/// Registers [`ChaparTokenizer`] under [`TOKENIZER`].
+pub fn register(manager: &TokenizerManager) {
+    manager.register(TOKENIZER, ChaparTokenizer::default());
+}
+
+/// One analysed word of a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    /// Index of the word in the text, counting from 0. Dropped words (too
+    /// long, or nothing left after folding) keep their place, so a phrase
+    /// never matches across them.
+    pub position: usize,
+    /// Byte offset of the word's first character in the text.
+    pub offset_from: usize,
+    /// Byte offset just past the word's last character in the text.
+    pub offset_to: usize,
+    /// The folded form (see [`fold`]): the search key.
+    pub folded: String,
+    /// The Russian or English stem, when it differs from `folded`.
+    pub stem: Option<String>,
+}
+
+/// Analyses `text` the same way the tokenizer does (for building queries
+/// and for tests).
+pub fn analyze(text: &str) -> Vec<Word> {
+    let mut tokenizer = ChaparTokenizer::default();
+    let mut stream = tokenizer.token_stream(text);
+    let mut words: Vec<Word> = Vec::new();
+    while let Some(token) = stream.next() {
+        // The stream emits a word's folded form, then possibly its stem at
+        // the same position: a second token at a position is the stem.
+        match words.last_mut() {
+            Some(last) if last.position == token.position => {
+                last.stem = Some(token.text.clone());
+            }
+            _ => words.push(Word {
+                position: token.position,
+                offset_from: token.offset_from,
+                offset_to: token.offset_to,
+                folded: token.text.clone(),
+                stem: None,
+            }),
+        }
+    }
+    words
+}
+
+/// The folded (search key) form of one word: lowercase, apostrophes
+/// unified, Cyrillic transliterated to Uzbek Latin.
+///
+/// `word` is meant to be a single word; characters that would separate
+/// words are not removed but lowercased like the rest, so use [`analyze`]
+/// on a text. Apostrophes at either end are removed, as the tokenizer never
+/// puts them in a word.
+pub fn fold(word: &str) -> String {
+    let mut analyzer = Analyzer::default();
+    let mut folded = String::with_capacity(word.len() + 4);
+    analyzer.fold_into(word, &mut folded);
+    folded
+}
+
+// ---------------------------------------------------------------------------
+// The token stream.
+
+/// Token stream of [`ChaparTokenizer`].
+pub struct ChaparTokenStream<'a> {
+    text: &'a str,
+    /// Byte offset where the search for the next word starts.
+    cursor: usize,
+    /// Position of the next word.
+    position: usize,
+    /// The current word's stem waits in `analyzer.stem`.
+    stem_pending: bool,
+    token: &'a mut Token,
+    analyzer: &'a mut Analyzer,
+}
+
+impl Tokenizer for ChaparTokenizer {
+    type TokenStream<'a> = ChaparTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> ChaparTokenStream<'a> {
+        self.token.reset();
+        ChaparTokenStream {
+            text,
+            cursor: 0,
+            position: 0,
+            stem_pending: false,
+            token: &mut self.token,
+            analyzer: &mut self.analyzer,
+        }
+    }
+}
+
+impl TokenStream for ChaparTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if self.stem_pending {
+            // Same position and offsets as the folded token: only the text
+            // changes. Swapping keeps both buffers alive for reuse.
+            self.stem_pending = false;
+            mem::swap(&mut self.token.text, &mut self.analyzer.stem);
+            return true;
+        }
+        while let Some(span) = next_word(self.text, self.cursor) {
+            let (from, to) = (span.from, span.to);
+            self.cursor = to;
+            let position = self.position;
+            self.position += 1;
+            let Some(word) = self.text.get(from..to) else {
+                // Unreachable: `next_word` returns char boundaries.
+                continue;
+            };
+            if is_too_long(word) {
+                continue;
+            }
+            self.token.text.clear();
+            let has_stem = self
+                .analyzer
+                .analyze_word(word, &span, &mut self.token.text);
+            if self.token.text.is_empty() {
+                // A word of only `ъ`/`ь` folds to nothing: never index "".
+                continue;
+            }
+            self.token.offset_from = from;
+            self.token.offset_to = to;
+            self.token.position = position;
+            self.token.position_length = 1;
+            self.stem_pending = has_stem;
+            return true;
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+fn is_too_long(word: &str) -> bool {
+    // Bytes bound characters from above, so the count is only needed for
+    // the rare long word.
+    word.len() > MAX_WORD_CHARS && word.chars().count() > MAX_WORD_CHARS
+}
+
+// ---------------------------------------------------------------------------
+// Step 1: finding words.
+
+/// Characters written for the Uzbek modifier letter (`oʻ`, `gʻ`) and the
+/// tutuq belgisi (`maʼno`), and the ones people type instead.
+fn is_apostrophe(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '`'
+            | '\u{00B4}' // ´ acute accent
+            | '\u{02B9}' // ʹ modifier letter prime
+            | '\u{02BB}' // ʻ modifier letter turned comma (official oʻ, gʻ)
+            | '\u{02BC}' // ʼ modifier letter apostrophe (official tutuq)
+            | '\u{2018}' // ‘
+            | '\u{2019}' // ’
+            | '\u{2032}' // ′ prime
+    )
+}
+
+/// Combining marks that we meet on Latin and Cyrillic letters.
+fn is_combining_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0300}'..='\u{036F}'
+            | '\u{0483}'..='\u{0489}'
+            | '\u{1AB0}'..='\u{1AFF}'
+            | '\u{1DC0}'..='\u{1DFF}'
+            | '\u{20D0}'..='\u{20FF}'
+            | '\u{FE20}'..='\u{FE2F}'
+    )
+}
+
+/// A character that starts or continues a word. ʻ and ʼ are Unicode letters
+/// (Lm), hence the explicit exclusion: they only count between letters.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() && !is_apostrophe(c)
+}
+
+fn is_letter(c: char) -> bool {
+    c.is_alphabetic() && !is_apostrophe(c)
+}
+
+/// The character at byte `i` of `text` (a char boundary) and its length.
+fn char_at(text: &str, i: usize) -> Option<(char, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b < 0x80 {
+        return Some((char::from(b), 1));
+    }
+    let c = text.get(i..)?.chars().next()?;
+    Some((c, c.len_utf8()))
+}
+
+/// A word found in a text, with what the scan learnt about it for free.
+struct Span {
+    from: usize,
+    to: usize,
+    /// Only ASCII bytes: the fast path applies.
+    ascii: bool,
+    /// Contains a backtick, to become `'` (only tracked for ASCII words).
+    backtick: bool,
+}
+
+/// The first word at or after byte `from` (a char boundary) of `text`.
+fn next_word(text: &str, mut from: usize) -> Option<Span> {
+    let bytes = text.as_bytes();
+    // Skip to the start of a word.
+    let (start, first) = loop {
+        let b = *bytes.get(from)?;
+        if b < 0x80 {
+            if b.is_ascii_alphanumeric() {
+                break (from, char::from(b));
+            }
+            from += 1;
+        } else {
+            let (c, len) = char_at(text, from)?;
+            if is_word_char(c) {
+                break (from, c);
+            }
+            from += len;
+        }
+    };
+    let mut span = Span {
+        from: start,
+        to: start + first.len_utf8(),
+        ascii: first.is_ascii(),
+        backtick: false,
+    };
+    // Whether the character before `span.to` is a letter (a combining mark
+    // counts as its base), for the apostrophe rule. The loop over ASCII
+    // runs does not track it: it is read from the last byte when that byte
+    // is ASCII, else taken from here, where it was noted with the offset
+    // the character ended at.
+    let mut wide = (span.to, first.is_alphabetic());
+    let after_letter = |span: &Span, wide: (usize, bool)| {
+        if wide.0 == span.to {
+            wide.1
+        } else {
+            span.to
+                .checked_sub(1)
+                .and_then(|i| bytes.get(i))
+                .is_some_and(u8::is_ascii_alphabetic)
+        }
+    };
+    loop {
+        // The ASCII letters and digits that are most of any text.
+        while bytes.get(span.to).is_some_and(u8::is_ascii_alphanumeric) {
+            span.to += 1;
+        }
+        let Some((c, len)) = char_at(text, span.to) else {
+            break;
+        };
+        if is_apostrophe(c) {
+            // Inside the word only between two letters.
+            match char_at(text, span.to + len) {
+                Some((next, next_len)) if after_letter(&span, wide) && is_letter(next) => {
+                    span.backtick |= c == '`';
+                    span.ascii &= c.is_ascii() && next.is_ascii();
+                    span.to += len + next_len;
+                    wide = (span.to, true);
+                }
+                _ => break,
+            }
+        } else if c.is_ascii() {
+            break;
+        } else if is_word_char(c) {
+            span.ascii = false;
+            span.to += len;
+            wide = (span.to, c.is_alphabetic());
+        } else if is_combining_mark(c) {
+            // Part of the letter before it.
+            let letter = after_letter(&span, wide);
+            span.ascii = false;
+            span.to += len;
+            wide = (span.to, letter);
+        } else {
+            break;
+        }
+    }
+    Some(span)
+}
+
+// ---------------------------------------------------------------------------
+// Steps 2–5: folding and stemming one word.
+
+/// Which stemmer applies to a word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    English,
+    Russian,
+    None,
+}
+
+/// What the lowercasing pass saw in a word.
+#[derive(Default)]
+struct Scripts {
+    latin: bool,
+    cyrillic: bool,
+    /// ў қ ғ ҳ: the word is Uzbek, and Russian stemming would be wrong.
+    uzbek_only: bool,
+    other: bool,
+    digit: bool,
+}
+
+impl Scripts {
+    fn note(&mut self, c: char) {
+        match c {
+            'a'..='z' => self.latin = true,
+            '0'..='9' => self.digit = true,
+            '\'' => {}
+            'ў' | 'қ' | 'ғ' | 'ҳ' => {
+                self.cyrillic = true;
+                self.uzbek_only = true;
+            }
+            '\u{0400}'..='\u{04FF}' => self.cyrillic = true,
+            '\u{00C0}'..='\u{024F}' if c.is_alphabetic() => self.latin = true,
+            _ if c.is_numeric() => self.digit = true,
+            _ => self.other = true,
+        }
+    }
+
+    fn lang(&self) -> Lang {
+        if self.digit || self.other {
+            Lang::None
+        } else if self.cyrillic {
+            if self.latin || self.uzbek_only {
+                Lang::None
+            } else {
+                Lang::Russian
+            }
+        } else if self.latin {
+            Lang::English
+        } else {
+            Lang::None
+        }
+    }
+}
+
+/// Reusable state of the chain.
+#[derive(Default)]
+struct Analyzer {
+    /// The lowercased word, still in its own script (the Russian stemmer's
+    /// input).
+    lower: String,
+    /// The current word's stem, when it has one.
+    stem: String,
+    cache: StemCache,
+}
+
+impl Analyzer {
+    /// Folds `word` (found as `span`) into `folded` (which must be empty)
+    /// and, when the word has a stem that differs from its folded form,
+    /// writes it to `self.stem` and returns true.
+    fn analyze_word(&mut self, word: &str, span: &Span, folded: &mut String) -> bool {
+        self.stem.clear();
+        if span.ascii {
+            // The common case: lowercase and unify the ASCII apostrophes,
+            // nothing else. The span starts and ends with a letter or digit.
+            folded.push_str(word);
+            folded.make_ascii_lowercase();
+            if span.backtick {
+                *folded = folded.replace('`', "'");
+            }
+            if !english_may_change(folded) || folded.bytes().any(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            return self
+                .cache
+                .stem(folded, folded, &mut self.stem, english_stem);
+        }
+        match self.fold_into(word, folded) {
+            Lang::None => false,
+            Lang::English if !english_may_change(folded) => false,
+            Lang::English => self
+                .cache
+                .stem(folded, folded, &mut self.stem, english_stem),
+            Lang::Russian => self
+                .cache
+                .stem(&self.lower, folded, &mut self.stem, russian_stem),
+        }
+    }
+
+    /// Steps 2–4: writes the folded form of `word` to `folded` and says
+    /// which stemmer applies.
+    fn fold_into(&mut self, word: &str, folded: &mut String) -> Lang {
+        if word.is_ascii() {
+            // The common case: lowercase and unify the two ASCII
+            // apostrophes, nothing else.
+            folded.push_str(word);
+            folded.make_ascii_lowercase();
+            let bytes = word.as_bytes();
+            if bytes.contains(&b'`') {
+                *folded = folded.replace('`', "'");
+            }
+            trim_apostrophes(folded);
+            let digit = bytes.iter().any(u8::is_ascii_digit);
+            return if !digit && bytes.iter().any(u8::is_ascii_alphabetic) {
+                Lang::English
+            } else {
+                Lang::None
+            };
+        }
+        self.lower.clear();
+        let scripts = lowercase(word, &mut self.lower);
+        if scripts.cyrillic {
+            transliterate(&self.lower, folded);
+        } else {
+            folded.push_str(&self.lower);
+        }
+        trim_apostrophes(folded);
+        scripts.lang()
+    }
+}
+
+/// Whether the English stemmer can change `folded`. Porter2 leaves words
+/// of up to two letters alone, and every suffix it removes or rewrites ends
+/// in one of `c d e g i l m n r s t y` (or an apostrophe, which a word never
+/// ends with): a word ending otherwise (`with`, `which`, `how`, `also`) is
+/// its own stem. Checked against the stemmer by a unit test.
+fn english_may_change(folded: &str) -> bool {
+    folded.len() > 2
+        && matches!(
+            folded.as_bytes().last(),
+            Some(b'c' | b'd' | b'e' | b'g' | b'i' | b'l' | b'm' | b'n' | b'r' | b's' | b't' | b'y')
+        )
+}
+
+fn english_stem(lower: &str, out: &mut String) {
+    out.push_str(&Stemmer::new(Algorithm::English).stem(lower));
+}
+
+fn russian_stem(lower: &str, out: &mut String) {
+    // The stem is computed on the Cyrillic word (the stemmer knows Russian
+    // endings, not their transliteration), then transliterated by the same
+    // rules as the word, so that it is (as a rule) a prefix of the folded
+    // form.
+    let stem = Stemmer::new(Algorithm::Russian).stem(lower);
+    transliterate(&stem, out);
+}
+
+/// Removes apostrophes at either end: the tokenizer keeps apostrophes only
+/// between letters, so a folded form must not start or end with one (else
+/// Cyrillic `тоғ` → `tog'` would miss Latin `togʻ`, tokenized as `tog`).
+fn trim_apostrophes(s: &mut String) {
+    if !(s.starts_with('\'') || s.ends_with('\'')) {
+        return;
+    }
+    while s.ends_with('\'') {
+        s.pop();
+    }
+    let lead = s.len() - s.trim_start_matches('\'').len();
+    if lead > 0 {
+        s.drain(..lead);
+    }
+}
+
+/// Pushes one `'`, never two in a row (`ъ` next to an apostrophe, or two
+/// apostrophe characters, would give `''`).
+fn push_apostrophe(out: &mut String) {
+    if !out.ends_with('\'') {
+        out.push('\'');
+    }
+}
+
+/// Steps 2 and 3 for a non-ASCII word: lowercase, compose or drop combining
+/// marks, unify apostrophes. Returns the scripts seen.
+fn lowercase(word: &str, out: &mut String) -> Scripts {
+    let mut scripts = Scripts::default();
+    for c in word.chars() {
+        let lower = match c {
+            _ if is_apostrophe(c) => {
+                push_apostrophe(out);
+                continue;
+            }
+            _ if is_combining_mark(c) => {
+                compose(out, c);
+                continue;
+            }
+            'A'..='Z' => c.to_ascii_lowercase(),
+            // Russian and Uzbek letters without a table look-up.
+            'А'..='Я' => char::from_u32(u32::from(c) + 0x20).unwrap_or(c),
+            'Ѐ'..='Џ' => char::from_u32(u32::from(c) + 0x50).unwrap_or(c),
+            _ if c.is_lowercase() || !c.is_alphabetic() => c,
+            _ => {
+                let mut lowers = c.to_lowercase();
+                match (lowers.next(), lowers.next()) {
+                    (Some(l), None) => l,
+                    // İ → i + U+0307 and the like: push them one by one, so
+                    // that the mark goes through `compose`.
+                    (first, second) => {
+                        for l in first.into_iter().chain(second).chain(lowers) {
+                            if is_combining_mark(l) {
+                                compose(out, l);
+                            } else {
+                                scripts.note(l);
+                                out.push(l);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        match lower {
+            // Stress marks precomposed on Cyrillic letters.
+            'ѐ' => out.push('е'),
+            'ѝ' => out.push('и'),
+            // ŏ and ğ are how Uzbek is often typed when ʻ is not at hand.
+            'ŏ' => out.push_str("o'"),
+            'ğ' => out.push_str("g'"),
+            _ => out.push(lower),
+        }
+        scripts.note(lower);
+    }
+    scripts
+}
+
+/// Applies combining `mark` to the last character of `out`: composes the
+/// letters our languages need, drops the mark otherwise (stress accents on
+/// Cyrillic, and marks we have no precomposed letter for).
+fn compose(out: &mut String, mark: char) {
+    let Some(base) = out.chars().next_back() else {
+        return;
+    };
+    let composed = match (base, mark) {
+        // Breve: Cyrillic й ў; Latin ŏ ğ written for oʻ gʻ.
+        ('и', '\u{0306}') => 'й',
+        ('у', '\u{0306}') => 'ў',
+        ('o' | 'g', '\u{0306}') => {
+            out.push('\'');
+            return;
+        }
+        ('a', '\u{0306}') => 'ă',
+        // Diaeresis.
+        ('е', '\u{0308}') => 'ё',
+        ('a', '\u{0308}') => 'ä',
+        ('e', '\u{0308}') => 'ë',
+        ('i', '\u{0308}') => 'ï',
+        ('o', '\u{0308}') => 'ö',
+        ('u', '\u{0308}') => 'ü',
+        ('y', '\u{0308}') => 'ÿ',
+        // Acute.
+        ('a', '\u{0301}') => 'á',
+        ('e', '\u{0301}') => 'é',
+        ('i', '\u{0301}') => 'í',
+        ('o', '\u{0301}') => 'ó',
+        ('u', '\u{0301}') => 'ú',
+        ('y', '\u{0301}') => 'ý',
+        ('c', '\u{0301}') => 'ć',
+        ('n', '\u{0301}') => 'ń',
+        ('s', '\u{0301}') => 'ś',
+        ('z', '\u{0301}') => 'ź',
+        // Grave.
+        ('a', '\u{0300}') => 'à',
+        ('e', '\u{0300}') => 'è',
+        ('i', '\u{0300}') => 'ì',
+        ('o', '\u{0300}') => 'ò',
+        ('u', '\u{0300}') => 'ù',
+        // Circumflex.
+        ('a', '\u{0302}') => 'â',
+        ('e', '\u{0302}') => 'ê',
+        ('i', '\u{0302}') => 'î',
+        ('o', '\u{0302}') => 'ô',
+        ('u', '\u{0302}') => 'û',
+        // Tilde.
+        ('a', '\u{0303}') => 'ã',
+        ('n', '\u{0303}') => 'ñ',
+        ('o', '\u{0303}') => 'õ',
+        // Ring.
+        ('a', '\u{030A}') => 'å',
+        ('u', '\u{030A}') => 'ů',
+        // Caron.
+        ('c', '\u{030C}') => 'č',
+        ('s', '\u{030C}') => 'š',
+        ('z', '\u{030C}') => 'ž',
+        ('e', '\u{030C}') => 'ě',
+        ('r', '\u{030C}') => 'ř',
+        ('n', '\u{030C}') => 'ň',
+        // Cedilla.
+        ('c', '\u{0327}') => 'ç',
+        ('s', '\u{0327}') => 'ş',
+        _ => return,
+    };
+    out.pop();
+    out.push(composed);
+}
+
+/// Cyrillic and Latin vowels, for the context rules of `е` and `ц`.
+fn is_vowel(c: char) -> bool {
+    matches!(
+        c,
+        'а' | 'е'
+            | 'ё'
+            | 'и'
+            | 'о'
+            | 'у'
+            | 'ў'
+            | 'ы'
+            | 'э'
+            | 'ю'
+            | 'я'
+            | 'a'
+            | 'e'
+            | 'i'
+            | 'o'
+            | 'u'
+    )
+}
+
+/// Step 4: lowercase Cyrillic to Uzbek Latin, 1995 alphabet. Characters of
+/// other scripts pass through. Departures from the official rules are
+/// marked (and explained in ADR 0008).
+fn transliterate(lower: &str, out: &mut String) {
+    out.reserve(lower.len());
+    let mut prev: Option<char> = None;
+    let mut chars = lower.chars().peekable();
+    while let Some(c) = chars.next() {
+        let latin: &str = match c {
+            'а' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' => "g",
+            'д' => "d",
+            // `ye` at the start of a word and after a vowel, ъ or ь.
+            'е' if prev.is_none_or(|p| is_vowel(p) || matches!(p, 'ъ' | 'ь' | '\'')) => "ye",
+            'е' => "e",
+            'ё' => "yo",
+            'ж' => "j",
+            'з' => "z",
+            'и' => "i",
+            'й' => "y",
+            'к' => "k",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'о' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' => "u",
+            'ф' => "f",
+            'х' => "x",
+            // Official: `ts` after a vowel, `s` at the start of a word and
+            // after a consonant (sirk, konsert, litsey).
+            'ц' if prev.is_some_and(is_vowel) => "ts",
+            'ц' => "s",
+            'ч' => "ch",
+            'ш' => "sh",
+            // Not in the Uzbek alphabet; Uzbek spelling of Russian words
+            // with щ uses `sh`.
+            'щ' => "sh",
+            'ъ' => {
+                match (prev, chars.peek()) {
+                    // Departure: nothing at either end of a word (so no
+                    // apostrophe a Latin word could not have), and nothing
+                    // for the Russian separating ъ between a consonant and
+                    // е ё ю я: объект → obyekt, as Uzbek Latin writes it.
+                    (None, _) | (_, None) => {}
+                    (Some(p), Some(n))
+                        if !is_vowel(p) && p != '\'' && matches!(n, 'е' | 'ё' | 'ю' | 'я') => {}
+                    // The tutuq belgisi: маъно → ma'no, санъат → san'at.
+                    _ => push_apostrophe(out),
+                }
+                prev = Some(c);
+                continue;
+            }
+            'ь' => "",
+            'ы' => "i",
+            'э' => "e",
+            'ю' => "yu",
+            'я' => "ya",
+            'ў' => "o'",
+            'қ' => "q",
+            'ғ' => "g'",
+            'ҳ' => "h",
+            '\'' => {
+                push_apostrophe(out);
+                prev = Some(c);
+                continue;
+            }
+            _ => {
+                out.push(c);
+                prev = Some(c);
+                continue;
+            }
+        };
+        out.push_str(latin);
+        prev = Some(c);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The stem cache.
+
+/// Number of sets of the stem cache (a power of two), of two slots each.
+/// The 193 UN speeches of the benchmark corpus have ~14,000 distinct words.
+const CACHE_SETS: usize = 8192;
+/// Bytes per slot; a set (two slots) is one 64-byte cache line.
+const SLOT: usize = 32;
+/// Where a slot's key starts: after key length, prefix length, tail length.
+const KEY_AT: usize = 3;
+/// Longest key a slot holds (longer words are stemmed every time: rare
+/// in English, Russian words of more than 12 letters).
+const KEY_MAX: usize = 24;
+/// Where a slot's stem tail starts.
+const TAIL_AT: usize = KEY_AT + KEY_MAX;
+/// Longest stem tail a slot holds.
+const TAIL_MAX: usize = SLOT - TAIL_AT;
+/// Prefix length marking "the stem is the folded form".
+const NO_STEM: u8 = u8::MAX;
+/// Stemmed words before the cache is taken: a tokenizer that only ever
+/// sees short queries never pays for it.
+const CACHE_AFTER: u32 = 64;
+/// Caches a pool keeps (one per tokenizer that was in use at once: indexing
+/// threads and concurrent queries); more are freed.
+const POOL_MAX: usize = 8;
+
+/// A two-way set-associative cache from a word (folded English, or
+/// lowercased Cyrillic) to its stem. A Snowball call costs 0.4–0.6 µs, more
+/// than everything else the chain does to a word, and word frequencies are
+/// Zipfian: the cache spares ~95% of the calls. Each look-up is one hash,
+/// one cache line and at most two compares, and a collision (even a crafted
+/// one) only costs a miss: no growth, no slow path. The key is the exact
+/// stemmer input, so the cache never changes a result, only its cost.
+///
+/// Slot layout: `[key_len, prefix_len, tail_len, key (KEY_MAX bytes), tail
+/// (TAIL_MAX bytes)]`; `key_len == 0` marks an empty slot. A stem is stored
+/// as the length of its common prefix with the folded form plus an ASCII
+/// tail (`embassies` → 7, ``; `embassy` → 6, `i`), which keeps slots small;
+/// `prefix_len == NO_STEM` marks a word whose stem is its folded form. A
+/// new entry goes to the first slot of its set, pushing the previous one to
+/// the second.
+#[derive(Default)]
+struct StemCache {
+    /// `CACHE_SETS * 2 * SLOT` bytes once taken, from the pool or new
+    /// (`vec![0; n]` comes zeroed from the allocator: pages are only touched
+    /// when used).
+    slots: Vec<u8>,
+    /// Stemmed words seen while the cache was not taken yet.
+    seen: u32,
+    /// Where `slots` come from and go back to when the cache is dropped.
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl StemCache {
+    fn take_slots(&mut self) {
+        let pooled = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        self.slots = pooled
+            .filter(|slots| slots.len() == CACHE_SETS * 2 * SLOT)
+            .unwrap_or_else(|| vec![0; CACHE_SETS * 2 * SLOT]);
+    }
+}
+
+impl Drop for StemCache {
+    fn drop(&mut self) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOL_MAX {
+            pool.push(mem::take(&mut self.slots));
+        }
+    }
+}
+
+impl StemCache {
+    /// Writes to `stem` the stem of the word `key` (folded form `folded`)
+    /// if it differs from `folded`; returns whether it does. `compute`
+    /// writes the raw (possibly equal) stem of `key`.
+    fn stem(
+        &mut self,
+        key: &str,
+        folded: &str,
+        stem: &mut String,
+        compute: fn(&str, &mut String),
+    ) -> bool {
+        if self.slots.is_empty() {
+            if self.seen < CACHE_AFTER {
+                self.seen += 1;
+                compute(key, stem);
+                return finish_stem(stem, folded);
+            }
+            self.take_slots();
+        }
+        let base = set_index(key) * 2 * SLOT;
+        let (Some(set), true) = (
+            self.slots.get_mut(base..base + 2 * SLOT),
+            key.len() <= KEY_MAX,
+        ) else {
+            compute(key, stem);
+            return finish_stem(stem, folded);
+        };
+        let (first, second) = set.split_at_mut(SLOT);
+        for slot in [&*first, &*second] {
+            if let Some(hit) = lookup(slot, key, folded, stem) {
+                return hit;
+            }
+        }
+        compute(key, stem);
+        let differs = finish_stem(stem, folded);
+        // The longest common prefix, on a char boundary of both (the bytes
+        // before it are equal, so a boundary of one is one of the other).
+        let mut prefix = stem
+            .bytes()
+            .zip(folded.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !stem.is_char_boundary(prefix) {
+            prefix -= 1;
+        }
+        let tail = stem.get(prefix..).unwrap_or_default();
+        if tail.len() <= TAIL_MAX && tail.is_ascii() && prefix < usize::from(NO_STEM) {
+            second.copy_from_slice(first);
+            // Lengths fit in a byte: KEY_MAX, TAIL_MAX and prefix are < 255.
+            first[0] = key.len() as u8;
+            first[1] = if differs { prefix as u8 } else { NO_STEM };
+            first[2] = tail.len() as u8;
+            first[KEY_AT..KEY_AT + key.len()].copy_from_slice(key.as_bytes());
+            first[TAIL_AT..TAIL_AT + tail.len()].copy_from_slice(tail.as_bytes());
+        }
+        differs
+    }
+}
+
+/// If `slot` holds `key`, writes its stem (if any) to `stem` and returns
+/// whether there is one.
+fn lookup(slot: &[u8], key: &str, folded: &str, stem: &mut String) -> Option<bool> {
+    let (&[key_len, prefix_len, tail_len], rest) = slot.split_first_chunk::<KEY_AT>()?;
+    if usize::from(key_len) != key.len() || rest.get(..key.len())? != key.as_bytes() {
+        return None;
+    }
+    if prefix_len == NO_STEM {
+        return Some(false);
+    }
+    let tail = rest.get(KEY_MAX..KEY_MAX + usize::from(tail_len))?;
+    stem.push_str(folded.get(..usize::from(prefix_len))?);
+    // The tail is ASCII (only such tails are stored).
+    stem.extend(tail.iter().map(|&b| char::from(b)));
+    Some(true)
+}
+
+/// Trims a computed stem and decides whether it is worth a token: only if
+/// non-empty and different from the folded form. Clears it otherwise.
+fn finish_stem(stem: &mut String, folded: &str) -> bool {
+    trim_apostrophes(stem);
+    if stem.is_empty() || stem == folded {
+        stem.clear();
+        false
+    } else {
+        true
+    }
+}
+
+/// FxHash-style hash of `key`, reduced to a set index.
+fn set_index(key: &str) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut hash: u64 = key.len() as u64;
+    let mut chunks = key.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    // Byte by byte rather than a copy into an array: a variable-length copy
+    // is a memcpy call, and this runs for most words of a text.
+    let tail = chunks
+        .remainder()
+        .iter()
+        .rev()
+        .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+    hash = (hash.rotate_left(5) ^ tail).wrapping_mul(K);
+    // The top bits of a multiplicative hash are the well-mixed ones.
+    (hash >> (64 - CACHE_SETS.trailing_zeros())) as usize & (CACHE_SETS - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<(String, Option<String>)> {
+        analyze(text)
+            .into_iter()
+            .map(|w| (w.folded, w.stem))
+            .collect()
+    }
+
+    #[test]
+    fn apostrophe_only_between_letters() {
+        let range = |text| next_word(text, 0).map(|span| (span.from, span.to));
+        assert_eq!(range("‘o‘z’"), Some((3, 8)));
+        assert_eq!(range("a'1"), Some((0, 1)));
+        assert_eq!(range("  "), None);
+    }
+
+    #[test]
+    fn cache_hit_gives_the_same_stem() {
+        let mut analyzer = Analyzer::default();
+        for _ in 0..2 {
+            for (word, stem) in [("embassies", Some("embassi")), ("embassi", None)] {
+                let span = next_word(word, 0).expect("a word");
+                let mut folded = String::new();
+                assert_eq!(
+                    analyzer.analyze_word(word, &span, &mut folded),
+                    stem.is_some()
+                );
+                assert_eq!(analyzer.stem, stem.unwrap_or(""));
+            }
+        }
+    }
+
+    #[test]
+    fn english_stemmer_leaves_words_we_skip_alone() {
+        // `english_may_change` must only skip words the stemmer would leave
+        // as they are: check it on a few hundred thousand pseudo-random
+        // words (letters weighted towards suffix letters, apostrophes
+        // inside) and on real ones.
+        let english = Stemmer::new(Algorithm::English);
+        let letters = b"abcdefghijklmnopqrstuvwxyzeeiinnssy'";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut checked = 0;
+        for _ in 0..300_000 {
+            let len = 1 + (next() % 14) as usize;
+            let word: String = (0..len)
+                .map(|_| char::from(letters[(next() % letters.len() as u64) as usize]))
+                .collect();
+            // Tokens start and end with a letter, never with an apostrophe.
+            if word.starts_with('\'') || word.ends_with('\'') || english_may_change(&word) {
+                continue;
+            }
+            checked += 1;
+            assert_eq!(english.stem(&word), word.as_str(), "{word}");
+        }
+        assert!(checked > 100_000);
+        for word in [
+            "with", "which", "also", "how", "who", "new", "work", "law", "sky", "news",
+        ] {
+            if !english_may_change(word) {
+                assert_eq!(english.stem(word), word);
+            }
+        }
+    }
+
+    #[test]
+    fn uzbek_cyrillic_is_not_stemmed() {
+        assert_eq!(words("тоғда"), vec![("tog'da".to_string(), None)]);
+    }
+
+    #[test]
+    fn set_index_in_range() {
+        for key in ["", "a", "embassy", "посольство", &"x".repeat(100)] {
+            assert!(set_index(key) < CACHE_SETS);
+        }
+    }
+}

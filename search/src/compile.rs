@@ -1,0 +1,294 @@
+//! Turns a parsed [`Query`], the request's filters and the reader's access
+//! into one tantivy query.
+//!
+//! Every query the index runs is `text AND filters AND access`; the access
+//! part is built here from the person alone, so no code path can search
+//! without it.
+
+use std::ops::Bound;
+
+use chapar_proto::roster::Person;
+use tantivy::Term;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
+    PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+
+use crate::analysis::{Word, analyze};
+use crate::api::{EntryKind, SearchRequest};
+use crate::query::{FilterField, Query};
+use crate::schema::{EVERY_MISSION, Fields, NO_CAPTION};
+
+/// Weight of a match in the title against one in the text.
+const TITLE_BOOST: f32 = 3.0;
+/// Weight of a stem match against an exact (folded) match: `embassies`
+/// ranks documents saying `embassies` above those saying `embassy`.
+const STEM_BOOST: f32 = 0.5;
+/// Weight of a typo-tolerant match.
+const FUZZY_BOOST: f32 = 0.3;
+
+/// How words are matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// Folded form or stem.
+    Exact,
+    /// Also within a small edit distance (typo tolerance).
+    Fuzzy,
+}
+
+/// Builds queries over one schema.
+pub struct Compiler<'a> {
+    /// The schema's fields.
+    pub fields: &'a Fields,
+}
+
+type Boxed = Box<dyn TantivyQuery>;
+
+fn term_query(t: Term) -> Boxed {
+    Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs))
+}
+
+/// A filter clause: matches like `q`, adds nothing to the score.
+fn filter(q: Boxed) -> Boxed {
+    Box::new(ConstScoreQuery::new(q, 0.0))
+}
+
+fn any_of(field: Field, values: impl IntoIterator<Item = String>) -> Boxed {
+    Box::new(TermSetQuery::new(
+        values.into_iter().map(|v| Term::from_field_text(field, &v)),
+    ))
+}
+
+/// Edit distance allowed for a typo in a word of `chars` characters.
+fn typo_distance(chars: usize) -> u8 {
+    match chars {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+impl Compiler<'_> {
+    /// The access restriction for `person`: what
+    /// [`chapar_proto::access::person_may_read`] allows, as a query.
+    pub fn access(&self, person: &Person) -> Boxed {
+        let f = self.fields;
+        let class = RangeQuery::new(
+            Bound::Included(Term::from_field_u64(f.class, 0)),
+            Bound::Included(Term::from_field_u64(
+                f.class,
+                u64::from(person.clearance.code()),
+            )),
+        );
+        let captions = std::iter::once(NO_CAPTION.to_string())
+            .chain(person.captions.iter().map(|c| c.to_string()));
+        let audience = [EVERY_MISSION.to_string(), person.mission.to_string()];
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, filter(Box::new(class))),
+            (Occur::Must, filter(any_of(f.caption, captions))),
+            (Occur::Must, filter(any_of(f.audience, audience))),
+        ]))
+    }
+
+    /// The request's filters (kinds default to wiki pages and released
+    /// cables).
+    pub fn filters(&self, req: &SearchRequest) -> Vec<Boxed> {
+        let f = self.fields;
+        let mut out = Vec::new();
+        let kinds: Vec<String> = if req.kinds.is_empty() {
+            vec![EntryKind::Wiki, EntryKind::Cable]
+        } else {
+            req.kinds.clone()
+        }
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
+        out.push(filter(any_of(f.kind, kinds)));
+        if !req.missions.is_empty() {
+            out.push(filter(any_of(
+                f.mission,
+                req.missions.iter().map(|m| m.to_ascii_lowercase()),
+            )));
+        }
+        // Every TAG asked for must be present.
+        for t in &req.tags {
+            out.push(filter(term_query(Term::from_field_text(
+                f.tag,
+                &t.to_ascii_uppercase(),
+            ))));
+        }
+        if !req.pages.is_empty() {
+            out.push(filter(any_of(
+                f.page,
+                req.pages.iter().map(|p| p.to_ascii_lowercase()),
+            )));
+        }
+        if !req.authors.is_empty() {
+            out.push(filter(any_of(
+                f.author,
+                req.authors.iter().map(|a| a.to_ascii_lowercase()),
+            )));
+        }
+        if !req.classifications.is_empty() {
+            let codes: Vec<Term> = req
+                .classifications
+                .iter()
+                .filter_map(|c| {
+                    c.to_ascii_uppercase()
+                        .parse::<chapar_proto::Classification>()
+                        .ok()
+                })
+                .map(|c| Term::from_field_u64(f.class, u64::from(c.code())))
+                .collect();
+            out.push(filter(Box::new(TermSetQuery::new(codes))));
+        }
+        if req.from_ms.is_some() || req.to_ms.is_some() {
+            let lo = req.from_ms.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_u64(f.created, v))
+            });
+            let hi = req.to_ms.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_u64(f.created, v))
+            });
+            out.push(filter(Box::new(RangeQuery::new(lo, hi))));
+        }
+        out
+    }
+
+    /// The text part of a query.
+    pub fn text(&self, q: &Query, m: Matching) -> Boxed {
+        match q {
+            Query::All => Box::new(AllQuery),
+            Query::Word { text, prefix } => self.word(text, *prefix, m),
+            Query::Phrase(text) => self.phrase(text, m),
+            Query::Filter { field, value } => filter(self.inline_filter(*field, value)),
+            Query::And(items) => {
+                let clauses = items
+                    .iter()
+                    .map(|i| match i {
+                        Query::Not(inner) => (Occur::MustNot, self.text(inner, Matching::Exact)),
+                        other => (Occur::Must, self.text(other, m)),
+                    })
+                    .collect();
+                Box::new(BooleanQuery::new(clauses))
+            }
+            Query::Or(items) => Box::new(BooleanQuery::new(
+                items
+                    .iter()
+                    .map(|i| (Occur::Should, self.text(i, m)))
+                    .collect(),
+            )),
+            // A bare Not only appears inside an And (the parser adds All).
+            Query::Not(inner) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery) as Boxed),
+                (Occur::MustNot, self.text(inner, Matching::Exact)),
+            ])),
+        }
+    }
+
+    /// Whether `q` has words a typo could be in.
+    pub fn has_words(q: &Query) -> bool {
+        match q {
+            Query::Word { .. } | Query::Phrase(_) => true,
+            Query::And(v) | Query::Or(v) => v.iter().any(Compiler::has_words),
+            Query::All | Query::Filter { .. } | Query::Not(_) => false,
+        }
+    }
+
+    fn inline_filter(&self, field: FilterField, value: &str) -> Boxed {
+        let f = self.fields;
+        let (field, value) = match field {
+            FilterField::Kind => (f.kind, value.to_ascii_lowercase()),
+            FilterField::Mission => (f.mission, value.to_ascii_lowercase()),
+            FilterField::Tag => (f.tag, value.to_ascii_uppercase()),
+            FilterField::Author => (f.author, value.to_ascii_lowercase()),
+        };
+        term_query(Term::from_field_text(field, &value))
+    }
+
+    /// A typed word: analysed, it may be several words (`emb-a`), matched
+    /// as a phrase then.
+    fn word(&self, text: &str, prefix: bool, m: Matching) -> Boxed {
+        let words = analyze(text);
+        match words.as_slice() {
+            [] => Box::new(EmptyQuery),
+            [w] => self.one_word(w, prefix, m),
+            _ => self.phrase_of(&words, m),
+        }
+    }
+
+    fn one_word(&self, w: &Word, prefix: bool, m: Matching) -> Boxed {
+        let f = self.fields;
+        let mut alts: Vec<(Occur, Boxed)> = Vec::new();
+        for (field, boost) in [(f.title, TITLE_BOOST), (f.body, 1.0)] {
+            let folded = Term::from_field_text(field, &w.folded);
+            if prefix {
+                alts.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new_prefix(folded, 0, true)),
+                        boost,
+                    )),
+                ));
+                continue;
+            }
+            alts.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(term_query(folded.clone()), boost)),
+            ));
+            if let Some(stem) = &w.stem {
+                alts.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        term_query(Term::from_field_text(field, stem)),
+                        boost * STEM_BOOST,
+                    )),
+                ));
+            }
+            let distance = typo_distance(w.folded.chars().count());
+            if m == Matching::Fuzzy && distance > 0 {
+                alts.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new(folded, distance, true)),
+                        boost * FUZZY_BOOST,
+                    )),
+                ));
+            }
+        }
+        Box::new(BooleanQuery::new(alts))
+    }
+
+    fn phrase(&self, text: &str, m: Matching) -> Boxed {
+        let words = analyze(text);
+        match words.as_slice() {
+            [] => Box::new(EmptyQuery),
+            [w] => self.one_word(w, false, m),
+            _ => self.phrase_of(&words, m),
+        }
+    }
+
+    /// Words in order, in the title or in the text (folded forms: a phrase
+    /// is exact up to script, case and apostrophes).
+    fn phrase_of(&self, words: &[Word], _m: Matching) -> Boxed {
+        let f = self.fields;
+        let first = words.first().map_or(0, |w| w.position);
+        let alts = [(f.title, TITLE_BOOST), (f.body, 1.0)]
+            .into_iter()
+            .map(|(field, boost)| {
+                let terms = words
+                    .iter()
+                    .map(|w| (w.position - first, Term::from_field_text(field, &w.folded)))
+                    .collect();
+                (
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(PhraseQuery::new_with_offset(terms)),
+                        boost,
+                    )) as Boxed,
+                )
+            })
+            .collect();
+        Box::new(BooleanQuery::new(alts))
+    }
+}

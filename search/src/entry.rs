@@ -1,0 +1,171 @@
+//! What of a chapar document goes into the index, and who may see it.
+//!
+//! | document | entries |
+//! |---|---|
+//! | wiki revision | the page (`p:<page>`, if it is the current revision) and its history entry (`r:<id>`, no text) |
+//! | cable release | the cable (`c:<id>`): header fields, subject and text of the draft inside |
+//! | cable draft | the draft (`d:<id>`), seen by its own mission only |
+//! | roster, clearance, receipt | nothing: no text a person searches |
+//!
+//! The access fields (`class`, `caption`, `audience`) restate
+//! [`chapar_proto::access::person_may_read`] for the document the entry
+//! shows, so a query restricted by them returns exactly what the person
+//! may read. `tests/access.rs` checks the two agree.
+
+use chapar_proto::document::{Body, Document};
+use chapar_proto::policy::{Author, Trust};
+use chapar_proto::{Classification, DocId, PageId};
+
+use crate::api::EntryKind;
+use crate::schema::{EVERY_MISSION, NO_CAPTION};
+
+/// One index entry, before it becomes a tantivy document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Unique key (`p:`, `r:`, `c:`, `d:` and a hex id).
+    pub key: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// The document shown.
+    pub id: DocId,
+    /// Page, for wiki entries.
+    pub page: Option<PageId>,
+    /// Cable originator, or the page editor's mission ("" if unknown).
+    pub mission: String,
+    /// Author's person id ("" if the roster does not name a person).
+    pub author: String,
+    /// TAGS.
+    pub tags: Vec<String>,
+    /// Classification.
+    pub classification: Classification,
+    /// Caption, if any.
+    pub caption: Option<String>,
+    /// Missions whose people may see it; `None` for every mission.
+    pub audience: Option<Vec<String>>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: u64,
+    /// Title or subject (searched, for wiki and cable entries).
+    pub title: String,
+    /// Text (searched, for wiki and cable entries).
+    pub body: String,
+    /// Parent revisions (page entries).
+    pub parents: Vec<DocId>,
+    /// Edit summary (history entries).
+    pub summary: String,
+}
+
+impl Entry {
+    /// The facet and filter value of `audience`.
+    pub fn audience_terms(&self) -> Vec<&str> {
+        match &self.audience {
+            None => vec![EVERY_MISSION],
+            Some(ms) => ms.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// The filter value of `caption`.
+    pub fn caption_term(&self) -> &str {
+        self.caption.as_deref().unwrap_or(NO_CAPTION)
+    }
+}
+
+/// Who wrote `doc`: (person id, their mission), as the roster names them.
+fn author(doc: &Document, trust: &Trust) -> (String, String) {
+    match trust.author_of(doc.author()) {
+        Some(Author::Person(p)) => (p.id.to_string(), p.mission.to_string()),
+        Some(Author::Node(n)) => (String::new(), n.mission.to_string()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// The entries `doc` contributes: for a wiki revision the page entry comes
+/// first (the caller decides whether it is current), then the history
+/// entry.
+pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
+    let id = doc.id();
+    let hex = id.to_hex();
+    match doc.body() {
+        Body::WikiRevision(w) => {
+            let (author, mission) = author(doc, trust);
+            let page = Entry {
+                key: page_key(&w.page),
+                kind: EntryKind::Wiki,
+                id,
+                page: Some(w.page),
+                mission,
+                author,
+                tags: Vec::new(),
+                classification: w.classification,
+                caption: w.caption.as_ref().map(|c| c.to_string()),
+                audience: None,
+                created_ms: doc.created_ms(),
+                title: w.title.clone(),
+                body: w.body.clone(),
+                parents: w.parents.clone(),
+                summary: w.summary.clone(),
+            };
+            let history = Entry {
+                key: format!("r:{hex}"),
+                kind: EntryKind::Revision,
+                body: String::new(),
+                parents: Vec::new(),
+                ..page.clone()
+            };
+            vec![page, history]
+        }
+        Body::CableRelease(r) => {
+            let c = r.cable();
+            let (author, _) = author(r.draft(), trust);
+            let mut audience: Vec<String> = std::iter::once(&c.originator)
+                .chain(&c.action)
+                .chain(&c.info)
+                .map(|m| m.to_string())
+                .collect();
+            audience.sort();
+            audience.dedup();
+            vec![Entry {
+                key: format!("c:{hex}"),
+                kind: EntryKind::Cable,
+                id,
+                page: None,
+                mission: c.originator.to_string(),
+                author,
+                tags: c.tags.iter().map(|t| t.to_string()).collect(),
+                classification: c.classification,
+                caption: c.caption.as_ref().map(|x| x.to_string()),
+                audience: Some(audience),
+                created_ms: doc.created_ms(),
+                title: c.subject.clone(),
+                body: c.body.clone(),
+                parents: Vec::new(),
+                summary: String::new(),
+            }]
+        }
+        Body::Cable(c) => {
+            let (author, _) = author(doc, trust);
+            vec![Entry {
+                key: format!("d:{hex}"),
+                kind: EntryKind::Draft,
+                id,
+                page: None,
+                mission: c.originator.to_string(),
+                author,
+                tags: c.tags.iter().map(|t| t.to_string()).collect(),
+                classification: c.classification,
+                caption: c.caption.as_ref().map(|x| x.to_string()),
+                audience: Some(vec![c.originator.to_string()]),
+                created_ms: doc.created_ms(),
+                title: c.subject.clone(),
+                body: c.body.clone(),
+                parents: Vec::new(),
+                summary: String::new(),
+            }]
+        }
+        Body::Roster(_) | Body::CableClearance(_) | Body::Receipt(_) => Vec::new(),
+    }
+}
+
+/// Key of a page's current-revision entry.
+pub fn page_key(page: &PageId) -> String {
+    format!("p:{page}")
+}

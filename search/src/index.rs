@@ -1,0 +1,661 @@
+//! The search index of one node: a tantivy index in a directory, derived
+//! from the node's store and rebuilt from it whenever it is missing,
+//! damaged or of another schema version.
+//!
+//! One writer (the node's indexer thread) adds entries and commits by time;
+//! each commit records, in tantivy's commit payload, how far into the store
+//! it has indexed, so the index content and that position are always
+//! committed together and a restart resumes exactly where the last commit
+//! ended. Searches run concurrently on the last committed view.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chapar_proto::roster::Person;
+use chapar_proto::{Classification, DocId, Document, PageId, Trust};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
+use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+
+use crate::analysis;
+use crate::api::{
+    EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
+    SearchResponse, Snippet, Sort,
+};
+use crate::compile::{Compiler, Matching};
+use crate::entry::{Entry, entries, page_key};
+use crate::query;
+use crate::schema::{Fields, SCHEMA_VERSION};
+
+/// Memory the writer may buffer before it writes a segment.
+const WRITER_BUDGET: usize = 128 << 20;
+/// Characters of text around the matches in a snippet.
+const SNIPPET_CHARS: usize = 240;
+/// Hits per page when the request says 0.
+const DEFAULT_LIMIT: usize = 10;
+
+/// Why the index could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// tantivy failed.
+    #[error("search index at {path}: {source}")]
+    Index {
+        /// Index directory.
+        path: PathBuf,
+        /// What tantivy said.
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// A file operation failed.
+    #[error("search index at {path}: {source}")]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The query text could not be parsed.
+    #[error("query: {0}")]
+    Query(#[from] query::QueryError),
+    /// The request is not valid.
+    #[error("search request: {0}")]
+    Request(String),
+}
+
+/// What the commit payload records.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    schema: u32,
+    /// Opaque store position (hex) everything before which is indexed.
+    position: String,
+}
+
+/// Why an existing index was set aside and a new one started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// There was no index.
+    Missing,
+    /// It could not be opened; it was moved to `moved_to`.
+    Damaged {
+        /// What failed.
+        reason: String,
+        /// Where the damaged index now is.
+        moved_to: PathBuf,
+    },
+    /// It was of another schema version (moved aside too).
+    Outdated {
+        /// Its version.
+        found: u32,
+        /// Where it now is.
+        moved_to: PathBuf,
+    },
+}
+
+/// What one search pass collected.
+struct Collected {
+    total: u64,
+    hits: Vec<(f32, DocAddress)>,
+    facets: Option<Facets>,
+}
+
+/// Why an existing index could not be opened.
+enum Opening {
+    /// Another process holds its writer lock: not damage, an error.
+    Busy(tantivy::TantivyError),
+    /// Anything else: the index is set aside and rebuilt.
+    Damaged(String),
+}
+
+/// The current revision of a page, as far as the writer knows.
+#[derive(Debug, Clone)]
+struct Current {
+    id: DocId,
+    created_ms: u64,
+    parents: Vec<DocId>,
+}
+
+/// State of the one writer.
+struct WriterState {
+    writer: IndexWriter,
+    /// Page entries added since the last commit (the committed view does
+    /// not show them yet).
+    pending_pages: HashMap<PageId, Current>,
+    /// Entries added since the last commit.
+    pending: u64,
+}
+
+/// A node's search index.
+pub struct SearchIndex {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    writer: Mutex<WriterState>,
+}
+
+fn err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> SearchError + '_ {
+    move |source| SearchError::Index {
+        path: dir.to_owned(),
+        source,
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SearchError + '_ {
+    move |source| SearchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Moves a damaged or outdated index out of the way (kept for inspection,
+/// never deleted by us).
+fn set_aside(dir: &Path) -> Result<PathBuf, SearchError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut to = dir.as_os_str().to_owned();
+    to.push(format!(".set-aside-{stamp}"));
+    let to = PathBuf::from(to);
+    std::fs::rename(dir, &to).map_err(io(dir))?;
+    Ok(to)
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, or starts a new one there if it is
+    /// missing, cannot be opened, or is of another schema version. The
+    /// second value says why a new one was started; then the caller
+    /// indexes the store from the beginning.
+    pub fn open(dir: &Path) -> Result<(SearchIndex, Option<Rebuilt>), SearchError> {
+        let rebuilt = if dir.join("meta.json").exists() {
+            match SearchIndex::open_existing(dir) {
+                Ok(Ok(index)) => return Ok((index, None)),
+                Ok(Err(found)) => Rebuilt::Outdated {
+                    found,
+                    moved_to: set_aside(dir)?,
+                },
+                Err(Opening::Busy(e)) => return Err(err(dir)(e)),
+                Err(Opening::Damaged(reason)) => Rebuilt::Damaged {
+                    reason,
+                    moved_to: set_aside(dir)?,
+                },
+            }
+        } else {
+            if dir.exists() {
+                // A directory without meta.json holds no committed index
+                // (a crash before the first commit): start over in it.
+                std::fs::remove_dir_all(dir).map_err(io(dir))?;
+            }
+            Rebuilt::Missing
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let (schema, _) = Fields::build();
+        let index = Index::create_in_dir(dir, schema).map_err(err(dir))?;
+        let opened = SearchIndex::assemble(dir, index).map_err(err(dir))?;
+        Ok((opened, Some(rebuilt)))
+    }
+
+    /// Opens an existing index; `Ok(Err(version))` if it is of another
+    /// schema version.
+    fn open_existing(dir: &Path) -> Result<Result<SearchIndex, u32>, Opening> {
+        let damaged = |e: tantivy::TantivyError| match e {
+            tantivy::TantivyError::LockFailure(..) => Opening::Busy(e),
+            other => Opening::Damaged(other.to_string()),
+        };
+        let index = Index::open_in_dir(dir).map_err(damaged)?;
+        let metas = index.load_metas().map_err(damaged)?;
+        let found = match metas.payload.as_deref() {
+            // Created but never committed by us: empty, and ours.
+            None => SCHEMA_VERSION,
+            Some(p) => serde_json::from_str::<Payload>(p).map_or(0, |p| p.schema),
+        };
+        let (schema, _) = Fields::build();
+        let same_schema =
+            serde_json::to_string(&index.schema()).ok() == serde_json::to_string(&schema).ok();
+        if found != SCHEMA_VERSION || !same_schema {
+            return Ok(Err(found));
+        }
+        SearchIndex::assemble(dir, index).map(Ok).map_err(damaged)
+    }
+
+    /// The reader and the writer over an opened index. Opening the reader
+    /// opens every segment, so a missing or truncated segment file shows
+    /// here.
+    fn assemble(dir: &Path, index: Index) -> tantivy::Result<SearchIndex> {
+        let (_, fields) = Fields::build();
+        analysis::register(index.tokenizers());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let writer: IndexWriter = index.writer_with_num_threads(threads, WRITER_BUDGET)?;
+        Ok(SearchIndex {
+            dir: dir.to_owned(),
+            index,
+            reader,
+            fields,
+            writer: Mutex::new(WriterState {
+                writer,
+                pending_pages: HashMap::new(),
+                pending: 0,
+            }),
+        })
+    }
+
+    /// The store position recorded by the last commit (`None`: nothing
+    /// indexed yet).
+    pub fn position(&self) -> Result<Option<Vec<u8>>, SearchError> {
+        let metas = self.index.load_metas().map_err(err(&self.dir))?;
+        let Some(p) = metas.payload else {
+            return Ok(None);
+        };
+        let p: Payload = serde_json::from_str(&p)
+            .map_err(|e| SearchError::Request(format!("commit payload: {e}")))?;
+        decode_hex(&p.position)
+            .map(Some)
+            .ok_or_else(|| SearchError::Request("commit payload: position is not hex".into()))
+    }
+
+    /// Entries added since the last commit.
+    pub fn pending(&self) -> u64 {
+        self.lock().pending
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds what `doc` contributes (see [`crate::entry`]). Not visible to
+    /// searches until [`SearchIndex::commit`].
+    pub fn add(&self, doc: &Document, trust: &Trust) -> Result<(), SearchError> {
+        let mut w = self.lock();
+        for e in entries(doc, trust) {
+            if let Some(page) = e.page.filter(|_| e.kind == EntryKind::Wiki) {
+                let new = Current {
+                    id: e.id,
+                    created_ms: e.created_ms,
+                    parents: e.parents.clone(),
+                };
+                let current = match w.pending_pages.get(&page) {
+                    Some(c) => Some(c.clone()),
+                    None => self.committed_page(&page)?,
+                };
+                if let Some(cur) = current {
+                    if !supersedes(&new, &cur) {
+                        continue;
+                    }
+                    w.writer
+                        .delete_term(Term::from_field_text(self.fields.key, &page_key(&page)));
+                }
+                w.pending_pages.insert(page, new);
+            }
+            w.writer
+                .add_document(self.to_tantivy(&e))
+                .map_err(err(&self.dir))?;
+            w.pending += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes everything added visible and records `position` as indexed.
+    pub fn commit(&self, position: &[u8]) -> Result<(), SearchError> {
+        let mut w = self.lock();
+        let payload = serde_json::to_string(&Payload {
+            schema: SCHEMA_VERSION,
+            position: encode_hex(position),
+        })
+        .map_err(|e| SearchError::Request(e.to_string()))?;
+        let mut prepared = w.writer.prepare_commit().map_err(err(&self.dir))?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(err(&self.dir))?;
+        w.pending = 0;
+        w.pending_pages.clear();
+        drop(w);
+        self.reader.reload().map_err(err(&self.dir))
+    }
+
+    /// Number of segments searches currently go through.
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
+    /// Entries visible to searches (all kinds, before access control).
+    pub fn entries(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Waits for background merges to finish (shutdown, tests).
+    pub fn close(self) -> Result<(), SearchError> {
+        let dir = self.dir.clone();
+        let w = self.writer.into_inner().unwrap_or_else(|p| p.into_inner());
+        w.writer.wait_merging_threads().map_err(err(&dir))
+    }
+
+    /// The current revision of `page` in the committed view.
+    fn committed_page(&self, page: &PageId) -> Result<Option<Current>, SearchError> {
+        let searcher = self.reader.searcher();
+        let term = Term::from_field_text(self.fields.key, &page_key(page));
+        // Most revisions during a catch-up are of pages not seen yet: a
+        // term-dictionary lookup answers those without running a query.
+        if searcher.doc_freq(&term).map_err(err(&self.dir))? == 0 {
+            return Ok(None);
+        }
+        let q = TermQuery::new(term, IndexRecordOption::Basic);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .map_err(err(&self.dir))?;
+        let Some((_, addr)) = top.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*addr).map_err(err(&self.dir))?;
+        let f = &self.fields;
+        let id = doc
+            .get_first(f.id)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .and_then(|s| s.parse::<DocId>().ok());
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        Ok(Some(Current {
+            id,
+            created_ms: doc
+                .get_first(f.created)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            parents: doc
+                .get_all(f.parents)
+                .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+                .collect(),
+        }))
+    }
+
+    fn to_tantivy(&self, e: &Entry) -> TantivyDocument {
+        let f = &self.fields;
+        let mut d = TantivyDocument::new();
+        d.add_text(f.key, &e.key);
+        d.add_text(f.id, e.id.to_hex());
+        if let Some(p) = &e.page {
+            d.add_text(f.page, p.to_string());
+        }
+        d.add_text(f.kind, e.kind.as_str());
+        d.add_text(f.mission, &e.mission);
+        d.add_text(f.author, &e.author);
+        for t in &e.tags {
+            d.add_text(f.tag, t);
+        }
+        d.add_u64(f.class, u64::from(e.classification.code()));
+        d.add_text(f.caption, e.caption_term());
+        for a in e.audience_terms() {
+            d.add_text(f.audience, a);
+        }
+        d.add_u64(f.created, e.created_ms);
+        if e.kind == EntryKind::Revision {
+            // History entries are found by page, not by text: store the
+            // title and summary without indexing them.
+            d.add_text(f.summary, &e.summary);
+            d.add_text(f.label, &e.title);
+        } else {
+            d.add_text(f.title, &e.title);
+            d.add_text(f.body, &e.body);
+            for p in &e.parents {
+                d.add_text(f.parents, p.to_hex());
+            }
+            d.add_facet(f.facet, Facet::from_path(["kind", e.kind.as_str()]));
+            if !e.mission.is_empty() {
+                d.add_facet(f.facet, Facet::from_path(["mission", e.mission.as_str()]));
+            }
+            for t in &e.tags {
+                d.add_facet(f.facet, Facet::from_path(["tag", t.as_str()]));
+            }
+        }
+        d
+    }
+
+    /// Runs `req` for `person`: only what they may read is matched,
+    /// counted, faceted or quoted.
+    pub fn search(
+        &self,
+        req: &SearchRequest,
+        person: &Person,
+    ) -> Result<SearchResponse, SearchError> {
+        let t0 = Instant::now();
+        let limit = match req.limit {
+            0 => DEFAULT_LIMIT,
+            n if n > MAX_LIMIT => {
+                return Err(SearchError::Request(format!(
+                    "limit {n} is over {MAX_LIMIT}; page with offset instead"
+                )));
+            }
+            n => n,
+        };
+        if req.offset > MAX_OFFSET {
+            return Err(SearchError::Request(format!(
+                "offset {} is over {MAX_OFFSET}; narrow the query with filters",
+                req.offset
+            )));
+        }
+        for c in &req.classifications {
+            if c.to_ascii_uppercase().parse::<Classification>().is_err() {
+                return Err(SearchError::Request(format!(
+                    "unknown classification {c:?} (UNCLASSIFIED, RESTRICTED, CONFIDENTIAL, SECRET or TOP SECRET)"
+                )));
+            }
+        }
+        let parsed = query::parse(&req.query)?;
+        let c = Compiler {
+            fields: &self.fields,
+        };
+        let searcher = self.reader.searcher();
+        let build = |m: Matching| -> Box<dyn TantivyQuery> {
+            let mut clauses = vec![
+                (Occur::Must, c.text(&parsed, m)),
+                (Occur::Must, c.access(person)),
+            ];
+            clauses.extend(c.filters(req).into_iter().map(|f| (Occur::Must, f)));
+            Box::new(BooleanQuery::new(clauses))
+        };
+        // One pass collects the count, the page and the facets; a second
+        // (typo-tolerant) pass only when the exact query matched nothing.
+        let run = |q: &dyn TantivyQuery| self.collect(&searcher, q, req, limit);
+        let mut fuzzy = false;
+        let mut q = build(Matching::Exact);
+        let mut found = run(&*q)?;
+        if found.total == 0 && Compiler::has_words(&parsed) {
+            q = build(Matching::Fuzzy);
+            found = run(&*q)?;
+            fuzzy = true;
+        }
+        let Collected {
+            total,
+            hits,
+            facets,
+        } = found;
+        let mut snippets =
+            SnippetGenerator::create(&searcher, &*q, self.fields.body).map_err(err(&self.dir))?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let mut out = Vec::with_capacity(hits.len());
+        for (score, addr) in hits {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
+            out.push(self.hit(&doc, score, &snippets));
+        }
+        Ok(SearchResponse {
+            total,
+            hits: out,
+            facets,
+            fuzzy,
+            took_us: t0.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// Count, one page of hits and (if asked) facet counts, in one pass.
+    fn collect(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &dyn TantivyQuery,
+        req: &SearchRequest,
+        limit: usize,
+    ) -> Result<Collected, SearchError> {
+        let mut multi = MultiCollector::new();
+        let count = multi.add_collector(Count);
+        let top = || TopDocs::with_limit(limit).and_offset(req.offset);
+        let by_score =
+            (req.sort == Sort::Relevance).then(|| multi.add_collector(top().order_by_score()));
+        let by_date = (req.sort != Sort::Relevance).then(|| {
+            let order = if req.sort == Sort::Newest {
+                Order::Desc
+            } else {
+                Order::Asc
+            };
+            multi.add_collector(top().order_by_fast_field::<u64>("created", order))
+        });
+        let facet_handle = req.facets.then(|| {
+            let mut fc = FacetCollector::for_field("facet");
+            for root in ["/kind", "/mission", "/tag"] {
+                fc.add_facet(root);
+            }
+            multi.add_collector(fc)
+        });
+        let mut fruits = searcher.search(q, &multi).map_err(err(&self.dir))?;
+        let total = count.extract(&mut fruits) as u64;
+        let hits: Vec<(f32, DocAddress)> = match (by_score, by_date) {
+            (Some(h), _) => h.extract(&mut fruits),
+            (None, Some(h)) => h
+                .extract(&mut fruits)
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let facets = facet_handle.map(|h| {
+            let counts = h.extract(&mut fruits);
+            let pick = |root: &str| -> FacetCounts {
+                counts
+                    .top_k(root, FACET_VALUES)
+                    .into_iter()
+                    .map(|(f, n)| {
+                        let name = f
+                            .to_path()
+                            .last()
+                            .map(|s| s.to_string())
+                            .unwrap_or_default();
+                        (name, n)
+                    })
+                    .collect()
+            };
+            Facets {
+                kind: pick("/kind"),
+                mission: pick("/mission"),
+                tag: pick("/tag"),
+            }
+        });
+        Ok(Collected {
+            total,
+            hits,
+            facets,
+        })
+    }
+
+    fn hit(&self, doc: &TantivyDocument, score: f32, snippets: &SnippetGenerator) -> Hit {
+        let f = &self.fields;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let kind = EntryKind::parse(&text(f.kind)).unwrap_or(EntryKind::Wiki);
+        let is_revision = kind == EntryKind::Revision;
+        let class = doc.get_first(f.class).and_then(|v| v.as_u64()).unwrap_or(0);
+        let classification = u8::try_from(class)
+            .ok()
+            .and_then(|c| Classification::from_code(c).ok())
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let caption = text(f.caption);
+        let snippet = if is_revision {
+            Snippet {
+                text: text(f.summary),
+                highlights: Vec::new(),
+            }
+        } else {
+            let s = snippets.snippet_from_doc(doc);
+            if s.is_empty() {
+                let body = text(f.body);
+                let end = body
+                    .char_indices()
+                    .nth(SNIPPET_CHARS)
+                    .map_or(body.len(), |(i, _)| i);
+                Snippet {
+                    text: body[..end].to_string(),
+                    highlights: Vec::new(),
+                }
+            } else {
+                Snippet {
+                    text: s.fragment().to_string(),
+                    highlights: s.highlighted().iter().map(|r| (r.start, r.end)).collect(),
+                }
+            }
+        };
+        let author = text(f.author);
+        let page = text(f.page);
+        Hit {
+            kind,
+            id: text(f.id),
+            page: (!page.is_empty()).then_some(page),
+            title: if is_revision {
+                text(f.label)
+            } else {
+                text(f.title)
+            },
+            mission: text(f.mission),
+            author: (!author.is_empty()).then_some(author),
+            classification,
+            caption: (caption != crate::schema::NO_CAPTION).then_some(caption),
+            tags: doc
+                .get_all(f.tag)
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            created_ms: doc
+                .get_first(f.created)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            score,
+            snippet,
+        }
+    }
+}
+
+/// Whether `new` replaces `cur` as a page's current revision: it does if
+/// it names `cur` as a parent, never if `cur` names it, and otherwise (two
+/// heads) the later one (then the greater id) is shown.
+fn supersedes(new: &Current, cur: &Current) -> bool {
+    if new.id == cur.id || cur.parents.contains(&new.id) {
+        return false;
+    }
+    new.parents.contains(&cur.id) || (new.created_ms, new.id) > (cur.created_ms, cur.id)
+}
+
+fn encode_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}

@@ -1,0 +1,23 @@
+//! Full-text search for chapar.
+//!
+//! - [`analysis`]: the text analysis chain (Uzbek Latin and Cyrillic made
+//!   one, apostrophe forms made one, Russian and English stems).
+//! - [`query`]: the query language a person types, parsed to a small AST.
+//! - [`entry`]: what of each document is indexed, and who may see it.
+//! - [`schema`], [`compile`], [`index`]: the tantivy index, queries with
+//!   access control built in, and the writer that follows the store.
+//! - [`api`]: the request and response a client exchanges with a node.
+//!
+//! The index a node keeps is derived from its store: it can always be
+//! thrown away and rebuilt.
+
+pub mod analysis;
+pub mod api;
+pub mod compile;
+pub mod entry;
+pub mod index;
+pub mod query;
+pub mod schema;
+
+pub use api::{EntryKind, Hit, SearchRequest, SearchResponse, Sort};
+pub use index::{Rebuilt, SearchError, SearchIndex};

@@ -1,0 +1,511 @@
+//! The index end to end on real files: languages (on the Uzbek corpus),
+//! query features, wiki current view and history, commit positions,
+//! repair of a damaged index, and the segment count under a trickle.
+
+mod common;
+
+use std::path::PathBuf;
+
+use chapar_proto::{Classification, Document};
+use chapar_search::api::{EntryKind, SearchRequest, Sort};
+use chapar_search::{Rebuilt, SearchIndex, SearchResponse};
+use common::*;
+
+fn corpus(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/uzbek")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn page(n: u8, title: &str, body: &str) -> Document {
+    wiki(
+        &writer_of("mfa"),
+        T0 + u64::from(n),
+        [n; 16],
+        vec![],
+        title,
+        body,
+        Classification::Unclassified,
+        None,
+    )
+}
+
+fn run(index: &SearchIndex, q: &str) -> SearchResponse {
+    let trust = trust();
+    let req = SearchRequest {
+        query: q.into(),
+        limit: 100,
+        facets: true,
+        ..SearchRequest::default()
+    };
+    index
+        .search(&req, &person(&trust, "dilnoza"))
+        .expect("search")
+}
+
+fn titles(r: &SearchResponse) -> Vec<String> {
+    let mut t: Vec<String> = r.hits.iter().map(|h| h.title.clone()).collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn uzbek_latin_and_cyrillic_find_each_other_on_the_corpus() {
+    let trust = trust();
+    let (_dir, index) = fresh_index();
+    let latin = page(
+        1,
+        "Raqamli diplomatiya (lotin)",
+        &corpus("raqamli-diplomatiya-latin.txt"),
+    );
+    let cyrillic = page(
+        2,
+        "Рақамли дипломатия (кирилл)",
+        &corpus("raqamli-diplomatiya-cyrillic.txt"),
+    );
+    let other = page(
+        3,
+        "Consular handbook",
+        "Passports, visas and notarial acts at the embassy.",
+    );
+    index_all(&index, &trust, &[latin, cyrillic, other]);
+    let both = vec![
+        "Raqamli diplomatiya (lotin)".to_string(),
+        "Рақамли дипломатия (кирилл)".to_string(),
+    ];
+    for q in [
+        "raqamli diplomatiya",
+        "рақамли дипломатия",
+        "\"raqamli diplomatiya\"",
+    ] {
+        assert_eq!(titles(&run(&index, q)), both, "{q}");
+    }
+    // Every apostrophe form and the Cyrillic spelling: the same documents.
+    let forms = [
+        "O‘zbekiston",
+        "O'zbekiston",
+        "Oʻzbekiston",
+        "O’zbekiston",
+        "O`zbekiston",
+        "Ўзбекистон",
+    ];
+    let first = titles(&run(&index, forms[0]));
+    assert!(!first.is_empty(), "the corpus mentions Uzbekistan");
+    for f in forms {
+        assert_eq!(titles(&run(&index, f)), first, "{f}");
+    }
+    // Snippets quote the matched words of the article, highlighted.
+    let r = run(&index, "рақамли дипломатия");
+    for h in &r.hits {
+        assert!(
+            !h.snippet.highlights.is_empty(),
+            "{}: no highlight",
+            h.title
+        );
+        for (a, b) in &h.snippet.highlights {
+            assert!(
+                h.snippet.text.get(*a..*b).is_some(),
+                "highlight on a char boundary"
+            );
+        }
+    }
+}
+
+#[test]
+fn russian_and_english_match_inflected_forms() {
+    let trust = trust();
+    let (_dir, index) = fresh_index();
+    index_all(
+        &index,
+        &trust,
+        &[
+            page(
+                1,
+                "Сообщение",
+                "Сотрудники посольства в Токио провели встречу.",
+            ),
+            page(
+                2,
+                "Embassies",
+                "The embassies of Central Asia met in Tokyo.",
+            ),
+            page(3, "Weather", "Nothing to see here."),
+        ],
+    );
+    assert_eq!(titles(&run(&index, "посольство")), ["Сообщение"]);
+    assert_eq!(titles(&run(&index, "embassy")), ["Embassies"]);
+    assert_eq!(titles(&run(&index, "EMBASSIES")), ["Embassies"]);
+}
+
+#[test]
+fn query_language_features() {
+    let trust = trust();
+    let (_dir, index) = fresh_index();
+    index_all(
+        &index,
+        &trust,
+        &[
+            page(
+                1,
+                "Trade talks",
+                "Negotiations on cotton exports to Japan continued.",
+            ),
+            page(2, "Water", "Cotton irrigation and the Aral Sea."),
+            page(3, "Visas", "Visa regime for Japanese tourists."),
+            page(4, "Cotton exports", "Annual figures."),
+        ],
+    );
+    assert_eq!(
+        titles(&run(&index, "cotton exports")),
+        ["Cotton exports", "Trade talks"]
+    );
+    // The title weighs more than the text.
+    assert_eq!(
+        run(&index, "cotton exports").hits[0].title,
+        "Cotton exports"
+    );
+    assert_eq!(
+        titles(&run(&index, "\"cotton exports\"")),
+        ["Cotton exports", "Trade talks"]
+    );
+    assert_eq!(
+        titles(&run(&index, "\"exports cotton\"")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        titles(&run(&index, "cotton -japan")),
+        ["Cotton exports", "Water"]
+    );
+    assert_eq!(titles(&run(&index, "aral OR visa")), ["Visas", "Water"]);
+    assert_eq!(titles(&run(&index, "negot*")), ["Trade talks"]);
+    assert_eq!(titles(&run(&index, "(aral OR tourists) cotton")), ["Water"]);
+    // Typo tolerance: only when the exact words find nothing.
+    let typo = run(&index, "irrigaton");
+    assert!(typo.fuzzy);
+    assert_eq!(titles(&typo), ["Water"]);
+    assert!(!run(&index, "irrigation").fuzzy);
+    // Inline and request filters.
+    assert_eq!(run(&index, "kind:cable cotton").total, 0);
+    assert_eq!(run(&index, "kind:wiki cotton").total, 3);
+    // A malformed request is a clear error.
+    let mut req = SearchRequest {
+        query: "x".into(),
+        limit: 1000,
+        ..SearchRequest::default()
+    };
+    let err = index
+        .search(&req, &person(&trust, "dilnoza"))
+        .expect_err("limit over the maximum");
+    assert!(err.to_string().contains("limit"), "{err}");
+    req.limit = 10;
+    req.classifications = vec!["SECRETISH".into()];
+    let err = index
+        .search(&req, &person(&trust, "dilnoza"))
+        .expect_err("bad classification");
+    assert!(err.to_string().contains("SECRETISH"), "{err}");
+}
+
+#[test]
+fn filters_sorting_and_paging() {
+    let trust = trust();
+    let (_dir, index) = fresh_index();
+    let mut docs = Vec::new();
+    for i in 0..25u64 {
+        let spec = CableSpec {
+            originator: if i % 2 == 0 {
+                "emb-tokyo"
+            } else {
+                "emb-berlin"
+            },
+            action: vec!["mfa"],
+            info: vec![],
+            classification: if i % 5 == 0 {
+                Classification::Secret
+            } else {
+                Classification::Unclassified
+            },
+            caption: None,
+            tags: if i % 3 == 0 {
+                vec!["ECON", "UZ"]
+            } else {
+                vec!["PREL"]
+            },
+            subject: "weekly report",
+            body: "cotton harvest figures",
+        };
+        let (_, release) = cable(&spec, T0 + i * 1000);
+        docs.push(release);
+    }
+    index_all(&index, &trust, &docs);
+    let reader = person(&trust, "bobur"); // mfa, SECRET: sees every release
+    let base = SearchRequest {
+        query: "cotton".into(),
+        kinds: vec![EntryKind::Cable],
+        limit: 10,
+        facets: true,
+        ..SearchRequest::default()
+    };
+    let all = index.search(&base, &reader).expect("search");
+    assert_eq!(all.total, 25);
+    let f = all.facets.expect("facets");
+    assert_eq!(
+        f.mission,
+        vec![
+            ("emb-tokyo".to_string(), 13),
+            ("emb-berlin".to_string(), 12)
+        ]
+    );
+    let by = |req: SearchRequest| index.search(&req, &reader).expect("search");
+    assert_eq!(
+        by(SearchRequest {
+            tags: vec!["ECON".into()],
+            ..base.clone()
+        })
+        .total,
+        9
+    );
+    assert_eq!(
+        by(SearchRequest {
+            tags: vec!["econ".into(), "UZ".into()],
+            ..base.clone()
+        })
+        .total,
+        9
+    );
+    assert_eq!(
+        by(SearchRequest {
+            missions: vec!["emb-berlin".into()],
+            ..base.clone()
+        })
+        .total,
+        12
+    );
+    assert_eq!(
+        by(SearchRequest {
+            classifications: vec!["secret".into()],
+            ..base.clone()
+        })
+        .total,
+        5
+    );
+    assert_eq!(
+        by(SearchRequest {
+            authors: vec!["aziza".into()],
+            ..base.clone()
+        })
+        .total,
+        13
+    );
+    let window = by(SearchRequest {
+        from_ms: Some(T0 + 5_000),
+        to_ms: Some(T0 + 10_000),
+        ..base.clone()
+    });
+    assert_eq!(window.total, 5, "from inclusive, to exclusive");
+    // Newest first, paged without overlap or gaps.
+    let mut seen = Vec::new();
+    for page in 0..3 {
+        let r = by(SearchRequest {
+            sort: Sort::Newest,
+            offset: page * 10,
+            ..base.clone()
+        });
+        seen.extend(r.hits.iter().map(|h| h.created_ms));
+    }
+    assert_eq!(seen.len(), 25);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
+    let oldest = by(SearchRequest {
+        sort: Sort::Oldest,
+        ..base.clone()
+    });
+    assert_eq!(oldest.hits[0].created_ms, T0 + 1);
+}
+
+#[test]
+fn a_page_shows_its_current_revision_whatever_the_arrival_order() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let r1 = wiki(
+        &w,
+        T0 + 1,
+        [9; 16],
+        vec![],
+        "Page",
+        "first draft zulu",
+        Classification::Unclassified,
+        None,
+    );
+    let r2 = wiki(
+        &w,
+        T0 + 2,
+        [9; 16],
+        vec![r1.id()],
+        "Page",
+        "second yankee",
+        Classification::Unclassified,
+        None,
+    );
+    // Two editors offline: two heads on r2, then a merge naming both.
+    let h1 = wiki(
+        &w,
+        T0 + 3,
+        [9; 16],
+        vec![r2.id()],
+        "Page",
+        "head one xray",
+        Classification::Unclassified,
+        None,
+    );
+    let h2 = wiki(
+        &w,
+        T0 + 4,
+        [9; 16],
+        vec![r2.id()],
+        "Page",
+        "head two whiskey",
+        Classification::Unclassified,
+        None,
+    );
+    let mut parents = vec![h1.id(), h2.id()];
+    parents.sort();
+    let merged = wiki(
+        &w,
+        T0 + 3,
+        [9; 16],
+        parents,
+        "Page",
+        "merged victor",
+        Classification::Unclassified,
+        None,
+    );
+    let orders: [&[&Document]; 3] = [
+        &[&r1, &r2, &h1, &h2, &merged],
+        &[&merged, &h2, &h1, &r2, &r1],
+        &[&h1, &r1, &merged, &r2, &h2],
+    ];
+    for (n, order) in orders.iter().enumerate() {
+        let (_dir, index) = fresh_index();
+        // One commit per document in the first order, one for all in the
+        // others: both paths decide alike.
+        for d in order.iter() {
+            index.add(d, &trust).expect("add");
+            if n == 0 {
+                index.commit(b"x").expect("commit");
+            }
+        }
+        index.commit(b"x").expect("commit");
+        let r = run(&index, "page");
+        assert_eq!(r.total, 1, "order {n}: one entry per page");
+        assert_eq!(r.hits[0].id, merged.id().to_hex(), "order {n}");
+        assert_eq!(run(&index, "victor").total, 1);
+        assert_eq!(run(&index, "zulu").total, 0, "old text is not the page");
+        // History lists every revision, newest first.
+        let hist = index
+            .search(
+                &SearchRequest {
+                    kinds: vec![EntryKind::Revision],
+                    pages: vec![chapar_proto::PageId([9; 16]).to_string()],
+                    sort: Sort::Newest,
+                    limit: 10,
+                    ..SearchRequest::default()
+                },
+                &person(&trust, "gulnora"),
+            )
+            .expect("history");
+        assert_eq!(hist.total, 5, "order {n}");
+        assert!(hist.hits.iter().all(|h| h.kind == EntryKind::Revision));
+    }
+    // Concurrent heads without a merge: the later one is shown.
+    let (_dir, index) = fresh_index();
+    for d in [&r1, &r2, &h2, &h1] {
+        index.add(d, &trust).expect("add");
+    }
+    index.commit(b"x").expect("commit");
+    assert_eq!(run(&index, "page").hits[0].id, h2.id().to_hex());
+}
+
+#[test]
+fn position_survives_reopen_and_a_damaged_index_is_rebuilt() {
+    let trust = trust();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("search");
+    {
+        let (index, rebuilt) = SearchIndex::open(&path).expect("open");
+        assert_eq!(rebuilt, Some(Rebuilt::Missing));
+        assert_eq!(index.position().expect("position"), None);
+        index_all(&index, &trust, &[page(1, "Kept", "still here")]);
+        index.commit(&[1, 2, 3]).expect("commit");
+        index.close().expect("close");
+    }
+    {
+        let (index, rebuilt) = SearchIndex::open(&path).expect("reopen");
+        assert_eq!(rebuilt, None);
+        assert_eq!(index.position().expect("position"), Some(vec![1, 2, 3]));
+        assert_eq!(run(&index, "kept").total, 1);
+        index.close().expect("close");
+    }
+    // Garbage in meta.json: set aside, a new empty index, no failure.
+    std::fs::write(path.join("meta.json"), b"{ not json").expect("damage");
+    let (index, rebuilt) = SearchIndex::open(&path).expect("open damaged");
+    match rebuilt {
+        Some(Rebuilt::Damaged { moved_to, .. }) => assert!(moved_to.join("meta.json").exists()),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    assert_eq!(index.position().expect("position"), None);
+    assert_eq!(index.entries(), 0);
+    index_all(&index, &trust, &[page(2, "Again", "works")]);
+    assert_eq!(run(&index, "again").total, 1);
+    index.close().expect("close");
+    // A segment file gone: set aside too.
+    for e in std::fs::read_dir(&path).expect("dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "idx") {
+            std::fs::remove_file(&p).expect("remove");
+        }
+    }
+    let (index, rebuilt) = SearchIndex::open(&path).expect("open without segment file");
+    assert!(
+        matches!(rebuilt, Some(Rebuilt::Damaged { .. })),
+        "{rebuilt:?}"
+    );
+    assert_eq!(index.entries(), 0);
+}
+
+#[test]
+fn segments_stay_bounded_under_a_trickle_of_single_commits() {
+    let trust = trust();
+    // Each commit costs ~30 fsyncs on a disk; the merge policy is what is
+    // tested here, so use memory-backed files where the machine has them
+    // (the full 10,000-commit figure on disk is in the search bench).
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("tempdir")
+    } else {
+        tempfile::tempdir().expect("tempdir")
+    };
+    let (index, _) = SearchIndex::open(&dir.path().join("search")).expect("open");
+    let mut max_seen = 0;
+    for i in 0..1_000u32 {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        let d = wiki(
+            &writer_of("mfa"),
+            T0 + u64::from(i),
+            id,
+            vec![],
+            &format!("trickle {i}"),
+            &format!("arrival number {i}"),
+            Classification::Unclassified,
+            None,
+        );
+        index.add(&d, &trust).expect("add");
+        index.commit(&i.to_be_bytes()).expect("commit");
+        max_seen = max_seen.max(index.segments());
+    }
+    assert!(max_seen < 30, "segments reached {max_seen}");
+    assert_eq!(index.entries(), 2_000, "a page and a history entry each");
+}
