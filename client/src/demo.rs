@@ -264,6 +264,8 @@ async fn serve_async(dir: &Path, serve_for: Option<std::time::Duration>) -> Resu
     println!(
         "\nTalk to it as one of the demo people, from another terminal (from the source tree,\n\
          `chapar` is `cargo run -q -p chapar-client --`):\n\
+         \n  chapar --bundle {d}/users/dilnoza search raqamli diplomatiya   # finds both scripts\
+         \n  chapar --bundle {d}/users/erkin search посольство            # and Russian inflections\
          \n  chapar --bundle {d}/users/dilnoza list                  # Berlin: what Dilnoza may see\
          \n  chapar --bundle {d}/users/dilnoza fetch {}\
          \n  chapar --bundle {d}/users/bobur watch                   # new documents as they arrive\

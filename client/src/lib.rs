@@ -1,5 +1,6 @@
 //! The `chapar` command's library: ministry administration (`admin`), the
-//! demo ministry, a person's client (`rpc`, `user`), and their file formats.
+//! demo ministry, a person's client (`rpc`, `user`, `search`), and their file
+//! formats.
 //! The binary in `main.rs` is a thin command-line front; integration tests
 //! provision ministries through this library.
 
@@ -9,4 +10,5 @@ pub mod demo;
 pub mod files;
 pub mod render;
 pub mod rpc;
+pub mod search;
 pub mod user;

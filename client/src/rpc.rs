@@ -436,6 +436,20 @@ impl Client {
         }
     }
 
+    /// `Search`: a full-text search as the connected person.
+    pub async fn search(
+        &self,
+        request: &chapar_search::SearchRequest,
+    ) -> Result<chapar_search::SearchResponse, RpcError> {
+        let request = serde_json::to_string(request)
+            .map_err(|e| self.protocol(format!("cannot encode the search request: {e}")))?;
+        match self.call(&Message::Search { request }).await? {
+            Message::SearchResults { json } => serde_json::from_str(&json)
+                .map_err(|e| self.protocol(format!("search results are not valid: {e}"))),
+            other => Err(self.unexpected(&other, "Search")),
+        }
+    }
+
     /// `Submit`: stores a signed envelope; returns its id and whether the
     /// node did not hold it before. The id is checked against `envelope`.
     pub async fn submit(&self, envelope: &[u8]) -> Result<(DocId, bool), RpcError> {

@@ -73,6 +73,8 @@ pub enum UserCommand {
     List(ListArgs),
     /// Show documents as they arrive at your node (until Ctrl-C).
     Watch(WatchArgs),
+    /// Search the wiki and cables you may read.
+    Search(crate::search::SearchArgs),
     /// The wiki.
     Wiki {
         #[command(subcommand)]
@@ -95,6 +97,8 @@ pub enum UserCommand {
 pub enum WikiCommand {
     /// Write a new page, or a new revision of a page.
     Edit(WikiEditArgs),
+    /// List a page's revisions, newest first.
+    History(crate::search::HistoryArgs),
 }
 
 /// `chapar cable ...`
@@ -548,10 +552,15 @@ pub fn parse_time(s: &str, option: &str) -> Result<u64> {
             .parse()
             .map_err(|e| anyhow!("{option} {t:?}: not a time in ms ({e})"));
     }
-    let dt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| {
-            anyhow!("{option} {t:?}: expected RFC 3339 (2025-03-01T09:00:00Z) or milliseconds since 1970 ({e})")
-        })?;
+    // A bare date means its midnight, UTC.
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let dt = match time::Date::parse(t, &date_format) {
+        Ok(d) => d.midnight().assume_utc(),
+        Err(_) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                anyhow!("{option} {t:?}: expected a date (2025-03-01), RFC 3339 (2025-03-01T09:00:00Z) or milliseconds since 1970 ({e})")
+            })?,
+    };
     u64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| anyhow!("{option} {t:?}: before 1970"))
 }
@@ -1035,9 +1044,13 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         UserCommand::Fetch(a) => fetch(s, a, json).await,
         UserCommand::List(a) => list(s, a, json).await,
         UserCommand::Watch(a) => watch(s, a, json).await,
+        UserCommand::Search(a) => crate::search::search(s.client().await?, a, json).await,
         UserCommand::Wiki {
             command: WikiCommand::Edit(a),
         } => wiki_edit(s, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::History(a),
+        } => crate::search::history(s.client().await?, a, json).await,
         UserCommand::Cable { command } => match command {
             CableCommand::Draft(a) => draft(s, a, json).await,
             CableCommand::Clear(a) => clear(s, a, json).await,

@@ -174,6 +174,50 @@ fn demo_serves_a_network_with_sample_content() {
             .map(|e| e["kind"].as_str().unwrap_or("").to_owned())
             .collect()
     };
+    // Search through the real command: both scripts find both articles;
+    // a person sees only what they may read. The demo prints "ready" once
+    // the samples have spread; indexing follows within a second.
+    let search = |who: &str, query: &str| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args([
+                "--json",
+                "--bundle",
+                &format!("{d}/users/{who}"),
+                "search",
+                query,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{who}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let titles = |v: &serde_json::Value| -> Vec<String> {
+        let mut t: Vec<String> = v["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not search results: {v}"))
+            .iter()
+            .map(|h| h["title"].as_str().unwrap_or("").to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    let mut found = Vec::new();
+    if ready {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            found = vec![
+                titles(&search("dilnoza", "raqamli diplomatiya")),
+                titles(&search("dilnoza", "рақамли дипломатия")),
+                titles(&search("erkin", "посольство")),
+            ];
+            // The handbook links to [[Raqamli diplomatiya]]: three pages.
+            let complete = found[0].len() == 3 && found[1].len() == 3 && !found[2].is_empty();
+            if complete || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
     } else {
@@ -182,6 +226,14 @@ fn demo_serves_a_network_with_sample_content() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready, "the demo network never reported ready");
+    let three = [
+        "Consular handbook",
+        "Raqamli diplomatiya",
+        "Рақамли дипломатия",
+    ];
+    assert_eq!(found[0], three, "Latin query");
+    assert_eq!(found[1], three, "Cyrillic query");
+    assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
     // Dilnoza (Berlin, CONFIDENTIAL): the four public pages, her own draft
     // and release, and Washington's release (Berlin is an info addressee).
     assert_eq!(

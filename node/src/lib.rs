@@ -5,7 +5,8 @@
 //!   provisioning bundle written by `chapar admin node add`).
 //! - [`store`]: the document store on disk (sled), with its time and kind
 //!   indexes; durable and atomic per batch. The only module naming sled.
-
+//! - [`indexer`]: keeps the search index (`chapar-search`) following the
+//!   store.
 //! - [`state`]: shared state and the ingest pipeline (verify, authorize,
 //!   need to know, store, publish).
 //! - [`session`]: one replication session (roster, reconciliation, live).
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod frames;
+pub mod indexer;
 pub mod net;
 pub mod rpc;
 pub mod run;

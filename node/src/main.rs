@@ -28,6 +28,16 @@ enum Command {
         #[arg(long, env = "CHAPAR_LOG", default_value = "info")]
         log: String,
     },
+    /// Rebuild the search index from the store, from scratch (the node must
+    /// be stopped; the old index stays until the new one is complete).
+    Reindex {
+        /// The node's configuration.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print progress and the result as JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask the running node for its status (peers, counts, last sync).
     Status {
         /// The node's configuration.
@@ -78,6 +88,10 @@ async fn run(cli: Cli) -> Result<()> {
             node.stop().await;
             Ok(())
         }
+        Command::Reindex { config, json } => {
+            let cfg = NodeConfig::load(&config)?;
+            reindex(&cfg, json)
+        }
         Command::Status { config, json } => {
             let cfg = NodeConfig::load(&config)?;
             let report = status(&cfg).await?;
@@ -89,6 +103,72 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `chapar-node reindex`: a progress bar on stderr (or JSON lines on
+/// stdout), then a summary.
+fn reindex(cfg: &NodeConfig, json: bool) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let t0 = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut last_line = std::time::Instant::now();
+    let mut progress = |done: u64, total: u64| {
+        let secs = t0.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "progress", "done": done, "total": total, "docs_per_s": rate.round()})
+            );
+            return;
+        }
+        // Without a terminal, one line every few seconds (logs, CI).
+        if !tty && last_line.elapsed() < Duration::from_secs(3) && done < total {
+            return;
+        }
+        last_line = std::time::Instant::now();
+        let pct = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        let width = 30usize;
+        let filled = ((pct / 100.0) * width as f64).round().min(width as f64) as usize;
+        let eta = if rate > 0.0 {
+            total.saturating_sub(done) as f64 / rate
+        } else {
+            0.0
+        };
+        let line = format!(
+            "[{}{}] {done}/{total} documents ({pct:.1}%), {rate:.0}/s, about {eta:.0} s left",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+        );
+        if tty {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+        let _ = std::io::stderr().flush();
+    };
+    let out = chapar_node::indexer::reindex(cfg, &mut progress).with_context(|| {
+        format!(
+            "cannot rebuild the search index of {}",
+            cfg.data_dir.display()
+        )
+    })?;
+    if json {
+        println!("{}", serde_json::json!({"event": "done", "result": out}));
+    } else {
+        if tty {
+            eprintln!();
+        }
+        println!(
+            "reindexed {} documents into {} entries in {:.1} s",
+            out.documents, out.entries, out.seconds
+        );
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() -> Result<()> {

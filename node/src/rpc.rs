@@ -1,4 +1,4 @@
-//! Client requests on a node: submit, fetch, list, subscribe, status. One
+//! Client requests on a node: submit, fetch, list, subscribe, search, status. One
 //! request per stream. A person only ever receives documents they may read
 //! (`person_may_read`): a document they may not see is reported as not
 //! found, never as forbidden, so its existence does not leak.
@@ -104,10 +104,41 @@ async fn handle(
             subscribe(shared, &me, kinds, send).await;
             None
         }
+        Message::Search { request } => Some(search(shared, me, request).await),
         other => Some(error(
             code::BAD_REQUEST,
             format!("{} is not a request", other.name()),
         )),
+    }
+}
+
+/// Runs a search as `me`: the index restricts matches, counts, facets and
+/// snippets to what they may read.
+async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
+    let req: chapar_search::SearchRequest = match serde_json::from_str(&request) {
+        Ok(r) => r,
+        Err(e) => return error(code::BAD_REQUEST, format!("search request: {e}")),
+    };
+    let Some(index) = shared.search.get().map(|s| s.index.clone()) else {
+        return error(
+            code::INTERNAL,
+            "the search index is not open yet; try again",
+        );
+    };
+    let out = tokio::task::spawn_blocking(move || index.search(&req, &me)).await;
+    match out {
+        Ok(Ok(resp)) => match serde_json::to_string(&resp) {
+            Ok(json) => Message::SearchResults { json },
+            Err(e) => error(code::INTERNAL, e.to_string()),
+        },
+        Ok(Err(
+            e @ (chapar_search::SearchError::Query(_) | chapar_search::SearchError::Request(_)),
+        )) => error(code::BAD_REQUEST, e.to_string()),
+        Ok(Err(e)) => {
+            warn!("search failed: {e}");
+            error(code::INTERNAL, e.to_string())
+        }
+        Err(e) => error(code::INTERNAL, e.to_string()),
     }
 }
 

@@ -43,6 +43,13 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The search index directory could not be used (a damaged index is
+    /// rebuilt, never an error; this is for I/O on the directory itself).
+    #[error(transparent)]
+    Search(#[from] chapar_search::SearchError),
+    /// The indexer thread could not be started.
+    #[error("cannot start the search indexer: {0}")]
+    Indexer(std::io::Error),
     /// The roster or this node's place in it.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
@@ -62,6 +69,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     endpoint: quinn::Endpoint,
     tasks: Vec<JoinHandle<()>>,
+    indexer: Option<crate::indexer::Indexer>,
 }
 
 fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartError> {
@@ -72,8 +80,8 @@ fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartErro
     })
 }
 
-/// Opens the store, puts the roster in force, listens, and dials peers.
-pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
+/// The ministry root key and the roster the bundle carries.
+pub fn bundle_trust(cfg: &NodeConfig) -> Result<(chapar_proto::PublicKey, Document), StartError> {
     let root_pem = String::from_utf8_lossy(&read("root key", &cfg.trust.root_key)?).into_owned();
     let root = public_key_from_pem(&root_pem).map_err(|e| StartError::Bad {
         what: "root key",
@@ -86,12 +94,19 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
             path: cfg.trust.roster.clone(),
             reason: e.to_string(),
         })?;
+    Ok((root, roster))
+}
+
+/// Opens the store, puts the roster in force, listens, and dials peers.
+pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
+    let (root, roster) = bundle_trust(&cfg)?;
     let tls = cfg.tls_materials()?;
     let store = Store::open(&cfg.data_dir)?;
     let (stop, stop_rx) = watch::channel(false);
     let listen = cfg.listen;
     let peers = cfg.peers.clone();
     let shared = Arc::new(Shared::new(cfg, store, root, roster, tls, stop_rx)?);
+    let indexer = start_indexer(&shared)?;
     let server = crate::net::server_config(&shared.tls_now())?;
     let endpoint =
         quinn::Endpoint::server(server, listen).map_err(|source| StartError::Listen {
@@ -122,7 +137,37 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
         stop,
         endpoint,
         tasks,
+        indexer: Some(indexer),
     })
+}
+
+/// Opens (or rebuilds) the search index and starts following the store.
+fn start_indexer(shared: &Arc<Shared>) -> Result<crate::indexer::Indexer, StartError> {
+    let (index, rebuilt) = crate::indexer::open(&shared.store, &shared.cfg.data_dir)?;
+    let status = Arc::new(crate::indexer::IndexStatus::default());
+    if let Some(r) = rebuilt {
+        let why = match r {
+            chapar_search::Rebuilt::Missing => "no index yet".to_string(),
+            chapar_search::Rebuilt::Damaged { reason, moved_to } => {
+                format!("{reason} (old index kept at {})", moved_to.display())
+            }
+            chapar_search::Rebuilt::Outdated { found, moved_to } => format!(
+                "index schema {found} is outdated (old index kept at {})",
+                moved_to.display()
+            ),
+        };
+        info!(
+            documents = shared.store.len(),
+            "building the search index: {why}"
+        );
+        *status.rebuilt.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    }
+    let index = Arc::new(index);
+    let _ = shared.search.set(crate::state::Search {
+        index: index.clone(),
+        status: status.clone(),
+    });
+    crate::indexer::Indexer::spawn(shared.clone(), index, status).map_err(StartError::Indexer)
 }
 
 impl Running {
@@ -142,7 +187,7 @@ impl Running {
     }
 
     /// Stops: refuses new work, closes connections, flushes the store.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         self.endpoint
             .close(crate::net::CLOSE_SHUTDOWN.into(), b"node stopping");
@@ -150,6 +195,11 @@ impl Running {
             t.abort();
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
+        // Peers are gone: nothing new arrives. The indexer commits what it
+        // has added (a short blocking join).
+        if let Some(indexer) = self.indexer.take() {
+            let _ = tokio::task::spawn_blocking(move || indexer.stop()).await;
+        }
         if let Err(e) = self.shared.store.flush() {
             tracing::warn!("final flush failed: {e}");
         }

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chapar_certs::{Identity, TlsMaterials};
 use chapar_proto::access::Routing;
 use chapar_proto::reconcile::{Item, Tree};
-use chapar_proto::roster::accept_update;
+use chapar_proto::roster::{Roster, accept_update};
 use chapar_proto::{
     Body, Classification, DocId, Document, Id, Kind, Node, NodeRole, PublicKey, RosterError,
     Subject, Trust, verify_batch,
@@ -199,6 +199,16 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The QUIC endpoint (set once listening).
     pub endpoint: Mutex<Option<quinn::Endpoint>>,
+    /// The search index and its indexer's status (set once opened).
+    pub search: std::sync::OnceLock<Search>,
+}
+
+/// The node's search index and what its indexer reports.
+pub struct Search {
+    /// The index.
+    pub index: Arc<chapar_search::SearchIndex>,
+    /// The indexer's progress and errors.
+    pub status: Arc<crate::indexer::IndexStatus>,
 }
 
 /// Errors of roster handling.
@@ -213,6 +223,32 @@ pub enum StateError {
     /// This node is not (or no longer) in the roster.
     #[error("node {0} is not in the roster (or is revoked): refusing to run")]
     NotListed(Id),
+}
+
+/// The roster in force for a node whose bundle carries `bundle_roster`:
+/// the newer of it and the one the store already holds (a stored roster
+/// that fails to verify is ignored, with a warning).
+pub fn roster_in_force(
+    store: &Store,
+    root: &PublicKey,
+    bundle_roster: Document,
+) -> Result<(Roster, Document), StateError> {
+    let mut roster = accept_update(root, None, &bundle_roster)?;
+    let mut roster_doc = bundle_roster;
+    if let Some(bytes) = store.get_meta(META_ROSTER)? {
+        match Document::decode(&bytes)
+            .map_err(RosterError::Invalid)
+            .and_then(|d| accept_update(root, Some(&roster), &d).map(|r| (d, r)))
+        {
+            Ok((d, r)) => {
+                roster = r;
+                roster_doc = d;
+            }
+            Err(RosterError::NotNewer { .. }) => {}
+            Err(e) => warn!("ignoring the stored roster: {e}"),
+        }
+    }
+    Ok((roster, roster_doc))
 }
 
 /// Name of the meta entry holding the roster in force.
@@ -230,21 +266,7 @@ impl Shared {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Shared, StateError> {
         let me = Id::new(cfg.node_id.as_str()).map_err(RosterError::Invalid)?;
-        let mut roster = accept_update(&root, None, &bundle_roster)?;
-        let mut roster_doc = bundle_roster;
-        if let Some(bytes) = store.get_meta(META_ROSTER)? {
-            match Document::decode(&bytes)
-                .map_err(RosterError::Invalid)
-                .and_then(|d| accept_update(&root, Some(&roster), &d).map(|r| (d, r)))
-            {
-                Ok((d, r)) => {
-                    roster = r;
-                    roster_doc = d;
-                }
-                Err(RosterError::NotNewer { .. }) => {}
-                Err(e) => warn!("ignoring the stored roster: {e}"),
-            }
-        }
+        let (roster, roster_doc) = roster_in_force(&store, &root, bundle_roster)?;
         store.put_meta(META_ROSTER, roster_doc.as_bytes())?;
         let trust = Trust::new(root, roster);
         check_listed(&trust, &me)?;
@@ -263,6 +285,7 @@ impl Shared {
             tls,
             shutdown,
             endpoint: Mutex::new(None),
+            search: std::sync::OnceLock::new(),
         })
     }
 

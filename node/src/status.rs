@@ -28,6 +28,17 @@ pub fn report(shared: &Arc<Shared>) -> Value {
         Err(_) => Value::Null,
     };
     let me = trust.roster().node(&shared.me);
+    let search = shared.search.get().map(|s| {
+        use std::sync::atomic::Ordering;
+        json!({
+            "entries": s.index.entries(),
+            "segments": s.index.segments(),
+            "caught_up": s.status.caught_up.load(Ordering::Relaxed),
+            "scanned_since_start": s.status.scanned.load(Ordering::Relaxed),
+            "rebuilt": s.status.rebuilt.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            "failed": s.status.failed.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        })
+    });
     json!({
         "node": shared.me.as_str(),
         "mission": shared.cfg.mission,
@@ -37,5 +48,6 @@ pub fn report(shared: &Arc<Shared>) -> Value {
         "roster_version": trust.roster().version,
         "documents": shared.store.len(),
         "peers": peers,
+        "search": search,
     })
 }

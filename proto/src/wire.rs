@@ -139,6 +139,17 @@ pub enum Message {
         /// JSON text.
         json: String,
     },
+    /// RPC: a full-text search, as a JSON `SearchRequest` (see
+    /// `docs/wire-format.md`).
+    Search {
+        /// JSON text.
+        request: String,
+    },
+    /// RPC answer to `Search`: a JSON `SearchResponse`.
+    SearchResults {
+        /// JSON text.
+        json: String,
+    },
     /// Something went wrong; `code` is one of [`code`].
     Error {
         /// Error class.
@@ -239,6 +250,14 @@ impl Encode for Message {
                 w.u8(17);
                 w.str(json);
             }
+            Message::Search { request } => {
+                w.u8(19);
+                w.str(request);
+            }
+            Message::SearchResults { json } => {
+                w.u8(20);
+                w.str(json);
+            }
             Message::Error { code, message } => {
                 w.u8(18);
                 w.varint(u64::from(*code));
@@ -306,6 +325,12 @@ impl Decode for Message {
                 code: r.bounded("error code", u64::from(u16::MAX))? as u16,
                 message: r.str("error message", MAX_TEXT)?,
             },
+            19 => Message::Search {
+                request: r.str("search request", MAX_TEXT)?,
+            },
+            20 => Message::SearchResults {
+                json: r.str("search results", MAX_TEXT)?,
+            },
             code => {
                 return Err(DecodeError::UnknownCode {
                     field: "message type",
@@ -368,6 +393,8 @@ impl Message {
             Message::Subscribe { .. } => "Subscribe",
             Message::Status => "Status",
             Message::StatusReport { .. } => "StatusReport",
+            Message::Search { .. } => "Search",
+            Message::SearchResults { .. } => "SearchResults",
             Message::Error { .. } => "Error",
         }
     }
@@ -418,6 +445,10 @@ mod tests {
             },
             Message::Status,
             Message::StatusReport { json: "{}".into() },
+            Message::Search {
+                request: "{\"query\":\"raqamli diplomatiya\"}".into(),
+            },
+            Message::SearchResults { json: "{}".into() },
             Message::Error {
                 code: code::FORBIDDEN,
                 message: "no".into(),

@@ -236,6 +236,8 @@ struct CatchUp {
     #[allow(dead_code)]
     docs: u64,
     total: Duration,
+    /// Until every document was also searchable (the index committed).
+    searchable: Duration,
     first_doc: Duration,
     commits: usize,
     mean_commit_docs: f64,
@@ -244,8 +246,18 @@ struct CatchUp {
     gap_max: Duration,
 }
 
-/// Starts `toml`'s node and waits (10 ms polls) until it holds `want`.
-async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, CatchUp)> {
+/// Index entries the node shows searches (0 before the index is open).
+fn entries(node: &chapar_node::Running) -> u64 {
+    node.shared().search.get().map_or(0, |s| s.index.entries())
+}
+
+/// Starts `toml`'s node and waits (10 ms polls) until it holds `want`
+/// documents, then until its index shows `want_entries` entries.
+async fn catch_up(
+    toml: &Path,
+    want: u64,
+    want_entries: u64,
+) -> Result<(chapar_node::Running, CatchUp)> {
     let t0 = Instant::now();
     let node = start(toml).await?;
     let w = watch(&node);
@@ -322,6 +334,13 @@ async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, Catch
     }
     let total = t0.elapsed();
     let seen = w.finish();
+    while entries(&node) < want_entries {
+        if t0.elapsed() > limit {
+            bail!("indexing stalled at {} entries", entries(&node));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let searchable = t0.elapsed();
     if let Some((stop, h)) = sampler {
         stop.store(true, Ordering::Relaxed);
         let _ = h.join();
@@ -336,7 +355,9 @@ async fn catch_up(toml: &Path, want: u64) -> Result<(chapar_node::Running, Catch
             .collect();
         eprintln!("[trace] {}", d.join(" "));
     }
-    Ok((node, summarize(t0, total, &seen)))
+    let mut c = summarize(t0, total, &seen);
+    c.searchable = searchable;
+    Ok((node, c))
 }
 
 fn summarize(t0: Instant, total: Duration, seen: &[(Instant, u64)]) -> CatchUp {
@@ -353,6 +374,7 @@ fn summarize(t0: Instant, total: Duration, seen: &[(Instant, u64)]) -> CatchUp {
     CatchUp {
         docs,
         total,
+        searchable: total,
         first_doc,
         commits: commits.len(),
         mean_commit_docs: docs as f64 / commits.len().max(1) as f64,
@@ -541,10 +563,11 @@ async fn main() -> Result<()> {
         )
         .await?;
     }
-    let (a_n, cu_a) = catch_up(&a1, n as u64).await?;
+    // Every page is two index entries: the page and its history entry.
+    let (a_n, cu_a) = catch_up(&a1, n as u64, 2 * n as u64).await?;
     eprintln!("[catch-up] a-1: {:.2} s", cu_a.total.as_secs_f64());
     // b-1 catches up too (second catch-up figure; it must be live for 2).
-    let (b_n, cu_b) = catch_up(&b1, n as u64).await?;
+    let (b_n, cu_b) = catch_up(&b1, n as u64, 2 * n as u64).await?;
     eprintln!("[catch-up] b-1: {:.2} s", cu_b.total.as_secs_f64());
 
     // 2. Cables a-1 -> hub -> b-1 while c-1 catches up the hub's pages.
@@ -574,6 +597,14 @@ async fn main() -> Result<()> {
             }
         }
     });
+    // Searchable at b-1: each release is one entry, indexed in arrival
+    // order, so the k-th cable stored is searchable once the entries reach
+    // base + k + 1.
+    let base_entries = entries(&b_n);
+    let b_entries = {
+        let shared = b_n.shared().clone();
+        watch_fn(move || shared.search.get().map_or(0, |s| s.index.entries()))
+    };
     let client = Client::connect(&drafter.bundle, a_n.local_addr().context("addr")?).await?;
     let cables: Vec<Document> = (0..a.cables)
         .map(|i| release(&drafter, "emb-b", i))
@@ -606,6 +637,25 @@ async fn main() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let want_entries = base_entries + arrivals.lock().expect("arrivals").len() as u64;
+    while entries(&b_n) < want_entries && t_sent.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seen_b = b_entries.finish();
+    let mut to_searchable: Vec<Duration> = {
+        let arr = arrivals.lock().expect("arrivals");
+        let mut stored: Vec<Instant> = arr.values().copied().collect();
+        stored.sort();
+        stored
+            .iter()
+            .enumerate()
+            .filter_map(|(k, at)| {
+                let visible = seen_b.iter().find(|x| x.1 > base_entries + k as u64)?;
+                Some(visible.0.saturating_duration_since(*at))
+            })
+            .collect()
+    };
+    to_searchable.sort();
     while c_node.shared().store.len() < n as u64 && t_c.elapsed() < Duration::from_secs(600) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -692,6 +742,11 @@ async fn main() -> Result<()> {
             c.total.as_secs_f64() / f256.total.as_secs_f64(),
             c.total.as_secs_f64() / f1000.total.as_secs_f64()
         );
+        println!(
+            "  searchable {name}: {:.2} s = {:.0} docs/s (verified, durable and indexed)",
+            c.searchable.as_secs_f64(),
+            rate(c.searchable),
+        );
     }
     println!(
         "catch-up c-1 (concurrent with cables): {:.2} s = {:.0} docs/s | {} commits, {:.0} docs/commit",
@@ -719,10 +774,19 @@ async fn main() -> Result<()> {
         ms(p(&hub_to_b, 0.99)),
         ms(hub_to_b.last().copied().unwrap_or_default()),
     );
+    println!(
+        "  stored@b -> searchable@b: {}/{} cables, p50 {:.0} ms p99 {:.0} ms max {:.0} ms (commits every {} ms)",
+        to_searchable.len(),
+        delivered,
+        ms(p(&to_searchable, 0.5)),
+        ms(p(&to_searchable, 0.99)),
+        ms(to_searchable.last().copied().unwrap_or_default()),
+        chapar_node::indexer::COMMIT_INTERVAL.as_millis(),
+    );
     println!("whole run: {:.1} s", t_run.elapsed().as_secs_f64());
     if a.json {
         println!(
-            "{{\"docs\":{n},\"doc_bytes\":{},\"floor256_s\":{:.3},\"floor1000_s\":{:.3},\"catchup_a_s\":{:.3},\"catchup_a_docs_per_s\":{:.0},\"catchup_a_mb_per_s\":{:.1},\"ratio_floor256\":{:.3},\"ratio_floor1000\":{:.3},\"catchup_b_s\":{:.3},\"catchup_c_s\":{:.3},\"cables\":{},\"delivered\":{delivered},\"during_bulk\":{during_bulk},\"lat_p50_ms\":{:.2},\"lat_p99_ms\":{:.2},\"lat_max_ms\":{:.2}}}",
+            "{{\"docs\":{n},\"doc_bytes\":{},\"floor256_s\":{:.3},\"floor1000_s\":{:.3},\"catchup_a_s\":{:.3},\"catchup_a_docs_per_s\":{:.0},\"catchup_a_mb_per_s\":{:.1},\"ratio_floor256\":{:.3},\"ratio_floor1000\":{:.3},\"catchup_b_s\":{:.3},\"catchup_c_s\":{:.3},\"cables\":{},\"delivered\":{delivered},\"during_bulk\":{during_bulk},\"lat_p50_ms\":{:.2},\"lat_p99_ms\":{:.2},\"lat_max_ms\":{:.2},\"searchable_a_s\":{:.3},\"searchable_a_docs_per_s\":{:.0},\"nrt_p50_ms\":{:.1},\"nrt_p99_ms\":{:.1}}}",
             bytes / n.max(1),
             f256.total.as_secs_f64(),
             f1000.total.as_secs_f64(),
@@ -737,6 +801,10 @@ async fn main() -> Result<()> {
             ms(p(&lat, 0.5)),
             ms(p(&lat, 0.99)),
             ms(lat.last().copied().unwrap_or_default()),
+            cu_a.searchable.as_secs_f64(),
+            rate(cu_a.searchable),
+            ms(p(&to_searchable, 0.5)),
+            ms(p(&to_searchable, 0.99)),
         );
     }
     Ok(())

@@ -285,6 +285,29 @@ impl Client {
         .map_err(|_| anyhow!("no answer"))??)
     }
 
+    /// Runs a search as this person.
+    pub async fn search(
+        &self,
+        req: &chapar_search::SearchRequest,
+    ) -> Result<chapar_search::SearchResponse> {
+        let request = serde_json::to_string(req)?;
+        match self.request(&Message::Search { request }).await? {
+            Message::SearchResults { json } => Ok(serde_json::from_str(&json)?),
+            Message::Error { code, message } => bail!("search refused ({code}): {message}"),
+            other => bail!("unexpected {}", other.name()),
+        }
+    }
+
+    /// Searches for `query` (default kinds, up to 100 hits).
+    pub async fn find(&self, query: &str) -> Result<chapar_search::SearchResponse> {
+        self.search(&chapar_search::SearchRequest {
+            query: query.into(),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Submits a document; its id on success.
     pub async fn submit(&self, doc: &Document) -> Result<DocId> {
         match self
@@ -409,4 +432,25 @@ pub async fn try_to_replicate(
         }
     }
     Ok(docs)
+}
+
+/// The `chapar-node` binary of this build (built on demand when a test
+/// runs on its own, outside `cargo test --workspace`).
+pub fn node_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test binary has no target directory")?;
+    let bin = dir.join("chapar-node");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-q", "-p", "chapar-node", "--bin", "chapar-node"])
+            .status()?;
+        if !status.success() || !bin.exists() {
+            bail!("cannot build chapar-node ({status})");
+        }
+    }
+    Ok(bin)
 }
