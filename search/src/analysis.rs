@@ -250,11 +250,21 @@ fn is_combining_mark(c: char) -> bool {
 /// A character that starts or continues a word. ʻ and ʼ are Unicode letters
 /// (Lm), hence the explicit exclusion: they only count between letters.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() && !is_apostrophe(c)
+    common_letter(c) || (c.is_alphanumeric() && !is_apostrophe(c))
 }
 
 fn is_letter(c: char) -> bool {
-    c.is_alphabetic() && !is_apostrophe(c)
+    common_letter(c) || (c.is_alphabetic() && !is_apostrophe(c))
+}
+
+/// Cyrillic (U+0400–U+04FF, letters only) and Latin-1/Extended-A/B
+/// letters: nearly every non-ASCII character of the data. Answered by
+/// range checks instead of the Unicode tables, which cost a binary search
+/// per character.
+fn common_letter(c: char) -> bool {
+    matches!(c,
+        '\u{0400}'..='\u{0481}' | '\u{048A}'..='\u{04FF}'
+        | '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}')
 }
 
 /// The character at byte `i` of `text` (a char boundary) and its length.
@@ -342,7 +352,7 @@ fn next_word(text: &str, mut from: usize) -> Option<Span> {
         } else if is_word_char(c) {
             span.ascii = false;
             span.to += len;
-            wide = (span.to, c.is_alphabetic());
+            wide = (span.to, is_letter(c));
         } else if is_combining_mark(c) {
             // Part of the letter before it.
             let letter = after_letter(&span, wide);

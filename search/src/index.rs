@@ -384,16 +384,30 @@ impl SearchIndex {
     fn to_tantivy(&self, e: &Entry) -> TantivyDocument {
         let f = &self.fields;
         let mut d = TantivyDocument::new();
-        d.add_text(f.key, &e.key);
+        if e.kind == EntryKind::Wiki {
+            d.add_text(f.key, &e.key);
+        }
         d.add_text(f.id, e.id.to_hex());
         if let Some(p) = &e.page {
             d.add_text(f.page, p.to_string());
         }
+        // Stored for display; filters and facet counts use the facet
+        // field below.
         d.add_text(f.kind, e.kind.as_str());
         d.add_text(f.mission, &e.mission);
         d.add_text(f.author, &e.author);
         for t in &e.tags {
             d.add_text(f.tag, t);
+        }
+        d.add_facet(f.facet, Facet::from_path(["kind", e.kind.as_str()]));
+        if !e.mission.is_empty() {
+            d.add_facet(f.facet, Facet::from_path(["mission", e.mission.as_str()]));
+        }
+        if !e.author.is_empty() {
+            d.add_facet(f.facet, Facet::from_path(["author", e.author.as_str()]));
+        }
+        for t in &e.tags {
+            d.add_facet(f.facet, Facet::from_path(["tag", t.as_str()]));
         }
         d.add_u64(f.class, u64::from(e.classification.code()));
         d.add_text(f.caption, e.caption_term());
@@ -411,13 +425,6 @@ impl SearchIndex {
             d.add_text(f.body, &e.body);
             for p in &e.parents {
                 d.add_text(f.parents, p.to_hex());
-            }
-            d.add_facet(f.facet, Facet::from_path(["kind", e.kind.as_str()]));
-            if !e.mission.is_empty() {
-                d.add_facet(f.facet, Facet::from_path(["mission", e.mission.as_str()]));
-            }
-            for t in &e.tags {
-                d.add_facet(f.facet, Facet::from_path(["tag", t.as_str()]));
             }
         }
         d
@@ -454,10 +461,11 @@ impl SearchIndex {
             }
         }
         let parsed = query::parse(&req.query)?;
+        let searcher = self.reader.searcher();
         let c = Compiler {
             fields: &self.fields,
+            searcher: &searcher,
         };
-        let searcher = self.reader.searcher();
         let build = |m: Matching| -> Box<dyn TantivyQuery> {
             let mut clauses = vec![
                 (Occur::Must, c.text(&parsed, m)),
@@ -472,7 +480,7 @@ impl SearchIndex {
         let mut fuzzy = false;
         let mut q = build(Matching::Exact);
         let mut found = run(&*q)?;
-        if found.total == 0 && Compiler::has_words(&parsed) {
+        if found.total == 0 && c.has_unknown_words(&parsed) {
             q = build(Matching::Fuzzy);
             found = run(&*q)?;
             fuzzy = true;

@@ -12,7 +12,7 @@ use crate::analysis::TOKENIZER;
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `audience` value of entries every mission may see.
 pub const EVERY_MISSION: &str = "*";
@@ -22,10 +22,12 @@ pub const NO_CAPTION: &str = "-";
 /// Handles of every field.
 #[derive(Debug, Clone)]
 pub struct Fields {
-    /// Unique key of the entry: `p:<page>`, `r:<revision>`, `c:<release>`,
-    /// `d:<draft>` (ids in hex). Replacing an entry deletes by this key.
+    /// Key of a page's current-revision entry, `p:<page>`: what replacing
+    /// it deletes by. Other entries are never replaced and carry no key
+    /// (a unique term per entry is a cost of every add for nothing).
     pub key: Field,
-    /// Document id (hex) of the revision, release or draft shown.
+    /// Document id (hex) of the revision, release or draft shown (stored
+    /// only: read back, never searched).
     pub id: Field,
     /// Wiki page id (hex).
     pub page: Field,
@@ -56,7 +58,9 @@ pub struct Fields {
     pub summary: Field,
     /// Title of a history entry (stored only: history is not searched).
     pub label: Field,
-    /// Facet paths `/kind/..`, `/mission/..`, `/tag/..`.
+    /// Facet paths `/kind/..`, `/mission/..`, `/tag/..`, `/author/..`:
+    /// both the facet counts and the index the filters on those four use
+    /// (the four fields above are stored only).
     pub facet: Field,
 }
 
@@ -73,12 +77,12 @@ impl Fields {
             .set_stored();
         let fields = Fields {
             key: b.add_text_field("key", STRING),
-            id: b.add_text_field("id", STRING | STORED),
+            id: b.add_text_field("id", STORED),
             page: b.add_text_field("page", STRING | STORED),
-            kind: b.add_text_field("kind", STRING | STORED),
-            mission: b.add_text_field("mission", STRING | STORED),
-            author: b.add_text_field("author", STRING | STORED),
-            tag: b.add_text_field("tag", STRING | STORED),
+            kind: b.add_text_field("kind", STORED),
+            mission: b.add_text_field("mission", STORED),
+            author: b.add_text_field("author", STORED),
+            tag: b.add_text_field("tag", STORED),
             class: b.add_u64_field("class", INDEXED | FAST | STORED),
             caption: b.add_text_field("caption", STRING | STORED),
             audience: b.add_text_field("audience", STRING),
