@@ -218,6 +218,25 @@ fn demo_serves_a_network_with_sample_content() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    // A page's history through `chapar wiki history` (demo pages are
+    // 0101…, 0202…).
+    let history = if ready {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args([
+                "--json",
+                "--bundle",
+                &format!("{d}/users/erkin"),
+                "wiki",
+                "history",
+                "01010101010101010101010101010101",
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("history: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    } else {
+        serde_json::Value::Null
+    };
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
     } else {
@@ -234,6 +253,9 @@ fn demo_serves_a_network_with_sample_content() {
     assert_eq!(found[0], three, "Latin query");
     assert_eq!(found[1], three, "Cyrillic query");
     assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
+    assert_eq!(history["total"], 1, "{history}");
+    assert_eq!(history["hits"][0]["kind"], "revision", "{history}");
+    assert_eq!(history["hits"][0]["title"], "Raqamli diplomatiya", "{history}");
     // Dilnoza (Berlin, CONFIDENTIAL): the four public pages, her own draft
     // and release, and Washington's release (Berlin is an info addressee).
     assert_eq!(
