@@ -91,25 +91,10 @@ pub fn open(store: &Store, data_dir: &Path) -> Result<(SearchIndex, Option<Rebui
         return Ok((index, rebuilt));
     };
     drop(index);
-    let moved_to = set_aside(&dir)?;
+    let moved_to = chapar_search::index::set_aside(&dir)?;
     warn!(from = %dir.display(), to = %moved_to.display(), "{reason}; rebuilding the search index");
     let (index, _) = SearchIndex::open(&dir)?;
     Ok((index, Some(Rebuilt::Damaged { reason, moved_to })))
-}
-
-fn set_aside(dir: &Path) -> Result<PathBuf, SearchError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let mut to = dir.as_os_str().to_owned();
-    to.push(format!(".set-aside-{stamp}"));
-    let to = PathBuf::from(to);
-    std::fs::rename(dir, &to).map_err(|source| SearchError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    Ok(to)
 }
 
 /// How [`index_store`] runs.

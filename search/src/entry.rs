@@ -14,7 +14,7 @@
 
 use chapar_proto::document::{Body, Document};
 use chapar_proto::policy::{Author, Trust};
-use chapar_proto::{Classification, DocId, PageId};
+use chapar_proto::{Cable, Classification, DocId, PageId};
 
 use crate::api::EntryKind;
 use crate::schema::{EVERY_MISSION, NO_CAPTION};
@@ -123,45 +123,58 @@ pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
                 .collect();
             audience.sort();
             audience.dedup();
-            vec![Entry {
-                key: format!("c:{hex}"),
-                kind: EntryKind::Cable,
-                id,
-                page: None,
-                mission: c.originator.to_string(),
+            vec![cable_entry(
+                doc,
+                c,
+                EntryKind::Cable,
+                format!("c:{hex}"),
                 author,
-                tags: c.tags.iter().map(|t| t.to_string()).collect(),
-                classification: c.classification,
-                caption: c.caption.as_ref().map(|x| x.to_string()),
-                audience: Some(audience),
-                created_ms: doc.created_ms(),
-                title: c.subject.clone(),
-                body: c.body.clone(),
-                parents: Vec::new(),
-                summary: String::new(),
-            }]
+                audience,
+            )]
         }
         Body::Cable(c) => {
             let (author, _) = author(doc, trust);
-            vec![Entry {
-                key: format!("d:{hex}"),
-                kind: EntryKind::Draft,
-                id,
-                page: None,
-                mission: c.originator.to_string(),
+            // A draft is seen by its own mission only.
+            let audience = vec![c.originator.to_string()];
+            vec![cable_entry(
+                doc,
+                c,
+                EntryKind::Draft,
+                format!("d:{hex}"),
                 author,
-                tags: c.tags.iter().map(|t| t.to_string()).collect(),
-                classification: c.classification,
-                caption: c.caption.as_ref().map(|x| x.to_string()),
-                audience: Some(vec![c.originator.to_string()]),
-                created_ms: doc.created_ms(),
-                title: c.subject.clone(),
-                body: c.body.clone(),
-                parents: Vec::new(),
-                summary: String::new(),
-            }]
+                audience,
+            )]
         }
         Body::Roster(_) | Body::CableClearance(_) | Body::Receipt(_) => Vec::new(),
+    }
+}
+
+/// The entry of a released cable or a draft: `doc` is the document shown,
+/// `c` the cable text it carries.
+fn cable_entry(
+    doc: &Document,
+    c: &Cable,
+    kind: EntryKind,
+    key: String,
+    author: String,
+    audience: Vec<String>,
+) -> Entry {
+    Entry {
+        key,
+        kind,
+        id: doc.id(),
+        page: None,
+        mission: c.originator.to_string(),
+        author,
+        tags: c.tags.iter().map(|t| t.to_string()).collect(),
+        classification: c.classification,
+        caption: c.caption.as_ref().map(|x| x.to_string()),
+        audience: Some(audience),
+        created_ms: doc.created_ms(),
+        title: c.subject.clone(),
+        body: c.body.clone(),
+        parents: Vec::new(),
+        summary: String::new(),
     }
 }
 

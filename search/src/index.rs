@@ -156,8 +156,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> SearchError + '_ {
 }
 
 /// Moves a damaged or outdated index out of the way (kept for inspection,
-/// never deleted by us).
-fn set_aside(dir: &Path) -> Result<PathBuf, SearchError> {
+/// never deleted by us); returns where it went.
+pub fn set_aside(dir: &Path) -> Result<PathBuf, SearchError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
