@@ -255,7 +255,10 @@ fn demo_serves_a_network_with_sample_content() {
     assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
     assert_eq!(history["total"], 1, "{history}");
     assert_eq!(history["hits"][0]["kind"], "revision", "{history}");
-    assert_eq!(history["hits"][0]["title"], "Raqamli diplomatiya", "{history}");
+    assert_eq!(
+        history["hits"][0]["title"], "Raqamli diplomatiya",
+        "{history}"
+    );
     // Dilnoza (Berlin, CONFIDENTIAL): the four public pages, her own draft
     // and release, and Washington's release (Berlin is an info addressee).
     assert_eq!(
