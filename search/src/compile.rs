@@ -28,6 +28,9 @@ const STEM_BOOST: f32 = 0.5;
 /// Weight of a typo-tolerant match.
 const FUZZY_BOOST: f32 = 0.3;
 
+/// Shortest prefix (in characters) searched as a prefix.
+pub const MIN_PREFIX: usize = 3;
+
 /// How words are matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Matching {
@@ -277,6 +280,9 @@ impl Compiler<'_> {
 
     fn one_word(&self, w: &Word, prefix: bool, m: Matching) -> Boxed {
         let f = self.fields;
+        // `a*` would union the postings of every term starting with `a`:
+        // below MIN_PREFIX characters a prefix is taken as the word itself.
+        let prefix = prefix && w.folded.chars().count() >= MIN_PREFIX;
         let mut alts: Vec<(Occur, Boxed)> = Vec::new();
         for (field, boost) in [(f.title, TITLE_BOOST), (f.body, 1.0)] {
             let folded = Term::from_field_text(field, &w.folded);

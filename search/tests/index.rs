@@ -179,6 +179,10 @@ fn query_language_features() {
     );
     assert_eq!(titles(&run(&index, "aral OR visa")), ["Visas", "Water"]);
     assert_eq!(titles(&run(&index, "negot*")), ["Trade talks"]);
+    // Too short to be a prefix (it would union every term starting so):
+    // taken as the word itself.
+    assert_eq!(run(&index, "ne*").total, 0);
+    assert_eq!(titles(&run(&index, "aral*")), ["Water"]);
     assert_eq!(titles(&run(&index, "(aral OR tourists) cotton")), ["Water"]);
     // Typo tolerance: only when the exact words find nothing.
     let typo = run(&index, "irrigaton");
