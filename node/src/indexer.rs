@@ -300,16 +300,25 @@ pub fn reindex(
     )?;
     let entries = index.entries();
     index.close()?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| ReindexError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+    // Old aside, new in, old deleted: at every instant one complete index
+    // is in place or (between the renames) none, which a start rebuilds.
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ReindexError::Io { path, source }
+    };
+    let mut old = dir.as_os_str().to_owned();
+    old.push(".old");
+    let old = PathBuf::from(old);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
     }
-    std::fs::rename(&fresh, &dir).map_err(|source| ReindexError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    if dir.exists() {
+        std::fs::rename(&dir, &old).map_err(io(&dir))?;
+    }
+    std::fs::rename(&fresh, &dir).map_err(io(&dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
     store.close()?;
     Ok(Reindexed {
         documents,

@@ -112,6 +112,11 @@ async fn handle(
     }
 }
 
+/// Searches running at once on this node (one per core).
+static SEARCHES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+/// How long a search waits for a free core before the node says it is busy.
+const SEARCH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs a search as `me`: the index restricts matches, counts, facets and
 /// snippets to what they may read.
 async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
@@ -125,7 +130,22 @@ async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
             "the search index is not open yet; try again",
         );
     };
+    // Searches share the blocking pool and the cores with ingest: at most
+    // one per core at a time; others wait a little, then are told to retry.
+    let permits = SEARCHES.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    let permit = match tokio::time::timeout(SEARCH_QUEUE_WAIT, permits.acquire()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            return error(
+                code::INTERNAL,
+                "the node is busy with other searches; try again in a moment",
+            );
+        }
+    };
     let out = tokio::task::spawn_blocking(move || index.search(&req, &me)).await;
+    drop(permit);
     match out {
         Ok(Ok(resp)) => match serde_json::to_string(&resp) {
             Ok(json) => Message::SearchResults { json },

@@ -134,8 +134,6 @@ pub struct Hit {
     pub tags: Vec<String>,
     /// Creation time of the revision or cable (ms since the epoch).
     pub created_ms: u64,
-    /// Relevance score (0 when sorted by date).
-    pub score: f32,
     /// Excerpt of the text around the matches.
     pub snippet: Snippet,
 }

@@ -47,7 +47,19 @@ pub struct Compiler<'a> {
     /// The view searched: typo tolerance applies only to words it does
     /// not contain.
     pub searcher: &'a Searcher,
+    /// Who searches: what "does not contain" is judged over.
+    pub person: &'a Person,
+    /// Prefix and typo-tolerant words so far: each expands to many terms,
+    /// so a query gets at most [`MAX_EXPANDED`] of them; the rest match
+    /// exactly.
+    pub expanded: std::cell::Cell<usize>,
 }
+
+/// Most words of one query searched as prefixes or with typo tolerance.
+pub const MAX_EXPANDED: usize = 8;
+/// Most words of one phrase (or one hyphenated word) matched in order;
+/// the rest of a longer phrase is dropped (matching its start only).
+pub const MAX_PHRASE_WORDS: usize = 16;
 
 type Boxed = Box<dyn TantivyQuery>;
 
@@ -225,17 +237,38 @@ impl Compiler<'_> {
         }
     }
 
-    /// Whether neither the word nor its stem is in any title or text.
+    /// Whether neither the word nor its stem is in any title or text *the
+    /// person may read*. Asked of the whole index, the answer (and so
+    /// whether typo tolerance kicks in) would tell them a word exists in
+    /// documents hidden from them.
     fn unknown(&self, w: &Word) -> bool {
         let f = self.fields;
-        let absent = |text: &str| {
-            [f.title, f.body].into_iter().all(|field| {
-                self.searcher
-                    .doc_freq(&Term::from_field_text(field, text))
-                    .is_ok_and(|n| n == 0)
-            })
-        };
-        absent(&w.folded) && w.stem.as_deref().is_none_or(absent)
+        let mut terms: Vec<(Occur, Boxed)> = Vec::new();
+        for text in std::iter::once(w.folded.as_str()).chain(w.stem.as_deref()) {
+            for field in [f.title, f.body] {
+                terms.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, text),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
+            }
+        }
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(terms)) as Boxed),
+            (Occur::Must, self.access(self.person)),
+        ]);
+        self.searcher
+            .search(&q, &tantivy::collector::Count)
+            .is_ok_and(|n| n == 0)
+    }
+
+    /// Takes one of the query's [`MAX_EXPANDED`] expansions, if any is left.
+    fn expand(&self) -> bool {
+        let n = self.expanded.get();
+        self.expanded.set(n + 1);
+        n < MAX_EXPANDED
     }
 
     fn inline_filter(&self, field: FilterField, value: &str) -> Boxed {
@@ -282,8 +315,9 @@ impl Compiler<'_> {
         let f = self.fields;
         // `a*` would union the postings of every term starting with `a`:
         // below MIN_PREFIX characters a prefix is taken as the word itself.
-        let prefix = prefix && w.folded.chars().count() >= MIN_PREFIX;
+        let prefix = prefix && w.folded.chars().count() >= MIN_PREFIX && self.expand();
         let mut alts: Vec<(Occur, Boxed)> = Vec::new();
+        let mut fuzzy_ok = false;
         for (field, boost) in [(f.title, TITLE_BOOST), (f.body, 1.0)] {
             let folded = Term::from_field_text(field, &w.folded);
             if prefix {
@@ -310,7 +344,10 @@ impl Compiler<'_> {
                 ));
             }
             let distance = typo_distance(w.folded.chars().count());
-            if m == Matching::Fuzzy && distance > 0 && self.unknown(w) {
+            if m == Matching::Fuzzy && distance > 0 && field == f.title && self.unknown(w) {
+                fuzzy_ok = self.expand();
+            }
+            if fuzzy_ok && distance > 0 {
                 alts.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
@@ -336,6 +373,7 @@ impl Compiler<'_> {
     /// is exact up to script, case and apostrophes).
     fn phrase_of(&self, words: &[Word], _m: Matching) -> Boxed {
         let f = self.fields;
+        let words = &words[..words.len().min(MAX_PHRASE_WORDS)];
         let first = words.first().map_or(0, |w| w.position);
         let alts = [(f.title, TITLE_BOOST), (f.body, 1.0)]
             .into_iter()

@@ -465,6 +465,8 @@ impl SearchIndex {
         let c = Compiler {
             fields: &self.fields,
             searcher: &searcher,
+            person,
+            expanded: std::cell::Cell::new(0),
         };
         let build = |m: Matching| -> Box<dyn TantivyQuery> {
             let mut clauses = vec![
@@ -481,6 +483,7 @@ impl SearchIndex {
         let mut q = build(Matching::Exact);
         let mut found = run(&*q)?;
         if found.total == 0 && c.has_unknown_words(&parsed) {
+            c.expanded.set(0);
             q = build(Matching::Fuzzy);
             found = run(&*q)?;
             fuzzy = true;
@@ -494,9 +497,11 @@ impl SearchIndex {
             SnippetGenerator::create(&searcher, &*q, self.fields.body).map_err(err(&self.dir))?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
         let mut out = Vec::with_capacity(hits.len());
-        for (score, addr) in hits {
+        // Scores are not returned: BM25's statistics (document frequencies,
+        // document count) cover the whole index, hidden entries included.
+        for (_, addr) in hits {
             let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
-            out.push(self.hit(&doc, score, &snippets));
+            out.push(self.hit(&doc, &snippets));
         }
         Ok(SearchResponse {
             total,
@@ -575,7 +580,7 @@ impl SearchIndex {
         })
     }
 
-    fn hit(&self, doc: &TantivyDocument, score: f32, snippets: &SnippetGenerator) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
         let f = &self.fields;
         let text = |field| {
             doc.get_first(field)
@@ -638,7 +643,6 @@ impl SearchIndex {
                 .get_first(f.created)
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
-            score,
             snippet,
         }
     }

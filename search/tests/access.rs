@@ -281,6 +281,21 @@ fn snippets_and_titles_never_come_from_unreadable_documents() {
             "{q}: cleared reader must find it"
         );
     }
+    // Whether typo tolerance kicks in must not tell a word exists in
+    // hidden documents: the same for a word only they contain and a word
+    // nobody wrote.
+    let fuzzy = |q: &str| {
+        let req = SearchRequest {
+            query: q.into(),
+            ..SearchRequest::default()
+        };
+        index.search(&req, &gulnora).expect("search").fuzzy
+    };
+    assert_eq!(fuzzy("secretword"), fuzzy("qwzxyvword"));
+    assert!(
+        fuzzy("secretword"),
+        "an unknown word gets a typo-tolerant pass"
+    );
     // The document itself passes the same rule.
     let Body::WikiRevision(_) = secret.body() else {
         unreachable!()
