@@ -148,9 +148,9 @@ pub fn index_store(
                 index.add(&doc, &trust)?;
                 pos = next;
                 read += 1;
+                status.scanned.fetch_add(1, Ordering::Relaxed);
                 dirty.get_or_insert_with(Instant::now);
                 if read % CHECK_EVERY == 0 {
-                    status.scanned.fetch_add(CHECK_EVERY, Ordering::Relaxed);
                     if last_progress.elapsed() >= Duration::from_millis(250) {
                         progress(read);
                         last_progress = Instant::now();
@@ -169,9 +169,6 @@ pub fn index_store(
                     }
                 }
             }
-            status
-                .scanned
-                .fetch_add(read % CHECK_EVERY, Ordering::Relaxed);
         }
         let at_end = pos >= store.end();
         // By time only: a trickle of arrivals shares commits.

@@ -242,7 +242,12 @@ async fn the_index_resumes_after_restart_and_is_rebuilt_when_damaged_or_missing(
         .await
         .expect("connect");
     assert_eq!(until_found(&c, "qalqon", 20).await.0, 20);
+    assert!(wait_until(WAIT, || status(&node)["caught_up"] == true).await);
     let s = status(&node);
+    assert_eq!(
+        s["scanned_since_start"], 20,
+        "every document read again: {s}"
+    );
     assert!(
         s["rebuilt"].as_str().is_some_and(|r| r.contains("kept at")),
         "{s}"
