@@ -48,8 +48,9 @@ pub enum SortArg {
 pub struct SearchArgs {
     /// The query: words (all must match), "a phrase", word*, -excluded,
     /// a OR b, (grouping), kind:cable, tag:PREL, mission:emb-a, author:id.
-    /// Empty: everything the filters select.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Empty: everything the filters select. A word to exclude goes inside
+    /// quotes ('raqamli -konsul') or after `--`, so it is not read as a flag;
+    /// flags may come before or after the query.
     pub query: Vec<String>,
     /// Only these kinds (repeat or separate with commas; default: wiki and cable).
     #[arg(long, value_enum, value_delimiter = ',')]

@@ -237,6 +237,25 @@ fn demo_serves_a_network_with_sample_content() {
     } else {
         serde_json::Value::Null
     };
+    // Flags after the query are flags, not query words.
+    let cables = if ready {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args([
+                "--bundle",
+                &format!("{d}/users/dilnoza"),
+                "search",
+                "diplomacy",
+                "--kind",
+                "cable",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("search: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    } else {
+        serde_json::Value::Null
+    };
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
     } else {
@@ -254,6 +273,13 @@ fn demo_serves_a_network_with_sample_content() {
     assert_eq!(found[1], three, "Cyrillic query");
     assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
     assert_eq!(history["total"], 1, "{history}");
+    let hits = cables["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{cables}"));
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| h["kind"] == "cable"),
+        "{cables}"
+    );
     assert_eq!(history["hits"][0]["kind"], "revision", "{history}");
     assert_eq!(
         history["hits"][0]["title"], "Raqamli diplomatiya",
