@@ -112,8 +112,6 @@ async fn handle(
     }
 }
 
-/// Searches running at once on this node (one per core).
-static SEARCHES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
 /// How long a search waits for a free core before the node says it is busy.
 const SEARCH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -124,7 +122,7 @@ async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
         Ok(r) => r,
         Err(e) => return error(code::BAD_REQUEST, format!("search request: {e}")),
     };
-    let Some(index) = shared.search.get().map(|s| s.index.clone()) else {
+    let Some(search) = shared.search.get() else {
         return error(
             code::INTERNAL,
             "the search index is not open yet; try again",
@@ -132,10 +130,8 @@ async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
     };
     // Searches share the blocking pool and the cores with ingest: at most
     // one per core at a time; others wait a little, then are told to retry.
-    let permits = SEARCHES.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    });
-    let permit = match tokio::time::timeout(SEARCH_QUEUE_WAIT, permits.acquire()).await {
+    let index = search.index.clone();
+    let permit = match tokio::time::timeout(SEARCH_QUEUE_WAIT, search.running.acquire()).await {
         Ok(Ok(p)) => p,
         _ => {
             return error(

@@ -166,6 +166,9 @@ fn start_indexer(shared: &Arc<Shared>) -> Result<crate::indexer::Indexer, StartE
     let _ = shared.search.set(crate::state::Search {
         index: index.clone(),
         status: status.clone(),
+        running: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ),
     });
     crate::indexer::Indexer::spawn(shared.clone(), index, status).map_err(StartError::Indexer)
 }

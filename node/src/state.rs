@@ -209,6 +209,9 @@ pub struct Search {
     pub index: Arc<chapar_search::SearchIndex>,
     /// The indexer's progress and errors.
     pub status: Arc<crate::indexer::IndexStatus>,
+    /// Searches running at once on this node: one per core, so searches
+    /// cannot take the cores and the blocking pool from ingest.
+    pub running: tokio::sync::Semaphore,
 }
 
 /// Errors of roster handling.
