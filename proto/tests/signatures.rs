@@ -85,6 +85,12 @@ fn weak_key_forgery_is_rejected() {
         verify_batch(std::slice::from_ref(&forged)),
         vec![Err(VerifyError::WeakKey)]
     );
+    // Keys are judged once per author in a batch: every document of the
+    // weak key is refused, the honest one beside them is not.
+    assert_eq!(
+        verify_batch(&[forged.clone(), doc.clone(), forged.clone()]),
+        vec![Err(VerifyError::WeakKey), Ok(()), Err(VerifyError::WeakKey)]
+    );
     // A point of order 4 (y = 0) is weak too.
     let order4 = with_author_and_sig(doc, [0u8; 32], sig);
     assert_eq!(order4.verify(), Err(VerifyError::WeakKey));
