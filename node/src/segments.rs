@@ -1,15 +1,16 @@
 //! Append-only segment files holding document envelopes, beside the
-//! store's index.
+//! store's index. They are the store's write-ahead log.
 //!
 //! The store writes each batch's envelopes as one sequential append to the
-//! active segment and syncs it *before* writing the index entries that
-//! point into it, so an index entry never points at bytes that are not on
-//! disk. The index batch also records the **committed end**: the
-//! [`Position`] just after the batch's last record. A crash after the
-//! append but before the index leaves bytes past the committed end (a whole
-//! batch, or a torn part of one, possibly in a segment started for it);
-//! [`Segments::open`] cuts them, so that the segments always hold exactly
-//! the committed records, back to back, and can be read in order
+//! active segment and syncs it: that sync is the batch's durability point.
+//! Only then does it apply the index entries that point into the batch,
+//! with the new end, to the index, which is flushed to disk later and in
+//! the background. The index's own durable mark (the end recorded in the
+//! last batch it flushed) can therefore lag the segments; on open the
+//! store replays the records past it ([`file_end`] bounds them) and cuts
+//! the first record that is not whole and valid, with everything after it
+//! (a torn append that was never acknowledged). So the segments always end
+//! up holding exactly the stored records, back to back, readable in order
 //! ([`Records`]). Every read is checked by the caller (decode and hash), so
 //! damaged bytes are reported, never trusted.
 //!
@@ -160,6 +161,16 @@ impl From<std::io::Error> for OpenError {
     }
 }
 
+/// Where the segment files end: the end of the highest-numbered one
+/// ([`Position::START`] if there is none). Past the store's durable mark,
+/// this is how far its write-ahead tail may reach.
+pub fn file_end(dir: &Path) -> std::io::Result<Position> {
+    Ok(match list(dir)?.last() {
+        Some(&(segment, offset)) => Position { segment, offset },
+        None => Position::START,
+    })
+}
+
 /// The segment files of one store.
 pub struct Segments {
     dir: PathBuf,
@@ -198,9 +209,9 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(u32, u64)>> {
 
 impl Segments {
     /// Opens (creating) the segment directory so that it ends exactly at
-    /// `end`, the committed end recorded in the index: bytes past it (an
-    /// append whose index batch never committed) are cut and later
-    /// segments removed, each logged. Appends then go to segment
+    /// `end`, the end of the last whole record: bytes past it (a torn
+    /// append that was never acknowledged) are cut and later segments
+    /// removed, each logged. Appends then go to segment
     /// `end.segment`, starting a new one past `segment_bytes`.
     ///
     /// Fails with [`OpenError::Short`] if the segment of `end` is shorter
@@ -213,7 +224,7 @@ impl Segments {
                 tracing::warn!(
                     segment = n,
                     bytes = len,
-                    "store: removed a segment past the committed end ({end}): an append whose index was never committed"
+                    "store: removed a segment past the last whole record ({end}): an append that was never acknowledged"
                 );
             }
         }
@@ -237,7 +248,7 @@ impl Segments {
                     segment = end.segment,
                     offset = end.offset,
                     bytes = size - end.offset,
-                    "store: cut bytes past the committed end: an append whose index was never committed"
+                    "store: cut bytes past the last whole record: an append that was never acknowledged"
                 );
             }
             Ordering::Equal => {}

@@ -30,10 +30,11 @@
 //! Envelopes themselves live in append-only segment files
 //! (`segments/NNNNNNNN.seg`, see `segments.rs`): a batch is one sequential
 //! append and sync, then one index batch. sled only holds small entries,
-//! which is where its time went. The index batch also records the
-//! committed end (`s/end`): opening the store cuts whatever a crash left
-//! past it, so the segments hold exactly the committed documents, back to
-//! back, in the order they arrived.
+//! which is where its time went. The segments are the write-ahead log: each
+//! index batch also records the end of the segments it covers (`s/end`),
+//! and opening the store replays whatever records lie past the end that
+//! sled had flushed, and cuts a torn tail, so the segments hold exactly the
+//! stored documents, back to back, in the order they arrived.
 //!
 //! The time index is the ordered set `(timestamp, DocId)` that replication
 //! reconciles over, with each document's routing so a peer's share is
@@ -43,12 +44,19 @@
 //!
 //! # Durability and atomicity
 //!
-//! [`Store::insert_batch`] writes the documents and every index entry of a
-//! batch in one atomic batch, then flushes (fsync) before it
-//! returns: **its `Ok` is the acknowledgement**, and a document acknowledged
-//! to a client or peer survives `kill -9` right after (tested in
-//! `node/tests/store.rs`). A crash never leaves an index entry without its
-//! document or the reverse; [`Store::check`] proves it on demand.
+//! [`Store::insert_batch`] appends the batch's envelopes to the segments and
+//! syncs them (one `fdatasync`), then applies every index entry of the batch
+//! in one atomic sled batch: **its `Ok` is the acknowledgement**, and a
+//! document acknowledged to a client or peer survives `kill -9` or power
+//! loss right after (tested in `node/tests/store.rs`). sled itself is
+//! flushed in the background ([`INDEX_FLUSH_MS`]) and on close, off the
+//! acknowledgement path: one sync per batch instead of two, which is what
+//! the latency of a live cable waited on (`docs/benchmarks.md`). After a
+//! crash, [`Store::open`] replays the records past sled's durable mark:
+//! each must decode and its signature verify, so a torn append (never
+//! acknowledged) is recognised and cut, never indexed. A crash never leaves
+//! an index entry without its document or the reverse; [`Store::check`]
+//! proves it on demand.
 //!
 //! # Following the store
 //!
@@ -89,9 +97,19 @@ use crate::segments::{Location, OpenError, RecordError, RecordErrorKind, Records
 
 /// The on-disk layout this build reads and writes.
 ///
-/// 5 added the committed end (`s/end`); a layout 4 store is upgraded in
-/// place when opened.
-pub const SCHEMA_VERSION: u64 = 5;
+/// 5 added the committed end (`s/end`); 6 made the segments the
+/// write-ahead log (records past `s/end` are replayed, not cut, so a build
+/// of layout 5 must not open it). Layouts 4 and 5 are upgraded in place
+/// when opened.
+pub const SCHEMA_VERSION: u64 = 6;
+
+/// How often sled flushes the index in the background. The segments hold
+/// every acknowledged document meanwhile; this only bounds how much a
+/// start after a crash replays (about a second of arrivals).
+pub const INDEX_FLUSH_MS: u64 = 1_000;
+
+/// Documents replayed per index batch when a start replays the tail.
+const REPLAY_BATCH: usize = 1_024;
 
 /// Documents, both indexes and the count share one tree, told apart by a
 /// key prefix, so that one `apply_batch` writes a whole batch atomically —
@@ -246,6 +264,8 @@ pub struct Store {
     main: sled::Tree,
     meta: sled::Tree,
     count: AtomicU64,
+    /// Documents the last open replayed from the write-ahead tail.
+    replayed: u64,
     /// One batch at a time: the duplicate check and the count must see
     /// every earlier batch. Holds whether a write failed: the segments and
     /// the index may then disagree past the committed end, and only
@@ -299,12 +319,12 @@ impl Store {
         segment_bytes: u64,
     ) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
-        // We flush explicitly before every acknowledgement; sled's own
-        // periodic flusher would only add competing fsyncs.
+        // The segments are the write-ahead log, so sled is flushed in the
+        // background, off the acknowledgement path.
         let config = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None);
+            .flush_every_ms(Some(INDEX_FLUSH_MS));
         // sled's recovery has been reported to panic on some damaged files:
         // report that as corruption instead of taking the node down.
         let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
@@ -323,7 +343,9 @@ impl Store {
         let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
         let seg_dir = path.join("segments");
-        let (count, end) = load_state(&path, &db, &main, &seg_dir)?;
+        let (count, durable) = load_state(&path, &db, &main, &seg_dir)?;
+        let replayed_from = count;
+        let (count, end) = replay_tail(&path, &db, &main, &seg_dir, count, durable)?;
         let segments = Segments::open(&seg_dir, segment_bytes, end).map_err(|err| match err {
             OpenError::Io(source) => StoreError::Io {
                 path: path.clone(),
@@ -343,6 +365,7 @@ impl Store {
             main,
             meta,
             count: AtomicU64::new(count),
+            replayed: count - replayed_from,
             writer: Mutex::new(false),
             ends: Mutex::new(Ends {
                 end,
@@ -358,15 +381,22 @@ impl Store {
         &self.path
     }
 
+    /// How many acknowledged documents opening the store replayed from the
+    /// segments because sled had not flushed their index entries before
+    /// the node stopped (0 after a clean stop).
+    pub fn replayed_at_open(&self) -> u64 {
+        self.replayed
+    }
+
     /// Stores a batch of documents that the caller has already verified and
     /// authorized (see the module documentation), and returns one
     /// [`Inserted`] per document, in order.
     ///
     /// Idempotent: a document already held is [`Inserted::Duplicate`] and
     /// changes nothing. The documents and all their index entries are
-    /// written atomically, then flushed to disk: when this returns `Ok`,
-    /// every document of the batch survives a crash, and [`Store::end`] is
-    /// past it. An empty batch does nothing.
+    /// written atomically, the envelopes synced to disk first: when this
+    /// returns `Ok`, every document of the batch survives a crash, and
+    /// [`Store::end`] is past it. An empty batch does nothing.
     ///
     /// After a failed write the store refuses further batches
     /// ([`StoreError::Io`]) until it is reopened.
@@ -374,7 +404,7 @@ impl Store {
         if docs.is_empty() {
             return Ok(Vec::new());
         }
-        let (out, appended) = {
+        let out = {
             let mut failed = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             if *failed {
                 return Err(StoreError::Io {
@@ -398,7 +428,7 @@ impl Store {
                 out.push(Inserted::New);
             }
             if fresh.is_empty() {
-                (out, None)
+                out
             } else {
                 // Envelopes first, synced; only then the index that points
                 // at them, with the new committed end.
@@ -410,40 +440,27 @@ impl Store {
                         source,
                     }
                 })?;
-                let mut batch = sled::Batch::default();
-                for (doc, loc) in fresh.iter().zip(locations) {
-                    let id = doc.id();
-                    let ts = doc.created_ms();
-                    batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
-                    batch.insert(&item_key(ts, &id)[..], item_value(doc));
-                    batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
-                    count += 1;
-                }
-                batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
-                batch.insert(STATE_END, &end.to_bytes()[..]);
+                count += fresh.len() as u64;
+                let batch = index_batch(fresh.iter().copied().zip(locations), count, end);
                 self.main.apply_batch(batch).map_err(|e| {
                     *failed = true;
                     self.err(e)
                 })?;
                 self.count.store(count, Ordering::SeqCst);
-                (out, Some(end))
-            }
-        };
-        // Flush even if every document was a duplicate: another thread may
-        // have committed it and not flushed yet, and our `Ok` acknowledges it.
-        self.flush()?;
-        // Only now is the batch durable: consumers may see it. Batches
-        // commit in order and a flush covers every earlier one, so the end
-        // only moves forward.
-        if let Some(end) = appended {
-            let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-            if end > ends.end {
+                // The batch is durable (its segment bytes are synced) and
+                // indexed: consumers may see it. Batches commit in order
+                // under the writer lock, so the end only moves forward.
+                let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
                 ends.end = end;
                 if ends.waiters > 0 {
                     self.ends_changed.notify_all();
                 }
+                out
             }
-        }
+        };
+        // No flush of sled here: a document another thread stored is
+        // visible to `contains` only after its segment bytes were synced,
+        // so even an all-duplicate batch acknowledges only durable documents.
         Ok(out)
     }
 
@@ -975,6 +992,26 @@ impl fmt::Debug for Items {
     }
 }
 
+/// The index entries of stored documents (each with where its envelope
+/// is), with the new count and end, as one atomic batch.
+fn index_batch<'a>(
+    docs: impl Iterator<Item = (&'a Document, Location)>,
+    count: u64,
+    end: Position,
+) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (doc, loc) in docs {
+        let id = doc.id();
+        let ts = doc.created_ms();
+        batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
+        batch.insert(&item_key(ts, &id)[..], item_value(doc));
+        batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
+    }
+    batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
+    batch.insert(STATE_END, &end.to_bytes()[..]);
+    batch
+}
+
 /// The `items` value of a document: its kind code, then its
 /// [`Routing`] (who may hold it), so that replication can select a peer's
 /// documents without decoding them.
@@ -1070,8 +1107,8 @@ fn decode_stored(id: &DocId, bytes: &[u8]) -> Result<Document, StoreError> {
     Ok(doc)
 }
 
-/// Checks the layout version (upgrading layout 4) and loads the document
-/// count and the committed end.
+/// Checks the layout version (upgrading layouts 4 and 5) and loads the
+/// document count and the end recorded in sled's last durable batch.
 fn load_state(
     path: &Path,
     db: &sled::Db,
@@ -1085,15 +1122,30 @@ fn load_state(
     };
     let end = match main.get(STATE_SCHEMA).map_err(e)? {
         Some(v) => match state_u64(path, STATE_SCHEMA, &v)? {
-            SCHEMA_VERSION => match main.get(STATE_END).map_err(e)? {
-                Some(v) => Position::from_bytes(&v).ok_or_else(|| {
-                    inconsistent(format!(
-                        "the committed end is {} bytes, expected 12",
-                        v.len()
-                    ))
-                })?,
-                None => return Err(inconsistent("no committed end".into())),
-            },
+            // Layout 5 differs only in what its tail means: bytes past its
+            // end were never acknowledged. Replaying them if whole is
+            // harmless (they were verified before being written).
+            version @ (5 | SCHEMA_VERSION) => {
+                let end = match main.get(STATE_END).map_err(e)? {
+                    Some(v) => Position::from_bytes(&v).ok_or_else(|| {
+                        inconsistent(format!(
+                            "the committed end is {} bytes, expected 12",
+                            v.len()
+                        ))
+                    })?,
+                    None => return Err(inconsistent("no committed end".into())),
+                };
+                if version != SCHEMA_VERSION {
+                    main.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..])
+                        .map_err(e)?;
+                    db.flush().map_err(e)?;
+                    tracing::info!(
+                        path = %path.display(),
+                        "store: upgraded from layout {version} to {SCHEMA_VERSION}"
+                    );
+                }
+                end
+            }
             4 => migrate_from_4(path, db, main, seg_dir)?,
             found => {
                 return Err(StoreError::Schema {
@@ -1120,6 +1172,143 @@ fn load_state(
         Some(v) => state_u64(path, STATE_COUNT, &v)?,
         None => 0,
     };
+    Ok((count, end))
+}
+
+/// Replays the write-ahead tail: the records of the segments past
+/// `durable` (the end sled had flushed when the node stopped), which were
+/// acknowledged but whose index entries sled lost. Each record must be
+/// whole, decode, and carry a valid signature; the first that does not is
+/// a torn append that was never acknowledged, and it and everything after
+/// it are cut when the segments are opened. Returns the count and the end
+/// after replay.
+///
+/// A bad record anywhere but in the last segment file cannot be a torn
+/// append (a segment is only started after the previous one's last append
+/// was synced): acknowledged documents are damaged, and the store is
+/// refused rather than cut.
+fn replay_tail(
+    path: &Path,
+    db: &sled::Db,
+    main: &sled::Tree,
+    seg_dir: &Path,
+    mut count: u64,
+    durable: Position,
+) -> Result<(u64, Position), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_end = crate::segments::file_end(seg_dir).map_err(io)?;
+    if file_end <= durable {
+        // Nothing past the mark (or segments shorter than it, which
+        // opening the segments reports).
+        return Ok((count, durable));
+    }
+    let max = u32::try_from(chapar_proto::document::MAX_DOCUMENT).unwrap_or(u32::MAX);
+    let mut records = Records::new(seg_dir, durable, file_end, max);
+    let mut end = durable;
+    let mut replayed = 0u64;
+    // Where the first record that is not whole and valid starts, and why.
+    let mut torn: Option<(Position, String)> = None;
+    while torn.is_none() {
+        let mut chunk: Vec<(Document, Location)> = Vec::with_capacity(REPLAY_BATCH);
+        for r in records.by_ref() {
+            match r {
+                Ok((envelope, after)) => {
+                    let len = envelope.len() as u32;
+                    let loc = Location {
+                        segment: after.segment,
+                        offset: after.offset - u64::from(len),
+                        len,
+                    };
+                    match Document::decode(&envelope) {
+                        Ok(doc) => chunk.push((doc, loc)),
+                        Err(e) => {
+                            torn = Some((
+                                Position {
+                                    segment: loc.segment,
+                                    offset: loc.offset - 4,
+                                },
+                                format!("a record that does not decode: {e}"),
+                            ));
+                            break;
+                        }
+                    }
+                    if chunk.len() == REPLAY_BATCH {
+                        break;
+                    }
+                }
+                Err(RecordError {
+                    at,
+                    kind: RecordErrorKind::Bad(why),
+                }) => {
+                    torn = Some((at, why));
+                    break;
+                }
+                Err(RecordError {
+                    kind: RecordErrorKind::Io(source),
+                    ..
+                }) => return Err(io(source)),
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let docs: Vec<Document> = chunk.iter().map(|(d, _)| d.clone()).collect();
+        let verdicts = chapar_proto::verify_batch(&docs);
+        if let Some(bad) = verdicts.iter().position(|v| v.is_err()) {
+            let loc = chunk[bad].1;
+            torn = Some((
+                Position {
+                    segment: loc.segment,
+                    offset: loc.offset - 4,
+                },
+                "a record whose signature does not verify".into(),
+            ));
+            chunk.truncate(bad);
+        }
+        // Defensive: a document sled already has (it cannot, past its
+        // durable mark) is not indexed twice.
+        let mut fresh = Vec::with_capacity(chunk.len());
+        for (doc, loc) in &chunk {
+            if !main
+                .contains_key(doc_key(&doc.id()))
+                .map_err(|e| engine_error(path, e))?
+            {
+                fresh.push((doc, *loc));
+            }
+        }
+        let Some(last) = chunk.last() else { break };
+        end = last.1.record_end();
+        count += fresh.len() as u64;
+        replayed += fresh.len() as u64;
+        main.apply_batch(index_batch(fresh.into_iter(), count, end))
+            .map_err(|e| engine_error(path, e))?;
+    }
+    if let Some((at, why)) = &torn
+        && at.segment < file_end.segment
+    {
+        return Err(StoreError::Inconsistent {
+            path: path.to_path_buf(),
+            detail: format!(
+                "segment {} holds {why} at offset {}, before segment {}: acknowledged documents are damaged",
+                at.segment, at.offset, file_end.segment
+            ),
+        });
+    }
+    if replayed > 0 {
+        db.flush().map_err(|e| engine_error(path, e))?;
+        tracing::info!(
+            documents = replayed,
+            "store: replayed the write-ahead tail past the index's durable mark ({durable}) up to {end}"
+        );
+    }
+    if let Some((at, why)) = torn {
+        tracing::warn!(
+            "store: {why} at {at}: a torn append that was never acknowledged; cutting it"
+        );
+    }
     Ok((count, end))
 }
 
