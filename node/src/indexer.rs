@@ -17,6 +17,7 @@ use chapar_proto::Trust;
 use chapar_search::{Rebuilt, SearchError, SearchIndex};
 use tracing::{error, info, warn};
 
+use crate::priority::{Priority, lower_current_thread};
 use crate::store::{Position, Store, StoreError};
 
 /// Longest a document waits between being stored and being searchable,
@@ -201,7 +202,8 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Starts following the store on its own thread.
+    /// Starts following the store on its own thread, at
+    /// [`Priority::Background`].
     pub fn spawn(
         shared: Arc<crate::state::Shared>,
         index: Arc<SearchIndex>,
@@ -212,6 +214,7 @@ impl Indexer {
         let thread = std::thread::Builder::new()
             .name("chapar-indexer".into())
             .spawn(move || {
+                lower_current_thread(Priority::Background);
                 let trust = || shared.trust();
                 let out = index_store(
                     &shared.store,

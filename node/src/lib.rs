@@ -20,6 +20,7 @@ pub mod config;
 pub mod frames;
 pub mod indexer;
 pub mod net;
+pub mod priority;
 pub mod rpc;
 pub mod run;
 mod segments;

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::NodeConfig;
+use crate::priority::{Priority, lower_current_thread};
 use crate::state::Shared;
 use crate::store::Store;
 
@@ -143,7 +144,16 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
 
 /// Opens (or rebuilds) the search index and starts following the store.
 fn start_indexer(shared: &Arc<Shared>) -> Result<crate::indexer::Indexer, StartError> {
-    let (index, rebuilt) = crate::indexer::open(&shared.store, &shared.cfg.data_dir)?;
+    // Opened on a thread at background priority: tantivy starts its
+    // indexing and merge threads here, and they inherit it.
+    let (index, rebuilt) = std::thread::scope(|s| {
+        s.spawn(|| {
+            lower_current_thread(Priority::Background);
+            crate::indexer::open(&shared.store, &shared.cfg.data_dir)
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
     let status = Arc::new(crate::indexer::IndexStatus::default());
     if let Some(r) = rebuilt {
         let why = match r {

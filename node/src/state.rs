@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::NodeConfig;
+use crate::priority::{Priority, lower_current_thread};
 use crate::store::{Inserted, Store, StoreError};
 
 /// Capacity of the live channel; a session that falls this far behind is
@@ -732,25 +733,8 @@ impl Shared {
 /// Below this many documents one core verifies faster than two threads.
 const PARALLEL_VERIFY_MIN: usize = 256;
 
-/// Nice value of the threads that verify bulk groups: a node catching up
-/// must not delay live documents, client requests or searches, on itself
-/// or on anything else sharing the machine.
-const BULK_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority (Linux: `setpriority`
-/// on a thread id affects that thread only). Best effort: a failure only
-/// costs latency elsewhere.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread's own id.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, BULK_NICE);
-    }
-}
-
 /// [`verify_batch`] spread over the machine's cores, on fresh threads at
-/// background priority (see [`BULK_NICE`]).
+/// [`Priority::Bulk`].
 fn verify_parallel(docs: &[Document]) -> Vec<Result<(), chapar_proto::VerifyError>> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -767,7 +751,7 @@ fn verify_parallel(docs: &[Document]) -> Vec<Result<(), chapar_proto::VerifyErro
                 (
                     c.len(),
                     s.spawn(move || {
-                        lower_thread_priority();
+                        lower_current_thread(Priority::Bulk);
                         verify_batch(c)
                     }),
                 )
