@@ -216,6 +216,12 @@ fn watch_fn(len: impl Fn() -> u64 + Send + 'static) -> Watch {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        // One last sample: the caller stops the watch as soon as it saw the
+        // value it waited for, which may be after this thread's last look.
+        let n = len();
+        if n != seen.last().map(|x| x.1).unwrap_or(0) {
+            seen.push((Instant::now(), n));
+        }
         if std::env::var_os("BENCH_TRACE").is_some() {
             eprintln!("[trace] watcher max loop gap {:.1} ms", ms(max_gap));
         }
