@@ -1212,7 +1212,9 @@ fn replay_tail(
     // Where the first record that is not whole and valid starts, and why.
     let mut torn: Option<(Position, String)> = None;
     while torn.is_none() {
-        let mut chunk: Vec<(Document, Location)> = Vec::with_capacity(REPLAY_BATCH);
+        // The documents of one replay batch, and where each one is.
+        let mut docs: Vec<Document> = Vec::with_capacity(REPLAY_BATCH);
+        let mut locs: Vec<Location> = Vec::with_capacity(REPLAY_BATCH);
         for r in records.by_ref() {
             match r {
                 Ok((envelope, after)) => {
@@ -1223,7 +1225,10 @@ fn replay_tail(
                         len,
                     };
                     match Document::decode(&envelope) {
-                        Ok(doc) => chunk.push((doc, loc)),
+                        Ok(doc) => {
+                            docs.push(doc);
+                            locs.push(loc);
+                        }
                         Err(e) => {
                             torn = Some((
                                 Position {
@@ -1235,7 +1240,7 @@ fn replay_tail(
                             break;
                         }
                     }
-                    if chunk.len() == REPLAY_BATCH {
+                    if docs.len() == REPLAY_BATCH {
                         break;
                     }
                 }
@@ -1252,13 +1257,12 @@ fn replay_tail(
                 }) => return Err(io(source)),
             }
         }
-        if chunk.is_empty() {
+        if docs.is_empty() {
             break;
         }
-        let docs: Vec<Document> = chunk.iter().map(|(d, _)| d.clone()).collect();
         let verdicts = chapar_proto::verify_batch(&docs);
         if let Some(bad) = verdicts.iter().position(|v| v.is_err()) {
-            let loc = chunk[bad].1;
+            let loc = locs[bad];
             torn = Some((
                 Position {
                     segment: loc.segment,
@@ -1266,12 +1270,13 @@ fn replay_tail(
                 },
                 "a record whose signature does not verify".into(),
             ));
-            chunk.truncate(bad);
+            docs.truncate(bad);
+            locs.truncate(bad);
         }
         // Defensive: a document sled already has (it cannot, past its
         // durable mark) is not indexed twice.
-        let mut fresh = Vec::with_capacity(chunk.len());
-        for (doc, loc) in &chunk {
+        let mut fresh = Vec::with_capacity(docs.len());
+        for (doc, loc) in docs.iter().zip(&locs) {
             if !main
                 .contains_key(doc_key(&doc.id()))
                 .map_err(|e| engine_error(path, e))?
@@ -1279,8 +1284,8 @@ fn replay_tail(
                 fresh.push((doc, *loc));
             }
         }
-        let Some(last) = chunk.last() else { break };
-        end = last.1.record_end();
+        let Some(last) = locs.last() else { break };
+        end = last.record_end();
         count += fresh.len() as u64;
         replayed += fresh.len() as u64;
         main.apply_batch(index_batch(fresh.into_iter(), count, end))
