@@ -5,9 +5,11 @@
 //! (Linux: `setpriority` on a thread id changes that thread only, and
 //! threads it starts inherit it):
 //!
-//! - [`Priority::Bulk`]: verifying the large groups of a catch-up. It must
-//!   not delay live documents, on this node or on others sharing the
-//!   machine.
+//! - [`Priority::Bulk`]: the large groups of a catch-up, on both ends:
+//!   loading and framing what a peer lacks, decoding, verifying and storing
+//!   what a peer sends. It must not delay live documents, on this node or
+//!   on others sharing the machine. Such work runs on a [`Pool`] of
+//!   threads at this priority.
 //! - [`Priority::Background`]: keeping the search index up to date (its
 //!   thread, tantivy's indexing workers and merges). During a catch-up the
 //!   node first holds what its peers send, durably; search catches up from
@@ -47,4 +49,114 @@ pub fn lower_current_thread(priority: Priority) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = priority;
+}
+
+/// A few threads at one [`Priority`], for blocking work an async task
+/// waits on: the counterpart of `tokio::task::spawn_blocking` for work that
+/// must yield to everything else. Jobs run in the order they are given.
+///
+/// The threads exit once the pool is dropped and their queue is empty;
+/// nothing joins them, because the last owner of what a job holds may be
+/// that job's own thread.
+pub struct Pool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A job given to a [`Pool`] did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The job panicked.
+    #[error("a {0} job panicked")]
+    Panicked(&'static str),
+    /// The pool's threads are gone.
+    #[error("the {0} threads are gone")]
+    Gone(&'static str),
+}
+
+impl Pool {
+    /// Starts `threads` threads named `name`, each lowered to `priority`.
+    pub fn new(name: &'static str, threads: usize, priority: Priority) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    lower_current_thread(priority);
+                    loop {
+                        // The lock is held only while waiting for a job.
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Pool { jobs })
+    }
+
+    /// Runs `f` on one of the pool's threads and waits for its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(out);
+        });
+        self.jobs.send(job).map_err(|_| PoolError::Gone(what))?;
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(PoolError::Panicked(what)),
+            Err(_) => Err(PoolError::Gone(what)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pool_runs_jobs_at_its_priority_and_survives_a_panic() {
+        let pool = Pool::new("test-bulk", 2, Priority::Bulk).expect("pool");
+        let nice = pool
+            .run("nice", || {
+                #[cfg(target_os = "linux")]
+                // SAFETY: reads the calling thread's own priority.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::getpriority(libc::PRIO_PROCESS, tid)
+                }
+                #[cfg(not(target_os = "linux"))]
+                Priority::Bulk.nice()
+            })
+            .await
+            .expect("job");
+        assert_eq!(nice, Priority::Bulk.nice());
+        let err = pool
+            .run("boom", || panic!("job fails"))
+            .await
+            .map(|_: ()| ())
+            .expect_err("a panic is reported");
+        assert!(matches!(err, PoolError::Panicked("boom")), "{err}");
+        // Both threads are still there: two jobs that wait for each other
+        // finish only if they run at once.
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let (b1, b2) = (barrier.clone(), barrier);
+        let (x, y) = tokio::join!(
+            pool.run("left", move || b1.wait().is_leader()),
+            pool.run("right", move || b2.wait().is_leader())
+        );
+        assert_ne!(x.expect("left"), y.expect("right"));
+    }
 }

@@ -38,6 +38,9 @@ const CTL_QUEUE: usize = 1024;
 /// Most document ids a peer may have waiting to be sent to it (requested
 /// or found missing); asking for more is a protocol violation.
 const MAX_BULK: usize = 1 << 21;
+/// Groups of at most this many documents are live pushes, stored at normal
+/// priority; larger ones are a catch-up, stored on the bulk threads.
+const LIVE_GROUP: usize = 16;
 /// Received frames waiting for the ingest worker; the reader stops
 /// reading (back-pressure through QUIC flow control) when it is full.
 const INGEST_QUEUE: usize = 64;
@@ -346,17 +349,31 @@ async fn session(
 
 /// Stores what a peer sends, grouping the frames that are waiting, as a
 /// two-stage pipeline: while one group is being stored (disk), the next is
-/// being verified (CPU).
+/// being verified (CPU). Large groups (a catch-up) are prepared and stored
+/// on the bulk threads; small ones (live pushes) at normal priority, so a
+/// cable is never behind a catch-up for a CPU.
 async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
-    let (to_commit, mut committing) = mpsc::channel::<crate::state::Prepared>(1);
+    let (to_commit, mut committing) = mpsc::channel::<(crate::state::Prepared, bool)>(1);
     let committer = {
         let shared = shared.clone();
         let peer = peer.clone();
         tokio::spawn(async move {
-            while let Some(prepared) = committing.recv().await {
+            while let Some((prepared, bulk)) = committing.recv().await {
                 let sh = shared.clone();
                 let source = Source::Peer(peer.clone());
-                match tokio::task::spawn_blocking(move || sh.commit(prepared, &source)).await {
+                let commit = move || sh.commit(prepared, &source);
+                let out = if bulk {
+                    shared
+                        .bulk
+                        .run("store", commit)
+                        .await
+                        .map_err(|e| e.to_string())
+                } else {
+                    tokio::task::spawn_blocking(commit)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                match out {
                     Ok(out) => shared.peer_status(peer.as_str(), |s| {
                         s.received += out.new.len() as u64;
                         s.refused += out.refused.len() as u64;
@@ -373,10 +390,23 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
                 Err(_) => break,
             }
         }
+        let bulk = group.len() > LIVE_GROUP;
         let sh = shared.clone();
-        match tokio::task::spawn_blocking(move || sh.prepare(group)).await {
+        let prepare = move || sh.prepare(group);
+        let prepared = if bulk {
+            shared
+                .bulk
+                .run("verify", prepare)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            tokio::task::spawn_blocking(prepare)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match prepared {
             Ok(prepared) => {
-                if to_commit.send(prepared).await.is_err() {
+                if to_commit.send((prepared, bulk)).await.is_err() {
                     break;
                 }
             }
@@ -474,6 +504,7 @@ async fn writer(
     let mut heap: BinaryHeap<Queued> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut sent: HashSet<DocId> = HashSet::new();
+    let mut loading: Option<Loading> = None;
     let wanted = |l: &Live| l.from.as_ref() != Some(&peer.id) && l.routing.allows(&peer);
     loop {
         // Control messages first: they keep reconciliation moving.
@@ -515,34 +546,20 @@ async fn writer(
             }
             continue;
         }
-        let ids: Vec<DocId> = bulk
-            .take(BATCH_DOCS)
-            .into_iter()
-            .filter(|id| !sent.contains(id))
-            .collect();
-        if !ids.is_empty() {
-            let sh = shared.clone();
-            let target = peer.clone();
-            let docs = tokio::task::spawn_blocking(move || load_for(&sh, &target, ids))
+        let next = match loading.take() {
+            Some(l) => Some(l),
+            None => start_load(&shared, &peer, &bulk, &mut sent),
+        };
+        if let Some(l) = next {
+            let frames = l
                 .await
                 .map_err(|e| SessionError::Internal(e.to_string()))??;
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            for (id, d) in docs {
-                sent.insert(id);
-                bytes += d.len();
-                batch.push(d);
-                if bytes >= BATCH_BYTES {
-                    let n = batch.len() as u64;
-                    let documents = std::mem::take(&mut batch);
-                    frames::write(&mut send, &Message::Documents { documents }).await?;
-                    shared.peer_status(peer.id.as_str(), |s| s.sent += n);
-                    bytes = 0;
-                }
-            }
-            if !batch.is_empty() {
-                let n = batch.len() as u64;
-                frames::write(&mut send, &Message::Documents { documents: batch }).await?;
+            // Load the next batch while this one goes out.
+            loading = start_load(&shared, &peer, &bulk, &mut sent);
+            for (frame, n) in frames {
+                send.write_all(&frame)
+                    .await
+                    .map_err(|e| SessionError::Framed(e.into()))?;
                 shared.peer_status(peer.id.as_str(), |s| s.sent += n);
             }
             continue;
@@ -569,23 +586,79 @@ async fn writer(
     }
 }
 
-/// Loads documents for `peer`, skipping any it may not hold (need to know
-/// is enforced here, before any byte leaves) and any we do not have.
-fn load_for(
+/// A bulk batch being loaded and framed on the bulk threads: each frame
+/// with the number of documents it carries.
+type Loading = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    Result<Vec<(Vec<u8>, u64)>, StoreError>,
+                    crate::priority::PoolError,
+                >,
+            > + Send,
+    >,
+>;
+
+/// Takes the next batch of ids waiting for `peer` (marking them sent) and
+/// starts loading it on the bulk threads; `None` if nothing waits.
+fn start_load(
+    shared: &Arc<Shared>,
+    peer: &Node,
+    bulk: &Bulk,
+    sent: &mut HashSet<DocId>,
+) -> Option<Loading> {
+    let ids: Vec<DocId> = bulk
+        .take(BATCH_DOCS)
+        .into_iter()
+        .filter(|id| sent.insert(*id))
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let sh = shared.clone();
+    let target = peer.clone();
+    Some(Box::pin(async move {
+        let loader = sh.clone();
+        sh.bulk
+            .run("load", move || load_frames(&loader, &target, ids))
+            .await
+    }))
+}
+
+/// Loads documents for `peer` and frames them, at most [`BATCH_BYTES`] a
+/// frame, skipping any it may not hold (need to know is enforced here,
+/// before any byte leaves) and any we do not have.
+fn load_frames(
     shared: &Shared,
     peer: &Node,
     ids: Vec<DocId>,
-) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
+) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+    let mut frames = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut flush = |batch: &mut Vec<Vec<u8>>| {
+        let n = batch.len() as u64;
+        let documents = std::mem::take(batch);
+        frames.push((Message::Documents { documents }.to_frame(), n));
+    };
     for id in ids {
         let Some(doc) = shared.store.get(&id)? else {
             continue;
         };
         if doc.kind() != Kind::Roster && chapar_proto::access::node_may_hold(peer, &doc) {
-            out.push((id, doc.into_bytes()));
+            let d = doc.into_bytes();
+            bytes += d.len();
+            batch.push(d);
+            if bytes >= BATCH_BYTES {
+                flush(&mut batch);
+                bytes = 0;
+            }
         } else {
             warn!(peer = %peer.id, doc = %id, "not sending: the peer may not hold it");
         }
     }
-    Ok(out)
+    if !batch.is_empty() {
+        flush(&mut batch);
+    }
+    Ok(frames)
 }

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::NodeConfig;
-use crate::priority::{Priority, lower_current_thread};
+use crate::priority::{Pool, Priority, lower_current_thread};
 use crate::store::{Inserted, Store, StoreError};
 
 /// Capacity of the live channel; a session that falls this far behind is
@@ -202,6 +202,9 @@ pub struct Shared {
     pub endpoint: Mutex<Option<quinn::Endpoint>>,
     /// The search index and its indexer's status (set once opened).
     pub search: std::sync::OnceLock<Search>,
+    /// Threads at [`Priority::Bulk`] for the large groups of catch-ups,
+    /// sent and received: live documents never wait behind them for a CPU.
+    pub bulk: Pool,
 }
 
 /// The node's search index and what its indexer reports.
@@ -227,6 +230,9 @@ pub enum StateError {
     /// This node is not (or no longer) in the roster.
     #[error("node {0} is not in the roster (or is revoked): refusing to run")]
     NotListed(Id),
+    /// The operating system would not start a thread.
+    #[error("cannot start the bulk threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// The roster in force for a node whose bundle carries `bundle_roster`:
@@ -254,6 +260,10 @@ pub fn roster_in_force(
     }
     Ok((roster, roster_doc))
 }
+
+/// Threads of [`Shared::bulk`]: one group being prepared while the
+/// previous one is committed (verification itself fans out further).
+const BULK_THREADS: usize = 2;
 
 /// Name of the meta entry holding the roster in force.
 const META_ROSTER: &str = "roster";
@@ -290,6 +300,8 @@ impl Shared {
             shutdown,
             endpoint: Mutex::new(None),
             search: std::sync::OnceLock::new(),
+            bulk: Pool::new("chapar-bulk", BULK_THREADS, Priority::Bulk)
+                .map_err(StateError::Threads)?,
         })
     }
 
