@@ -7,12 +7,20 @@
 //! 2. latency of cables released at embassy A until stored at embassy B
 //!    through the hub, while a fresh node catches up the hub's N pages.
 //!
+//! Every node runs in its own process, as deployed (this binary re-run with
+//! `CHAPAR_BENCH_NODE` set does what `chapar-node run` does), and is
+//! observed only through its client RPC: status for counts, a subscription
+//! for the moment a cable is stored. A cable counts as "stored at B" when
+//! B's subscriber receives it.
+//!
 //! `cargo bench -p chapar-tests --bench replication` (add `-- --docs N`,
-//! `-- --cables N`, `-- --json`).
+//! `-- --cables N`, `-- --json`, `-- --in-process`). `BENCH_TRACE=1` adds
+//! per-commit traces and the slowest cables; `BENCH_LOGS=DIR` keeps the
+//! nodes' logs.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +29,7 @@ use chapar_node::config::NodeConfig;
 use chapar_node::store::Store;
 use chapar_proto::keys::public_key_from_pem;
 use chapar_proto::roster::accept_update;
+use chapar_proto::wire::Message;
 use chapar_proto::{
     Body, Cable, CableRelease, Classification, DocId, Document, Id, PageId, Precedence, Role,
     Trust, WikiRevision, verify_batch,
@@ -33,63 +42,229 @@ struct Args {
     docs: usize,
     cables: usize,
     json: bool,
-    /// Run every node on the bench's one runtime instead of its own.
-    shared_runtime: bool,
+    /// Run every node inside the bench process (each on its own runtime)
+    /// instead of as its own `chapar-node` process.
+    in_process: bool,
 }
 
-fn args() -> Args {
+fn args() -> Result<Args> {
     let mut a = Args {
         docs: 100_000,
         cables: 1_000,
         json: false,
-        shared_runtime: false,
+        in_process: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
+    let number = |i: usize, flag: &str| -> Result<usize> {
+        v.get(i + 1)
+            .and_then(|x| x.parse().ok())
+            .with_context(|| format!("{flag} takes a number"))
+    };
     while i < v.len() {
         match v[i].as_str() {
             "--docs" => {
-                a.docs = v[i + 1].parse().expect("--docs N");
+                a.docs = number(i, "--docs")?;
                 i += 1;
             }
             "--cables" => {
-                a.cables = v[i + 1].parse().expect("--cables N");
+                a.cables = number(i, "--cables")?;
                 i += 1;
             }
             "--json" => a.json = true,
-            "--shared-runtime" => a.shared_runtime = true,
-            _ => {}
+            "--in-process" => a.in_process = true,
+            // cargo bench passes --bench; anything else is a mistake.
+            "--bench" => {}
+            other => bail!("unknown flag {other}; use --docs N, --cables N, --json, --in-process"),
         }
         i += 1;
     }
-    a
+    Ok(a)
 }
 
-/// Whether nodes share the bench's runtime (`--shared-runtime`); set once
-/// at start.
-static SHARED_RUNTIME: AtomicBool = AtomicBool::new(false);
+/// A node under measurement, observed only through its client RPC (status
+/// and subscriptions), whichever way it runs.
+struct BenchNode {
+    how: Running,
+    addr: std::net::SocketAddr,
+    /// The observer's connection, for status.
+    obs: Client,
+}
 
-/// Starts a node the way a deployment runs it: in its own process, which
-/// here means its own tokio runtime (two worker threads, its own blocking
-/// pool), so one node's bulk transfer cannot hold the scheduler threads
-/// that another node's live traffic needs. With `--shared-runtime` every
-/// node runs on the bench's runtime instead (the setup of earlier runs).
-async fn start(toml: &Path) -> Result<chapar_node::Running> {
-    if SHARED_RUNTIME.load(Ordering::Relaxed) {
-        return chapar_tests::start(toml).await;
+enum Running {
+    /// Its own `chapar-node run` process, as deployed. This is the default:
+    /// nodes in one process share sled's process-wide lock (every
+    /// `apply_batch` takes it for writing; each database's background
+    /// flusher holds it for reading while it writes and syncs), so one
+    /// node's flush would stall another node's commits.
+    Process(std::process::Child),
+    /// Inside the bench process, on its own tokio runtime (`--in-process`).
+    InProcess(chapar_node::Running),
+    Stopped,
+}
+
+impl Drop for BenchNode {
+    /// A bench that fails leaves no node process behind.
+    fn drop(&mut self) {
+        if let Running::Process(child) = &mut self.how {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+impl BenchNode {
+    async fn start(toml: &Path, observer: &Path, in_process: bool) -> Result<BenchNode> {
+        let cfg = NodeConfig::load(toml)?;
+        let addr = cfg.listen;
+        let how = if in_process {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let toml = toml.to_owned();
+            let node = rt
+                .spawn(async move { chapar_tests::start(&toml).await })
+                .await??;
+            // The runtime lives until the bench exits, like a process.
+            std::mem::forget(rt);
+            Running::InProcess(node)
+        } else {
+            let log_path = cfg.data_dir.with_extension("log");
+            let log = std::fs::File::create(&log_path)?;
+            let mut child = std::process::Command::new(std::env::current_exe()?)
+                .env(NODE_ENV, toml)
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("cannot start chapar-node")?;
+            // Its log says when it listens: a QUIC handshake sent earlier
+            // would wait a whole retransmission timeout.
+            let t = Instant::now();
+            loop {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if text.contains("node started") {
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(30) || child.try_wait()?.is_some() {
+                    let _ = child.kill();
+                    bail!("node of {} did not start:\n{text}", toml.display());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Running::Process(child)
+        };
+        // Connect as soon as it listens.
+        let t = Instant::now();
+        let obs = loop {
+            match Client::connect(observer, addr).await {
+                Ok(c) => break c,
+                Err(e) if t.elapsed() > Duration::from_secs(30) => {
+                    let log = std::fs::read_to_string(cfg.data_dir.with_extension("log"))
+                        .unwrap_or_default();
+                    bail!("node at {addr} did not answer: {e}\n{log}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        };
+        Ok(BenchNode { how, addr, obs })
+    }
+
+    async fn status(&self) -> Result<serde_json::Value> {
+        match self.obs.request(&Message::Status).await? {
+            Message::StatusReport { json } => Ok(serde_json::from_str(&json)?),
+            other => bail!("status: unexpected {}", other.name()),
+        }
+    }
+
+    /// Documents the node holds (verified and durable).
+    async fn documents(&self) -> Result<u64> {
+        self.status().await?["documents"]
+            .as_u64()
+            .context("status without documents")
+    }
+
+    /// Entries its search index shows (0 before the index is open).
+    async fn entries(&self) -> Result<u64> {
+        Ok(self.status().await?["search"]["entries"]
+            .as_u64()
+            .unwrap_or(0))
+    }
+
+    async fn stop(mut self) {
+        match std::mem::replace(&mut self.how, Running::Stopped) {
+            Running::Stopped => {}
+            Running::InProcess(n) => n.stop().await,
+            Running::Process(mut child) => {
+                // SAFETY: sends a signal to our own child.
+                unsafe {
+                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                }
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_secs(20) {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Set in a child process of the bench: run the node of this `node.toml`.
+const NODE_ENV: &str = "CHAPAR_BENCH_NODE";
+
+/// The child process's work: what `chapar-node run --config` does (the
+/// same library, runtime and logging), in this binary, so the bench needs
+/// no second build and runs exactly the code it was compiled with.
+fn node_process(toml: &Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_target(false)
+        .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()?;
-    let toml = toml.to_owned();
-    let node = rt
-        .spawn(async move { chapar_tests::start(&toml).await })
-        .await??;
-    // The runtime lives until the bench process exits, like the process
-    // it stands for.
-    std::mem::forget(rt);
-    Ok(node)
+    rt.block_on(async {
+        let node = chapar_node::start(NodeConfig::load(toml)?).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        term.recv().await;
+        node.stop().await;
+        Ok(())
+    })
+}
+
+/// Records when each cable release reaches a subscriber at `node` (the
+/// moment a person there could read it).
+async fn arrivals(node: &BenchNode) -> Result<Arc<Mutex<HashMap<DocId, Instant>>>> {
+    let (mut send, mut recv) = node.obs.connection().open_bi().await?;
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Subscribe {
+            kinds: vec![chapar_proto::Kind::CableRelease],
+        },
+    )
+    .await?;
+    let seen: Arc<Mutex<HashMap<DocId, Instant>>> = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let _send = send;
+        while let Ok(m) = chapar_node::frames::read(&mut recv).await {
+            let now = Instant::now();
+            if let Message::Documents { documents } = m {
+                for d in documents {
+                    if let Ok(d) = Document::decode(&d) {
+                        out.lock().expect("arrivals").insert(d.id(), now);
+                    }
+                }
+            }
+        }
+    });
+    Ok(seen)
 }
 
 /// N signed UNCLASSIFIED wiki pages of ~2 KB from the editors, encoded,
@@ -146,9 +321,7 @@ struct Floor {
 
 /// decode + verify_batch + authorize + insert_batch, in batches, one thread.
 fn floor(raw: &[Vec<u8>], trust: &Trust, dir: &Path, batch: usize) -> Result<Floor> {
-    let store = Arc::new(Store::open(dir)?);
-    let st = store.clone();
-    let w = watch_fn(move || st.len());
+    let store = Store::open(dir)?;
     let mut f = Floor {
         batch,
         ..Floor::default()
@@ -179,68 +352,71 @@ fn floor(raw: &[Vec<u8>], trust: &Trust, dir: &Path, batch: usize) -> Result<Flo
         f.batches += 1;
     }
     f.total = t0.elapsed();
-    let seen = w.finish();
-    if std::env::var_os("BENCH_TRACE").is_some() {
-        eprintln!("[trace floor {batch}] {} changes seen", seen.len() - 1);
-    }
     assert_eq!(store.len() as usize, raw.len());
     drop(store);
     Ok(f)
 }
 
-/// Watches a node's document count on its own thread (1 ms resolution):
-/// every change is one committed `insert_batch` (one flush).
+/// Polls a node's count (documents or index entries) every 10 ms on a
+/// task of its own and records each change with its time: one change is
+/// about one committed batch. (Each poll is a status RPC the node answers:
+/// polling much faster would load the node being measured.)
 struct Watch {
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<Vec<(Instant, u64)>>,
+    latest: Arc<AtomicU64>,
+    handle: tokio::task::JoinHandle<Vec<(Instant, u64)>>,
 }
 
-fn watch(node: &chapar_node::Running) -> Watch {
-    let shared = node.shared().clone();
-    watch_fn(move || shared.store.len())
+#[derive(Clone, Copy)]
+enum Count {
+    Documents,
+    Entries,
 }
 
-fn watch_fn(len: impl Fn() -> u64 + Send + 'static) -> Watch {
+fn watch(node: &Arc<BenchNode>, what: Count) -> Watch {
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let handle = std::thread::spawn(move || {
-        let mut seen = vec![(Instant::now(), len())];
-        let mut last = Instant::now();
-        let mut max_gap = Duration::ZERO;
-        while !s.load(Ordering::Relaxed) {
-            max_gap = max_gap.max(last.elapsed());
-            last = Instant::now();
-            let n = len();
+    let latest = Arc::new(AtomicU64::new(0));
+    let (s, l) = (stop.clone(), latest.clone());
+    let node = node.clone();
+    let handle = tokio::spawn(async move {
+        let count = |node: Arc<BenchNode>| async move {
+            match what {
+                Count::Documents => node.documents().await.unwrap_or(0),
+                Count::Entries => node.entries().await.unwrap_or(0),
+            }
+        };
+        let mut seen = vec![(Instant::now(), count(node.clone()).await)];
+        loop {
+            // One last sample after the stop: the caller stops the watch as
+            // soon as it saw the value it waited for.
+            let last = s.load(Ordering::Relaxed);
+            let n = count(node.clone()).await;
+            l.store(n, Ordering::Relaxed);
             if n != seen.last().map(|x| x.1).unwrap_or(0) {
                 seen.push((Instant::now(), n));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            if last {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // One last sample: the caller stops the watch as soon as it saw the
-        // value it waited for, which may be after this thread's last look.
-        let n = len();
-        if n != seen.last().map(|x| x.1).unwrap_or(0) {
-            seen.push((Instant::now(), n));
-        }
-        if std::env::var_os("BENCH_TRACE").is_some() {
-            eprintln!("[trace] watcher max loop gap {:.1} ms", ms(max_gap));
-        }
-        seen
     });
-    Watch { stop, handle }
+    Watch {
+        stop,
+        latest,
+        handle,
+    }
 }
 
 impl Watch {
-    fn finish(self) -> Vec<(Instant, u64)> {
+    async fn finish(self) -> Vec<(Instant, u64)> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("watch")
+        self.handle.await.unwrap_or_default()
     }
 }
 
 #[derive(Debug)]
 struct CatchUp {
-    #[allow(dead_code)]
-    docs: u64,
     total: Duration,
     /// Until every document was also searchable (the index committed).
     searchable: Duration,
@@ -252,108 +428,47 @@ struct CatchUp {
     gap_max: Duration,
 }
 
-/// Index entries the node shows searches (0 before the index is open).
-fn entries(node: &chapar_node::Running) -> u64 {
-    node.shared().search.get().map_or(0, |s| s.index.entries())
+/// Polls `f` every 10 ms until it reaches `want`; fails after `limit`.
+async fn wait_for(
+    what: &str,
+    limit: Duration,
+    want: u64,
+    f: impl AsyncFn() -> Result<u64>,
+) -> Result<()> {
+    let t = Instant::now();
+    loop {
+        let n = f().await?;
+        if n >= want {
+            return Ok(());
+        }
+        if t.elapsed() > limit {
+            bail!("{what} stalled at {n} of {want}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
-/// Starts `toml`'s node and waits (10 ms polls) until it holds `want`
-/// documents, then until its index shows `want_entries` entries.
+/// Starts `toml`'s node and waits until it holds `want` documents, then
+/// until its index shows `want_entries` entries.
 async fn catch_up(
     toml: &Path,
+    observer: &Path,
+    in_process: bool,
     want: u64,
     want_entries: u64,
-) -> Result<(chapar_node::Running, CatchUp)> {
+) -> Result<(Arc<BenchNode>, CatchUp)> {
     let t0 = Instant::now();
-    let node = start(toml).await?;
-    let w = watch(&node);
-    let sampler = std::env::var_os("BENCH_THREADS").map(|_| {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let h = std::thread::spawn(move || {
-            let mut hist: HashMap<String, usize> = HashMap::new();
-            let mut samples = 0;
-            while !s2.load(Ordering::Relaxed) {
-                samples += 1;
-                for e in std::fs::read_dir("/proc/self/task")
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    let Ok(st) = std::fs::read_to_string(e.path().join("stat")) else {
-                        continue;
-                    };
-                    let Some((a, b)) = st.rsplit_once(')') else {
-                        continue;
-                    };
-                    let comm = a.rsplit_once('(').map(|x| x.1).unwrap_or("");
-                    let state = b.trim_start().chars().next().unwrap_or('?');
-                    if state == 'R' || state == 'D' {
-                        *hist.entry(format!("{comm}:{state}")).or_default() += 1;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let mut v: Vec<_> = hist.into_iter().collect();
-            v.sort_by_key(|e| std::cmp::Reverse(e.1));
-            eprintln!(
-                "[threads] {samples} samples, avg running/blocked: {}",
-                v.iter()
-                    .map(|(k, n)| format!("{k}={:.2}", *n as f64 / samples as f64))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-        });
-        (stop, h)
-    });
-    let tracer = std::env::var_os("BENCH_TRACE").map(|_| {
-        let mut rx = node.shared().live.subscribe();
-        std::thread::spawn(move || {
-            let mut clusters: Vec<(f64, usize)> = Vec::new();
-            let mut last: Option<Instant> = None;
-            while let Ok(_l) = rx.blocking_recv() {
-                let now = Instant::now();
-                match last {
-                    Some(l) if now - l < Duration::from_micros(300) => {
-                        clusters.last_mut().expect("cluster").1 += 1
-                    }
-                    _ => clusters.push((ms(now - t0), 1)),
-                }
-                last = Some(now);
-                if clusters.iter().map(|c| c.1).sum::<usize>() as u64 >= want {
-                    break;
-                }
-            }
-            let d: Vec<String> = clusters
-                .iter()
-                .map(|c| format!("{}@{:.0}", c.1, c.0))
-                .collect();
-            eprintln!("[trace live] {} clusters: {}", clusters.len(), d.join(" "));
-        })
-    });
+    let node = Arc::new(BenchNode::start(toml, observer, in_process).await?);
+    let w = watch(&node, Count::Documents);
     let limit = Duration::from_secs(600);
-    while node.shared().store.len() < want {
-        if t0.elapsed() > limit {
-            bail!("catch-up stalled at {}", node.shared().store.len());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let total = t0.elapsed();
-    let seen = w.finish();
-    while entries(&node) < want_entries {
-        if t0.elapsed() > limit {
-            bail!("indexing stalled at {} entries", entries(&node));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for("catch-up", limit, want, || node.documents()).await?;
+    let seen = w.finish().await;
+    let total = seen
+        .iter()
+        .find(|x| x.1 >= want)
+        .map_or(t0.elapsed(), |x| x.0 - t0);
+    wait_for("indexing", limit, want_entries, || node.entries()).await?;
     let searchable = t0.elapsed();
-    if let Some((stop, h)) = sampler {
-        stop.store(true, Ordering::Relaxed);
-        let _ = h.join();
-    }
-    if let Some(t) = tracer {
-        let _ = t.join();
-    }
     if std::env::var_os("BENCH_TRACE").is_some() {
         let d: Vec<String> = seen
             .windows(2)
@@ -378,7 +493,6 @@ fn summarize(t0: Instant, total: Duration, seen: &[(Instant, u64)]) -> CatchUp {
     };
     let docs = seen.last().map(|x| x.1).unwrap_or(0);
     CatchUp {
-        docs,
         total,
         searchable: total,
         first_doc,
@@ -429,7 +543,7 @@ fn roster_version(doc: &Document) -> u64 {
 /// each `Documents` frame carries and when it arrived.
 async fn probe(d1: &Path, addr: std::net::SocketAddr, version: u64) -> Result<()> {
     use chapar_proto::reconcile::{ReconcileConfig, Reconciler, Tree};
-    use chapar_proto::wire::{Message, PROTOCOL_VERSION};
+    use chapar_proto::wire::PROTOCOL_VERSION;
     let bundle = d1.parent().context("bundle")?;
     let client = Client::connect(bundle, addr).await?;
     let (mut send, mut recv) = client.connection().open_bi().await?;
@@ -463,10 +577,19 @@ async fn probe(d1: &Path, addr: std::net::SocketAddr, version: u64) -> Result<()
     Ok(())
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
-    let a = args();
-    SHARED_RUNTIME.store(a.shared_runtime, Ordering::Relaxed);
+fn main() -> Result<()> {
+    if let Some(toml) = std::env::var_os(NODE_ENV) {
+        return node_process(Path::new(&toml));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(bench())
+}
+
+async fn bench() -> Result<()> {
+    let a = args()?;
     let n = a.docs;
     let t_run = Instant::now();
     use Classification::*;
@@ -496,6 +619,11 @@ async fn main() -> Result<()> {
         &[],
         "a-1",
     )?;
+    // Watches the nodes through their client RPC: originator's mission, so
+    // it may read the bench's cables wherever they are.
+    let observer = m
+        .add_user("observer-a", "emb-a", Secret, &[Role::Reader], &[], "hub")?
+        .bundle;
     // Every node starts with the final roster (it lists the editors).
     let roster_doc = m.roster()?;
     for t in [&hub, &a1, &b1, &c1, &d1] {
@@ -560,87 +688,58 @@ async fn main() -> Result<()> {
     drop(raw);
 
     // 1. Catch-up of a-1 from the hub.
-    let hub_n = start(&hub).await?;
+    let ip = a.in_process;
+    let hub_n = Arc::new(BenchNode::start(&hub, &observer, ip).await?);
     // The hub's store was loaded directly: let it build its search index
     // before anything is measured (a deployed hub has had it all along).
     let t = Instant::now();
-    while entries(&hub_n) < 2 * n as u64 {
-        if t.elapsed() > Duration::from_secs(900) {
-            bail!("hub indexing stalled at {}", entries(&hub_n));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "hub indexing",
+        Duration::from_secs(900),
+        2 * n as u64,
+        || hub_n.entries(),
+    )
+    .await?;
     eprintln!(
         "[setup] hub indexed {} entries in {:.1} s",
-        entries(&hub_n),
+        hub_n.entries().await?,
         t.elapsed().as_secs_f64()
     );
     if std::env::var_os("BENCH_PROBE").is_some() {
-        probe(
-            &d1,
-            hub_n.local_addr().context("addr")?,
-            roster_version(&roster_doc),
-        )
-        .await?;
+        probe(&d1, hub_n.addr, roster_version(&roster_doc)).await?;
     }
     // Every page is two index entries: the page and its history entry.
-    let (a_n, cu_a) = catch_up(&a1, n as u64, 2 * n as u64).await?;
+    let (a_n, cu_a) = catch_up(&a1, &observer, ip, n as u64, 2 * n as u64).await?;
     eprintln!("[catch-up] a-1: {:.2} s", cu_a.total.as_secs_f64());
     // b-1 catches up too (second catch-up figure; it must be live for 2).
-    let (b_n, cu_b) = catch_up(&b1, n as u64, 2 * n as u64).await?;
+    let (b_n, cu_b) = catch_up(&b1, &observer, ip, n as u64, 2 * n as u64).await?;
     eprintln!("[catch-up] b-1: {:.2} s", cu_b.total.as_secs_f64());
 
     // 2. Cables a-1 -> hub -> b-1 while c-1 catches up the hub's pages.
-    let at_hub: Arc<Mutex<HashMap<DocId, Instant>>> = Arc::default();
-    {
-        let mut rx = hub_n.shared().live.subscribe();
-        let arr = at_hub.clone();
-        std::thread::spawn(move || {
-            while let Ok(l) = rx.blocking_recv() {
-                if l.doc.kind() == chapar_proto::Kind::CableRelease {
-                    arr.lock()
-                        .expect("arrivals")
-                        .insert(l.doc.id(), Instant::now());
-                }
-            }
-        });
-    }
-    let arrivals: Arc<Mutex<HashMap<DocId, Instant>>> = Arc::default();
-    let mut rx = b_n.shared().live.subscribe();
-    let arr = arrivals.clone();
-    let listener = std::thread::spawn(move || {
-        while let Ok(l) = rx.blocking_recv() {
-            if l.doc.kind() == chapar_proto::Kind::CableRelease {
-                arr.lock()
-                    .expect("arrivals")
-                    .insert(l.doc.id(), Instant::now());
-            }
-        }
-    });
+    let at_hub = arrivals(&hub_n).await?;
+    let at_b = arrivals(&b_n).await?;
     // Searchable at b-1: each release is one entry, indexed in arrival
     // order, so the k-th cable stored is searchable once the entries reach
     // base + k + 1.
-    let base_entries = entries(&b_n);
-    let b_entries = {
-        let shared = b_n.shared().clone();
-        watch_fn(move || shared.search.get().map_or(0, |s| s.index.entries()))
-    };
-    let client = Client::connect(&drafter.bundle, a_n.local_addr().context("addr")?).await?;
+    let base_entries = b_n.entries().await?;
+    let b_entries = watch(&b_n, Count::Entries);
+    let client = Client::connect(&drafter.bundle, a_n.addr).await?;
     let cables: Vec<Document> = (0..a.cables)
         .map(|i| release(&drafter, "emb-b", i))
         .collect::<Result<_>>()?;
     let t_c = Instant::now();
-    let c_node = start(&c1).await?;
-    let wc = watch(&c_node);
+    let c_node = Arc::new(BenchNode::start(&c1, &observer, ip).await?);
+    let wc = watch(&c_node, Count::Documents);
     // Let the bulk transfer get going before the first cable.
-    while c_node.shared().store.is_empty() && t_c.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for("c-1's first documents", Duration::from_secs(60), 1, || {
+        c_node.documents()
+    })
+    .await?;
     let mut sent = Vec::with_capacity(cables.len());
     let mut submit_rtt = Vec::with_capacity(cables.len());
     let mut during_bulk = 0;
     for c in &cables {
-        if c_node.shared().store.len() < n as u64 {
+        if wc.latest.load(Ordering::Relaxed) < n as u64 {
             during_bulk += 1;
         }
         let t = Instant::now();
@@ -651,19 +750,19 @@ async fn main() -> Result<()> {
     let t_sent = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = arrivals.lock().expect("arrivals").len();
+        let got = at_b.lock().expect("arrivals").len();
         if got >= cables.len() || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let want_entries = base_entries + arrivals.lock().expect("arrivals").len() as u64;
-    while entries(&b_n) < want_entries && t_sent.elapsed() < Duration::from_secs(60) {
+    let want_entries = base_entries + at_b.lock().expect("arrivals").len() as u64;
+    while b_n.entries().await? < want_entries && t_sent.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let seen_b = b_entries.finish();
+    let seen_b = b_entries.finish().await;
     let mut to_searchable: Vec<Duration> = {
-        let arr = arrivals.lock().expect("arrivals");
+        let arr = at_b.lock().expect("arrivals");
         let mut stored: Vec<Instant> = arr.values().copied().collect();
         stored.sort();
         stored
@@ -676,10 +775,11 @@ async fn main() -> Result<()> {
             .collect()
     };
     to_searchable.sort();
-    while c_node.shared().store.len() < n as u64 && t_c.elapsed() < Duration::from_secs(600) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let seen_c = wc.finish();
+    wait_for("c-1's catch-up", Duration::from_secs(600), n as u64, || {
+        c_node.documents()
+    })
+    .await?;
+    let seen_c = wc.finish().await;
     let done_c = seen_c
         .iter()
         .find(|x| x.1 >= n as u64)
@@ -688,18 +788,47 @@ async fn main() -> Result<()> {
     let cu_c = summarize(t_c, done_c, &seen_c);
     let cables_window = t_sent - t_c;
     let mut lat: Vec<Duration> = {
-        let arr = arrivals.lock().expect("arrivals");
+        let arr = at_b.lock().expect("arrivals");
         sent.iter()
             .filter_map(|(id, t)| arr.get(id).map(|a| *a - *t))
             .collect()
     };
     lat.sort();
     submit_rtt.sort();
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        // The slowest cables: when they were sent and which leg was slow.
+        let arr = at_b.lock().expect("arrivals");
+        let hub = at_hub.lock().expect("hub");
+        let mut worst: Vec<(Duration, usize, f64, f64)> = sent
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (id, t))| {
+                let (h, b) = (*hub.get(id)?, *arr.get(id)?);
+                Some((b - *t, k, ms(h - *t), ms(b.saturating_duration_since(h))))
+            })
+            .collect();
+        worst.sort_by_key(|w| std::cmp::Reverse(w.0));
+        let d: Vec<String> = worst
+            .iter()
+            .take(15)
+            .map(|(l, k, a, b)| {
+                format!(
+                    "#{k}@{:.0}ms={:.0}({a:.0}+{b:.0})",
+                    ms(sent[*k].1 - t_c),
+                    ms(*l)
+                )
+            })
+            .collect();
+        eprintln!("[trace worst cables] {}", d.join(" "));
+    }
     let (mut to_hub, mut hub_to_b): (Vec<Duration>, Vec<Duration>) = {
-        let arr = arrivals.lock().expect("arrivals");
+        let arr = at_b.lock().expect("arrivals");
         let hub = at_hub.lock().expect("hub");
         sent.iter()
-            .filter_map(|(id, t)| Some((*hub.get(id)? - *t, *arr.get(id)? - *hub.get(id)?)))
+            .filter_map(|(id, t)| {
+                let (h, b) = (*hub.get(id)?, *arr.get(id)?);
+                Some((h - *t, b.saturating_duration_since(h)))
+            })
             .unzip()
     };
     to_hub.sort();
@@ -711,10 +840,30 @@ async fn main() -> Result<()> {
     };
     let delivered = lat.len();
 
-    for node in [c_node, b_n, a_n, hub_n] {
-        node.stop().await;
+    drop(client);
+    for mut node in [c_node, b_n, a_n, hub_n] {
+        // Watch tasks may still hold a reference for a moment.
+        for _ in 0..100 {
+            match Arc::try_unwrap(node) {
+                Ok(n) => {
+                    n.stop().await;
+                    break;
+                }
+                Err(n) => node = n,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
-    drop(listener);
+    if let Some(dir) = std::env::var_os("BENCH_LOGS") {
+        // The nodes' logs outlive the run's temporary directory.
+        std::fs::create_dir_all(&dir)?;
+        for t in [&hub, &a1, &b1, &c1] {
+            let log = NodeConfig::load(t)?.data_dir.with_extension("log");
+            let node = t.parent().and_then(|b| b.file_name()).context("bundle")?;
+            let name = format!("{}.log", node.to_string_lossy());
+            let _ = std::fs::copy(&log, Path::new(&dir).join(name));
+        }
+    }
 
     // Report.
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
@@ -723,10 +872,10 @@ async fn main() -> Result<()> {
     println!(
         "chapar replication bench: {n} UNCLASSIFIED wiki pages, {} B avg ({mb:.1} MB), 4 editors, loopback 127.{NET}.0.x, {}, one run",
         bytes / n.max(1),
-        if a.shared_runtime {
-            "all nodes on one runtime"
+        if a.in_process {
+            "every node in the bench process on its own runtime"
         } else {
-            "one runtime per node"
+            "every node its own chapar-node process"
         }
     );
     for f in &floors {
