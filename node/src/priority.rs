@@ -13,8 +13,11 @@
 //! - [`Priority::Background`]: keeping the search index up to date (its
 //!   thread, tantivy's indexing workers and merges). During a catch-up the
 //!   node first holds what its peers send, durably; search catches up from
-//!   the store afterwards, and meanwhile uses whatever CPU is idle. On an
-//!   idle node the index still follows within its commit interval.
+//!   the store afterwards, and meanwhile gets a small share of the CPU. On
+//!   an idle node the index still follows within its commit interval. Nice
+//!   15 rather than 19: at 19 a node's index fell more than a second behind
+//!   its live documents while another node on the same machine caught up
+//!   (ADR 0011).
 //!
 //! An unprivileged process cannot raise a thread's priority back, so each
 //! thread is lowered once, for good, when it starts.
@@ -24,7 +27,7 @@
 pub enum Priority {
     /// Bulk verification of a catch-up (nice 10).
     Bulk,
-    /// Search indexing (nice 19).
+    /// Search indexing (nice 15).
     Background,
 }
 
@@ -33,7 +36,7 @@ impl Priority {
     pub fn nice(self) -> i32 {
         match self {
             Priority::Bulk => 10,
-            Priority::Background => 19,
+            Priority::Background => 15,
         }
     }
 }
