@@ -25,7 +25,7 @@
 /// How far below normal a thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
-    /// Bulk verification of a catch-up (nice 10).
+    /// Catch-up work, sent or received (nice 10).
     Bulk,
     /// Search indexing (nice 15).
     Background,
@@ -73,8 +73,8 @@ pub enum PoolError {
     /// The job panicked.
     #[error("a {0} job panicked")]
     Panicked(&'static str),
-    /// The pool's threads are gone.
-    #[error("the {0} threads are gone")]
+    /// The pool's threads are gone (the node is stopping).
+    #[error("the bulk threads are gone; a {0} job did not run")]
     Gone(&'static str),
 }
 
