@@ -362,18 +362,7 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
                 let sh = shared.clone();
                 let source = Source::Peer(peer.clone());
                 let commit = move || sh.commit(prepared, &source);
-                let out = if bulk {
-                    shared
-                        .bulk
-                        .run("store", commit)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else {
-                    tokio::task::spawn_blocking(commit)
-                        .await
-                        .map_err(|e| e.to_string())
-                };
-                match out {
+                match off_thread(&shared, bulk, "store", commit).await {
                     Ok(out) => shared.peer_status(peer.as_str(), |s| {
                         s.received += out.new.len() as u64;
                         s.refused += out.refused.len() as u64;
@@ -393,18 +382,7 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
         let bulk = group.len() > LIVE_GROUP;
         let sh = shared.clone();
         let prepare = move || sh.prepare(group);
-        let prepared = if bulk {
-            shared
-                .bulk
-                .run("verify", prepare)
-                .await
-                .map_err(|e| e.to_string())
-        } else {
-            tokio::task::spawn_blocking(prepare)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match prepared {
+        match off_thread(&shared, bulk, "verify", prepare).await {
             Ok(prepared) => {
                 if to_commit.send((prepared, bulk)).await.is_err() {
                     break;
@@ -416,6 +394,23 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
     drop(to_commit);
     if let Err(e) = committer.await {
         warn!(%peer, "store task failed: {e}");
+    }
+}
+
+/// Runs blocking work off the async threads: on the bulk threads if it is
+/// part of a catch-up, else on tokio's blocking pool at normal priority.
+async fn off_thread<T: Send + 'static>(
+    shared: &Shared,
+    bulk: bool,
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    if bulk {
+        shared.bulk.run(what, f).await.map_err(|e| e.to_string())
+    } else {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
