@@ -602,14 +602,18 @@ fn start_load(
     bulk: &Bulk,
     sent: &mut HashSet<DocId>,
 ) -> Option<Loading> {
-    let ids: Vec<DocId> = bulk
-        .take(BATCH_DOCS)
-        .into_iter()
-        .filter(|id| sent.insert(*id))
-        .collect();
-    if ids.is_empty() {
-        return None;
-    }
+    // A batch of ids that all went out already (asked for twice) must not
+    // end the bulk phase while more wait behind it.
+    let ids = loop {
+        let taken = bulk.take(BATCH_DOCS);
+        if taken.is_empty() {
+            return None;
+        }
+        let ids: Vec<DocId> = taken.into_iter().filter(|id| sent.insert(*id)).collect();
+        if !ids.is_empty() {
+            break ids;
+        }
+    };
     let sh = shared.clone();
     let target = peer.clone();
     Some(Box::pin(async move {
