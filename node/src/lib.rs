@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod frames;
+mod idfilter;
 pub mod indexer;
 pub mod net;
 pub mod priority;

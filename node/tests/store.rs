@@ -251,6 +251,52 @@ fn reopen_preserves_everything() {
     assert_eq!(store.len(), 50);
 }
 
+/// Waits (bounded) until the store's in-memory id filter is filled.
+fn wait_for_id_filter(store: &Store) {
+    let t = Instant::now();
+    while !store.id_filter_ready() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the id filter was not filled within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Duplicate detection is exact whether the id filter is still being
+/// filled after a reopen or complete: held ids are held, absent ones are
+/// not, and inserting a held document again changes nothing.
+#[test]
+fn duplicates_are_found_before_and_after_the_id_filter_is_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let held: Vec<Document> = (0..3_000).map(|n| wiki(n, n, 40)).collect();
+    let absent: Vec<Document> = (3_000..3_200).map(|n| wiki(n, n, 40)).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for chunk in held.chunks(700) {
+            store.insert_batch(chunk).unwrap();
+        }
+        // Filled (from an empty store) and kept up to date by inserts.
+        wait_for_id_filter(&store);
+        assert!(held.iter().all(|d| store.contains(&d.id()).unwrap()));
+        store.close().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    // Probably still filling: every answer must be right regardless.
+    let early = store.insert_batch(&held[..500]).unwrap();
+    assert!(early.iter().all(|i| *i == Inserted::Duplicate));
+    wait_for_id_filter(&store);
+    assert!(held.iter().all(|d| store.contains(&d.id()).unwrap()));
+    assert!(absent.iter().all(|d| !store.contains(&d.id()).unwrap()));
+    let again = store.insert_batch(&held).unwrap();
+    assert!(again.iter().all(|i| *i == Inserted::Duplicate));
+    let fresh = store.insert_batch(&absent).unwrap();
+    assert!(fresh.iter().all(|i| *i == Inserted::New));
+    assert!(absent.iter().all(|d| store.contains(&d.id()).unwrap()));
+    assert_eq!(store.len(), 3_200);
+    assert_eq!(store.check().unwrap().docs, 3_200);
+}
+
 #[test]
 fn meta_values() {
     let dir = tempfile::tempdir().unwrap();
@@ -688,6 +734,9 @@ fn reopening_replays_whole_records_and_cuts_a_torn_tail() {
             }
         }
         let store = Store::open(dir.path()).unwrap();
+        // The id filter is filled after the replay: it must hold the
+        // replayed document too.
+        wait_for_id_filter(&store);
         let replayed = matches!(leftover, Leftover::FullRecord | Leftover::NewSegment);
         let mut held = committed.clone();
         if replayed {
