@@ -28,6 +28,54 @@ pub const CLOSE_REVOKED: u32 = 1;
 /// Close code: the peer broke the protocol.
 pub const CLOSE_PROTOCOL: u32 = 2;
 
+/// Receive and send buffer the node asks of the kernel for its UDP
+/// socket. A catch-up arrives at ~50 MB/s; with the usual default (208
+/// KiB) the socket overflowed whenever the node's I/O threads were busy
+/// for a few milliseconds, and each dropped datagram cost a QUIC loss
+/// recovery: live cables behind it waited 100–350 ms (ADR 0012). Linux
+/// caps it at `net.core.rmem_max` / `wmem_max`.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// The node's UDP socket, bound to `addr`, with [`UDP_BUFFER`] asked for.
+/// Returns the receive buffer the kernel granted; a smaller one is logged
+/// with what to change, and is not an error.
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, usize)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel silently caps both.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.bind(&addr.into())?;
+    // Linux reports twice what it granted (its bookkeeping overhead).
+    let granted = socket.recv_buffer_size()?;
+    if granted < UDP_BUFFER {
+        warn!(
+            granted_kib = granted / 1024,
+            wanted_kib = UDP_BUFFER / 1024,
+            "the UDP receive buffer is smaller than asked for: under a catch-up datagrams \
+             will be dropped and live documents delayed; raise it with \
+             `sysctl -w net.core.rmem_max={UDP_BUFFER} net.core.wmem_max={UDP_BUFFER}`"
+        );
+    }
+    Ok((socket.into(), granted))
+}
+
+/// The node's QUIC endpoint on [`udp_socket`]: serves peers and people,
+/// and dials peers from the same socket.
+pub fn endpoint(
+    server: quinn::ServerConfig,
+    addr: SocketAddr,
+) -> std::io::Result<(quinn::Endpoint, usize)> {
+    let (socket, granted) = udp_socket(addr)?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    Ok((endpoint, granted))
+}
+
 /// First retry delay after a failed link; doubles up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between reconnection attempts.
@@ -252,4 +300,27 @@ async fn dial_once(
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The node's socket gets the buffer it asks for, as far as the kernel
+    /// allows (`net.core.rmem_max`; Linux reports twice what it grants).
+    #[test]
+    fn udp_socket_asks_for_a_large_receive_buffer() {
+        let (socket, granted) = udp_socket("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        assert!(socket.local_addr().expect("addr").port() != 0);
+        #[cfg(target_os = "linux")]
+        {
+            let max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+                .expect("rmem_max")
+                .trim()
+                .parse()
+                .expect("a number");
+            assert_eq!(granted, 2 * max.min(UDP_BUFFER), "rmem_max {max}");
+        }
+        let _ = granted;
+    }
 }

@@ -109,11 +109,14 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
     let shared = Arc::new(Shared::new(cfg, store, root, roster, tls, stop_rx)?);
     let indexer = start_indexer(&shared)?;
     let server = crate::net::server_config(&shared.tls_now())?;
-    let endpoint =
-        quinn::Endpoint::server(server, listen).map_err(|source| StartError::Listen {
+    let (endpoint, udp_buffer) =
+        crate::net::endpoint(server, listen).map_err(|source| StartError::Listen {
             addr: listen,
             source,
         })?;
+    shared
+        .udp_buffer
+        .store(udp_buffer, std::sync::atomic::Ordering::Relaxed);
     *shared.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(endpoint.clone());
     let mut tasks = vec![tokio::spawn(crate::net::accept_loop(
         shared.clone(),

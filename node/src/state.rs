@@ -205,6 +205,8 @@ pub struct Shared {
     /// Threads at [`Priority::Bulk`] for the large groups of catch-ups,
     /// sent and received: live documents never wait behind them for a CPU.
     pub bulk: Pool,
+    /// The UDP receive buffer the kernel granted (bytes; 0 until listening).
+    pub udp_buffer: std::sync::atomic::AtomicUsize,
 }
 
 /// The node's search index and what its indexer reports.
@@ -302,6 +304,7 @@ impl Shared {
             search: std::sync::OnceLock::new(),
             bulk: Pool::new("chapar-bulk", BULK_THREADS, Priority::Bulk)
                 .map_err(StateError::Threads)?,
+            udp_buffer: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 

@@ -45,6 +45,7 @@ pub fn report(shared: &Arc<Shared>) -> Value {
         "role": me.map(|n| n.role.as_str()),
         "accreditation": me.map(|n| n.accreditation.as_str()),
         "listen": shared.cfg.listen.to_string(),
+        "udp_receive_buffer": shared.udp_buffer.load(std::sync::atomic::Ordering::Relaxed),
         "roster_version": trust.roster().version,
         "documents": shared.store.len(),
         "peers": peers,
