@@ -17,7 +17,7 @@ use chapar_proto::Trust;
 use chapar_search::{Rebuilt, SearchError, SearchIndex};
 use tracing::{error, info, warn};
 
-use crate::priority::{Priority, lower_current_thread};
+use crate::priority::{CatchUp, Priority, lower_current_thread};
 use crate::store::{Position, Store, StoreError};
 
 /// Longest a document waits between being stored and being searchable,
@@ -35,6 +35,15 @@ const BULK_PENDING: u64 = 4096;
 const CHECK_EVERY: u64 = 256;
 /// Longest the follower sleeps when nothing arrives (bounds shutdown).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// A catch-up is over once its node has received no group of it for this
+/// long (groups come every 40-200 ms while one runs).
+pub const CATCH_UP_QUIET: Duration = Duration::from_millis(300);
+/// Longest the indexer waits for its node's catch-up before indexing
+/// anyway: how stale search may get while a long catch-up runs. Between
+/// two waits it indexes everything stored so far.
+pub const MAX_DEFER: Duration = Duration::from_secs(10);
+/// How often a waiting indexer looks again.
+const DEFER_STEP: Duration = Duration::from_millis(50);
 
 /// Why indexing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +69,8 @@ pub struct IndexStatus {
     /// Whether the index has reached the store's end at least once since
     /// start.
     pub caught_up: AtomicBool,
+    /// Whether indexing is waiting for its node's catch-up to end.
+    pub deferred: AtomicBool,
     /// Why the index was rebuilt at start, if it was.
     pub rebuilt: Mutex<Option<String>>,
     /// The error that stopped indexing, if any.
@@ -106,7 +117,34 @@ pub enum Mode<'a> {
     Follow {
         /// Set to stop; what was added is committed first.
         stop: &'a AtomicBool,
+        /// When to wait for the node's catch-ups.
+        yield_to: Yield<'a>,
     },
+}
+
+/// How a following indexer yields to its node's catch-ups: while one is
+/// being stored, indexing waits (at most `max` at a time), and afterwards
+/// takes what arrived in large batches. The node holds what its peers send
+/// sooner, and search pays no more in total (ADR 0012).
+#[derive(Debug, Clone, Copy)]
+pub struct Yield<'a> {
+    /// When the node last received or stored a group of a catch-up.
+    pub catch_up: &'a CatchUp,
+    /// A catch-up is over after this long without a group.
+    pub quiet: Duration,
+    /// Longest one wait: after it, everything stored so far is indexed.
+    pub max: Duration,
+}
+
+impl<'a> Yield<'a> {
+    /// The daemon's policy: [`CATCH_UP_QUIET`], [`MAX_DEFER`].
+    pub fn daemon(catch_up: &'a CatchUp) -> Self {
+        Yield {
+            catch_up,
+            quiet: CATCH_UP_QUIET,
+            max: MAX_DEFER,
+        }
+    }
 }
 
 /// Indexes the store from the index's recorded position: to the store's
@@ -124,7 +162,11 @@ pub fn index_store(
 ) -> Result<u64, IndexerError> {
     let stopping = || match &mode {
         Mode::ToEnd => false,
-        Mode::Follow { stop } => stop.load(Ordering::Relaxed),
+        Mode::Follow { stop, .. } => stop.load(Ordering::Relaxed),
+    };
+    let yield_to = match &mode {
+        Mode::ToEnd => None,
+        Mode::Follow { yield_to, .. } => Some(*yield_to),
     };
     let mut pos = index
         .position()?
@@ -134,6 +176,8 @@ pub fn index_store(
     // When the first document not yet committed was added.
     let mut dirty: Option<Instant> = None;
     let mut last_progress = Instant::now();
+    // Since when indexing has waited for a catch-up.
+    let mut deferred: Option<Instant> = None;
     loop {
         let end = match (&mode, dirty) {
             (Mode::ToEnd, _) => store.end(),
@@ -142,6 +186,24 @@ pub fn index_store(
                 store.wait_past(pos, COMMIT_INTERVAL.saturating_sub(t.elapsed()))
             }
         };
+        if let Some(y) = yield_to.filter(|y| end > pos && y.catch_up.within(y.quiet)) {
+            let since = *deferred.get_or_insert_with(Instant::now);
+            if since.elapsed() < y.max {
+                status.deferred.store(true, Ordering::Relaxed);
+                // What was added before the wait becomes searchable now.
+                if dirty.take().is_some() {
+                    index.commit(&pos.to_bytes())?;
+                }
+                if stopping() {
+                    break;
+                }
+                std::thread::sleep(DEFER_STEP);
+                continue;
+            }
+        }
+        if deferred.take().is_some() {
+            status.deferred.store(false, Ordering::Relaxed);
+        }
         if end > pos {
             let trust = trust();
             for item in store.scan(pos) {
@@ -220,7 +282,10 @@ impl Indexer {
                     &shared.store,
                     &index,
                     &trust,
-                    Mode::Follow { stop: &flag },
+                    Mode::Follow {
+                        stop: &flag,
+                        yield_to: Yield::daemon(&shared.catch_up),
+                    },
                     &status,
                     &mut |_| {},
                 );
@@ -351,4 +416,137 @@ pub enum ReindexError {
         #[source]
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chapar_proto::{Body, Classification, Document, PageId, Roster, WikiRevision};
+    use ed25519_dalek::SigningKey;
+
+    fn page(key: &SigningKey, n: u64) -> Document {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&n.to_be_bytes());
+        let rev = WikiRevision {
+            page: PageId(id),
+            parents: Vec::new(),
+            title: format!("Page {n}"),
+            classification: Classification::Unclassified,
+            caption: None,
+            body: format!("qalqon report number {n}"),
+            summary: "new".into(),
+        };
+        Document::sign(key, 1_700_000_000_000 + n, Body::WikiRevision(rev)).expect("sign")
+    }
+
+    /// Stops the follower and the marker when the test ends, even by a
+    /// failed assertion (or the scope would wait for them forever).
+    struct StopOnDrop<'a> {
+        stop: &'a AtomicBool,
+        marking: &'a AtomicBool,
+        store: &'a Store,
+    }
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.marking.store(false, Ordering::Relaxed);
+            self.stop.store(true, Ordering::Relaxed);
+            self.store.interrupt_waits();
+        }
+    }
+
+    /// Polls `f` until it holds, for at most `limit`.
+    fn until(limit: Duration, f: impl Fn() -> bool) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        f()
+    }
+
+    /// While its node stores a catch-up, the follower indexes nothing new
+    /// and says it waits; after `max` it indexes what was stored even
+    /// though the catch-up goes on; when the catch-up ends it indexes the
+    /// rest at once.
+    #[test]
+    fn indexing_waits_for_a_catch_up_at_most_max() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path().join("store")).expect("store");
+        let (index, _) = SearchIndex::open(&dir.path().join("search")).expect("index");
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let root = chapar_proto::PublicKey::from(&SigningKey::from_bytes(&[6; 32]).verifying_key());
+        let trust = Arc::new(Trust::new(root, Roster::new("mfa", [0; 32])));
+        let catch_up = CatchUp::default();
+        let status = IndexStatus::default();
+        let stop = AtomicBool::new(false);
+        let y = Yield {
+            catch_up: &catch_up,
+            quiet: Duration::from_millis(500),
+            max: Duration::from_secs(3),
+        };
+        let long = Duration::from_secs(20);
+        let marking = AtomicBool::new(true);
+        std::thread::scope(|s| {
+            let follower = s.spawn(|| {
+                index_store(
+                    &store,
+                    &index,
+                    &|| trust.clone(),
+                    Mode::Follow {
+                        stop: &stop,
+                        yield_to: y,
+                    },
+                    &status,
+                    &mut |_| {},
+                )
+            });
+            let _stop = StopOnDrop {
+                stop: &stop,
+                marking: &marking,
+                store: &store,
+            };
+            // No catch-up: a document is indexed within the commit interval.
+            store.insert_batch(&[page(&key, 0)]).expect("insert");
+            assert!(until(long, || index.entries() > 0), "indexed at rest");
+            let before = index.entries();
+
+            // A catch-up: groups marked before they are stored, as the
+            // sessions do, and marked on (every 20 ms) past `max`.
+            let (marking, catch_up) = (&marking, &catch_up);
+            s.spawn(move || {
+                while marking.load(Ordering::Relaxed) {
+                    catch_up.stored();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            let t0 = Instant::now();
+            for g in 0..5u64 {
+                let group: Vec<Document> = (1..=40).map(|i| page(&key, g * 100 + i)).collect();
+                store.insert_batch(&group).expect("insert group");
+            }
+            assert!(until(long, || status.deferred.load(Ordering::Relaxed)));
+            std::thread::sleep(Duration::from_millis(300));
+            if t0.elapsed() < y.max {
+                assert_eq!(index.entries(), before, "indexed during the catch-up");
+            }
+            // The bound: indexed while the catch-up still goes on.
+            assert!(
+                until(long, || index.entries() >= before + 200),
+                "still not indexed after max: {}",
+                index.entries()
+            );
+            assert!(t0.elapsed() >= y.max, "indexed after {:?}", t0.elapsed());
+            // The catch-up ends: what comes next is indexed at once.
+            marking.store(false, Ordering::Relaxed);
+            store.insert_batch(&[page(&key, 999)]).expect("insert");
+            assert!(until(long, || index.entries() >= before + 201));
+            assert!(until(long, || !status.deferred.load(Ordering::Relaxed)));
+            drop(_stop);
+            follower.join().expect("follower").expect("indexing");
+        });
+    }
 }

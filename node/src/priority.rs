@@ -13,7 +13,9 @@
 //! - [`Priority::Background`]: keeping the search index up to date (its
 //!   thread, tantivy's indexing workers and merges). During a catch-up the
 //!   node first holds what its peers send, durably; search catches up from
-//!   the store afterwards, and meanwhile gets a small share of the CPU. On
+//!   the store afterwards: the indexer waits while its own node stores a
+//!   catch-up ([`CatchUp`], bounded), and otherwise gets a small share of
+//!   the CPU. On
 //!   an idle node the index still follows within its commit interval. Nice
 //!   15 rather than 19: at 19 a node's index fell more than a second behind
 //!   its live documents while another node on the same machine caught up
@@ -21,6 +23,9 @@
 //!
 //! An unprivileged process cannot raise a thread's priority back, so each
 //! thread is lowered once, for good, when it starts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// How far below normal a thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,41 @@ impl Pool {
             Ok(Err(_)) => Err(PoolError::Panicked(what)),
             Err(_) => Err(PoolError::Gone(what)),
         }
+    }
+}
+
+/// When this node last stored a group of a catch-up. Work derived from
+/// the store (search indexing) waits while a catch-up goes on, up to a
+/// bound, instead of taking a share of the CPU from it: the documents are
+/// held first, then indexed in large batches (ADR 0012).
+#[derive(Debug)]
+pub struct CatchUp {
+    epoch: Instant,
+    /// Milliseconds after `epoch`, plus one, of the last group; 0 = never.
+    last_ms: AtomicU64,
+}
+
+impl Default for CatchUp {
+    fn default() -> Self {
+        CatchUp {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CatchUp {
+    /// Records that a group of a catch-up was just received or stored.
+    pub fn stored(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether a group of a catch-up was stored within the last `window`.
+    pub fn within(&self, window: Duration) -> bool {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        last != 0 && now.saturating_sub(last) <= window.as_millis() as u64
     }
 }
 

@@ -363,10 +363,15 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
                 let source = Source::Peer(peer.clone());
                 let commit = move || sh.commit(prepared, &source);
                 match off_thread(&shared, bulk, "store", commit).await {
-                    Ok(out) => shared.peer_status(peer.as_str(), |s| {
-                        s.received += out.new.len() as u64;
-                        s.refused += out.refused.len() as u64;
-                    }),
+                    Ok(out) => {
+                        if bulk && !out.new.is_empty() {
+                            shared.catch_up.stored();
+                        }
+                        shared.peer_status(peer.as_str(), |s| {
+                            s.received += out.new.len() as u64;
+                            s.refused += out.refused.len() as u64;
+                        })
+                    }
                     Err(e) => warn!(%peer, "store task failed: {e}"),
                 }
             }
@@ -380,6 +385,10 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
             }
         }
         let bulk = group.len() > LIVE_GROUP;
+        if bulk {
+            // Before it is stored, so the indexer does not wake for it.
+            shared.catch_up.stored();
+        }
         let sh = shared.clone();
         let prepare = move || sh.prepare(group);
         match off_thread(&shared, bulk, "verify", prepare).await {

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::NodeConfig;
-use crate::priority::{Pool, Priority, lower_current_thread};
+use crate::priority::{CatchUp, Pool, Priority, lower_current_thread};
 use crate::store::{Inserted, Store, StoreError};
 
 /// Capacity of the live channel; a session that falls this far behind is
@@ -205,6 +205,9 @@ pub struct Shared {
     /// Threads at [`Priority::Bulk`] for the large groups of catch-ups,
     /// sent and received: live documents never wait behind them for a CPU.
     pub bulk: Pool,
+    /// When this node last stored a group of a catch-up (the indexer
+    /// waits while one goes on).
+    pub catch_up: CatchUp,
     /// The UDP receive buffer the kernel granted (bytes; 0 until listening).
     pub udp_buffer: std::sync::atomic::AtomicUsize,
 }
@@ -304,6 +307,7 @@ impl Shared {
             search: std::sync::OnceLock::new(),
             bulk: Pool::new("chapar-bulk", BULK_THREADS, Priority::Bulk)
                 .map_err(StateError::Threads)?,
+            catch_up: CatchUp::default(),
             udp_buffer: std::sync::atomic::AtomicUsize::new(0),
         })
     }

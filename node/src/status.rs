@@ -34,6 +34,7 @@ pub fn report(shared: &Arc<Shared>) -> Value {
             "entries": s.index.entries(),
             "segments": s.index.segments(),
             "caught_up": s.status.caught_up.load(Ordering::Relaxed),
+            "waiting_for_catch_up": s.status.deferred.load(Ordering::Relaxed),
             "scanned_since_start": s.status.scanned.load(Ordering::Relaxed),
             "rebuilt": s.status.rebuilt.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "failed": s.status.failed.lock().unwrap_or_else(|p| p.into_inner()).clone(),
