@@ -518,7 +518,7 @@ mod tests {
             let (marking, catch_up) = (&marking, &catch_up);
             s.spawn(move || {
                 while marking.load(Ordering::Relaxed) {
-                    catch_up.stored();
+                    catch_up.mark();
                     std::thread::sleep(Duration::from_millis(20));
                 }
             });

@@ -152,7 +152,7 @@ impl Default for CatchUp {
 
 impl CatchUp {
     /// Records that a group of a catch-up was just received or stored.
-    pub fn stored(&self) {
+    pub fn mark(&self) {
         let now = self.epoch.elapsed().as_millis() as u64 + 1;
         self.last_ms.store(now, Ordering::Relaxed);
     }

@@ -365,7 +365,7 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
                 match off_thread(&shared, bulk, "store", commit).await {
                     Ok(out) => {
                         if bulk && !out.new.is_empty() {
-                            shared.catch_up.stored();
+                            shared.catch_up.mark();
                         }
                         shared.peer_status(peer.as_str(), |s| {
                             s.received += out.new.len() as u64;
@@ -387,7 +387,7 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
         let bulk = group.len() > LIVE_GROUP;
         if bulk {
             // Before it is stored, so the indexer does not wake for it.
-            shared.catch_up.stored();
+            shared.catch_up.mark();
         }
         let sh = shared.clone();
         let prepare = move || sh.prepare(group);
