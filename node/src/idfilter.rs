@@ -29,9 +29,10 @@ const BITS_PER_ID: u64 = 10;
 /// Smallest layer, in ids.
 const MIN_CAPACITY: u64 = 1 << 16;
 
-/// A growable Bloom filter of document ids. Lock-free for queries and bit
-/// updates; a short write lock only when a layer is added.
-#[derive(Debug)]
+/// A growable Bloom filter of document ids. Queries and inserts share a
+/// read lock on the layer list and touch the bits atomically; only adding
+/// a layer takes the write lock, briefly. No `Debug`: it would print every
+/// word.
 pub(crate) struct IdFilter {
     layers: RwLock<Vec<Layer>>,
     /// Set once every id the store held when the filter was made has been
@@ -39,7 +40,6 @@ pub(crate) struct IdFilter {
     complete: AtomicBool,
 }
 
-#[derive(Debug)]
 struct Layer {
     words: Box<[AtomicU64]>,
     /// Number of bits minus one (a power of two minus one).

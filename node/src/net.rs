@@ -46,9 +46,15 @@ pub fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, usi
     let _ = socket.set_recv_buffer_size(UDP_BUFFER);
     let _ = socket.set_send_buffer_size(UDP_BUFFER);
     socket.bind(&addr.into())?;
-    // Linux reports twice what it granted (its bookkeeping overhead).
+    // Linux reports twice what it granted (its bookkeeping overhead), so
+    // a capped buffer can still report more than UDP_BUFFER.
     let granted = socket.recv_buffer_size()?;
-    if granted < UDP_BUFFER {
+    let full = if cfg!(target_os = "linux") {
+        2 * UDP_BUFFER
+    } else {
+        UDP_BUFFER
+    };
+    if granted < full {
         warn!(
             granted_kib = granted / 1024,
             wanted_kib = UDP_BUFFER / 1024,
