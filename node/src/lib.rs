@@ -4,7 +4,8 @@
 //! - [`config`]: the node's configuration file (`node.toml` in the
 //!   provisioning bundle written by `chapar admin node add`).
 //! - [`store`]: the document store on disk (sled), with its time and kind
-//!   indexes; durable and atomic per batch. The only module naming sled.
+//!   indexes; a batch is durable when acknowledged (the segments are its
+//!   write-ahead log). The only module naming sled.
 //! - [`indexer`]: keeps the search index (`chapar-search`) following the
 //!   store.
 //! - [`state`]: shared state and the ingest pipeline (verify, authorize,

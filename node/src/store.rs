@@ -15,26 +15,27 @@
 //!
 //! # Layout
 //!
-//! Tree `main` (one tree, so that a batch is one atomic `apply_batch`):
+//! Tree `main`:
 //!
 //! | key | value | what |
 //! |---|---|---|
 //! | `d` ‖ `DocId` | segment, offset, length (16 bytes) | where the envelope is |
 //! | `i` ‖ `created_ms` (8, BE) ‖ `DocId` | kind code ‖ routing | time index |
 //! | `k` ‖ kind ‖ `created_ms` (8, BE) ‖ `DocId` | empty | kind index |
-//! | `s/schema`, `s/count` | u64 BE | the store's own bookkeeping |
-//! | `s/end` | [`Position`] (12 bytes) | the committed end of the segments |
+//! | `s/schema` | u64 BE | the layout version |
+//! | `s/indexed` | count (u64 BE) ‖ [`Position`] (12 bytes) | the index's durable mark |
 //!
 //! Tree `meta`: name (UTF-8) → bytes, for other modules (roster, markers).
 //!
 //! Envelopes themselves live in append-only segment files
 //! (`segments/NNNNNNNN.seg`, see `segments.rs`): a batch is one sequential
-//! append and sync, then one index batch. sled only holds small entries,
-//! which is where its time went. The segments are the write-ahead log: each
-//! index batch also records the end of the segments it covers (`s/end`),
-//! and opening the store replays whatever records lie past the end that
-//! sled had flushed, and cuts a torn tail, so the segments hold exactly the
-//! stored documents, back to back, in the order they arrived.
+//! append and sync, then its index entries. sled only holds small entries,
+//! which is where its time went. The segments are the write-ahead log and
+//! sled is an index of them that may lag: the **durable mark**
+//! (`s/indexed`) says that the index on disk covers the first `count`
+//! documents, which end at `end`. Opening the store replays whatever
+//! records lie past it, and cuts a torn tail, so the segments hold exactly
+//! the stored documents, back to back, in the order they arrived.
 //!
 //! An in-memory Bloom filter of the ids held (`idfilter.rs`) answers most
 //! "is this new document already held?" without asking sled, which was a
@@ -45,24 +46,40 @@
 //! The time index is the ordered set `(timestamp, DocId)` that replication
 //! reconciles over, with each document's routing so a peer's share is
 //! selected without decoding documents; the kind index serves listings. The
-//! store's own counters are not in `meta`, so a module's meta name can
-//! never clobber them.
+//! store's own state is not in `meta`, so a module's meta name can never
+//! clobber it.
 //!
-//! # Durability and atomicity
+//! # Durability, and why there is no sled batch
 //!
 //! [`Store::insert_batch`] appends the batch's envelopes to the segments and
-//! syncs them (one `fdatasync`), then applies every index entry of the batch
-//! in one atomic sled batch: **its `Ok` is the acknowledgement**, and a
-//! document acknowledged to a client or peer survives `kill -9` or power
-//! loss right after (tested in `node/tests/store.rs`). sled itself is
-//! flushed in the background ([`INDEX_FLUSH_MS`]) and on close, off the
-//! acknowledgement path: one sync per batch instead of two, which is what
-//! the latency of a live cable waited on (`docs/benchmarks.md`). After a
-//! crash, [`Store::open`] replays the records past sled's durable mark:
-//! each must decode and its signature verify, so a torn append (never
-//! acknowledged) is recognised and cut, never indexed. A crash never leaves
-//! an index entry without its document or the reverse; [`Store::check`]
-//! proves it on demand.
+//! syncs them (one `fdatasync`), then inserts each document's index entries
+//! one by one: **its `Ok` is the acknowledgement**. A document acknowledged
+//! to a client or peer survives `kill -9` or power loss right after (tested
+//! in `node/tests/store.rs`): its record is in the synced segments, at or
+//! past the durable mark, and a start replays it.
+//!
+//! The store never uses sled's atomic batches or transactions (ADR 0013).
+//! sled 0.34 has one concurrency lock per process: a batch takes it for
+//! writing, and sled's flusher holds it for reading while it writes and
+//! syncs its log, so a live cable's commit waited for whole flushes on a
+//! busy disk. Plain inserts take it only for reading, and while no batch
+//! has ever run in the process, not even that. Nothing needs the
+//! atomicity: a crash can leave any subset of the entries past the durable
+//! mark, and replay rewrites them all (an insert is idempotent). The mark
+//! is written by the store's flush thread only **after** a `flush` of sled
+//! returned, with the count and end committed before that flush began, so
+//! it never claims entries sled could still lose, whatever order sled
+//! recovers its log in. It lags the committed end by one or two flush
+//! periods ([`INDEX_FLUSH_MS`]): that is what a start after a crash replays.
+//!
+//! While a batch is being inserted, another thread may see some of its
+//! documents and not yet others. Each document's location is written
+//! before its time and kind entries, so whatever a listing shows can be
+//! read; [`Store::end`] and [`Store::len`] move once the whole batch is in.
+//! A start after a crash checks every replayed record: it must decode and
+//! its signature verify, so a torn append (never acknowledged) is
+//! recognised and cut, never indexed. [`Store::check`] proves the store
+//! consistent on demand.
 //!
 //! # Following the store
 //!
@@ -90,7 +107,7 @@ use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,29 +123,34 @@ use crate::segments::{Location, OpenError, RecordError, RecordErrorKind, Records
 ///
 /// 5 added the committed end (`s/end`); 6 made the segments the
 /// write-ahead log (records past `s/end` are replayed, not cut, so a build
-/// of layout 5 must not open it). Layouts 4 and 5 are upgraded in place
-/// when opened.
-pub const SCHEMA_VERSION: u64 = 6;
+/// of layout 5 must not open it); 7 replaced the count and end that each
+/// atomic batch wrote with the durable mark (`s/indexed`), written after a
+/// flush, and writes index entries one by one (a build of layout 6 would
+/// trust an index that may lack entries before its end). Layouts 4 to 6
+/// are upgraded in place when opened.
+pub const SCHEMA_VERSION: u64 = 7;
 
-/// How often sled flushes the index in the background. The segments hold
-/// every acknowledged document meanwhile; this only bounds how much a
-/// start after a crash replays (about a second of arrivals).
+/// How often the index is flushed and the durable mark moved. The
+/// segments hold every acknowledged document meanwhile; this only bounds
+/// how much a start after a crash replays (one to two periods of
+/// arrivals).
 pub const INDEX_FLUSH_MS: u64 = 1_000;
 
 /// Documents replayed per index batch when a start replays the tail.
 const REPLAY_BATCH: usize = 1_024;
 
-/// Documents, both indexes and the count share one tree, told apart by a
-/// key prefix, so that one `apply_batch` writes a whole batch atomically —
-/// several times cheaper than a multi-tree transaction.
+/// Documents, both indexes and the store's state share one tree, told
+/// apart by a key prefix.
 const TREE_MAIN: &str = "main";
 const TREE_META: &str = "meta";
 const P_DOC: u8 = b'd';
 const P_ITEM: u8 = b'i';
 const P_KIND: u8 = b'k';
 const STATE_SCHEMA: &[u8] = b"s/schema";
-const STATE_COUNT: &[u8] = b"s/count";
-const STATE_END: &[u8] = b"s/end";
+const STATE_MARK: &[u8] = b"s/indexed";
+/// Layouts 4 to 6: the count and committed end, written by each batch.
+const OLD_COUNT: &[u8] = b"s/count";
+const OLD_END: &[u8] = b"s/end";
 
 /// `created_ms` (8, BE) ‖ `DocId`: the part of index keys after the prefix.
 const TS_ID: usize = 8 + 32;
@@ -270,33 +292,111 @@ pub struct Store {
     segments: Segments,
     main: sled::Tree,
     meta: sled::Tree,
-    count: AtomicU64,
     /// Documents the last open replayed from the write-ahead tail.
     replayed: u64,
     /// One batch at a time: the duplicate check and the count must see
     /// every earlier batch. Holds whether a write failed: the segments and
     /// the index may then disagree past the committed end, and only
-    /// reopening (which cuts back to it) makes appending safe again.
+    /// reopening (which replays or cuts past the durable mark) makes
+    /// appending safe again.
     writer: Mutex<bool>,
-    /// The committed end, for [`Store::end`] and [`Store::wait_past`].
-    ends: Mutex<Ends>,
-    /// Notified when the committed end moves or waits are interrupted.
-    ends_changed: Condvar,
+    /// What has been committed, shared with the flush thread.
+    committed: Arc<Committed>,
     /// The ids held, so that a new document is known new without a lookup
     /// in sled; filled from sled in the background after opening.
     ids: Arc<IdFilter>,
-    /// The thread filling `ids`, and the flag that stops it early.
-    filling: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
+    /// The threads filling `ids` and moving the durable mark.
+    workers: Mutex<Vec<Worker>>,
 }
 
-/// The committed end and who waits for it to move.
-struct Ends {
-    /// Everything before it is committed and durable.
+/// How many documents the store holds and where the last one ends: as
+/// committed (in memory), or as the index on disk is known to cover (the
+/// durable mark, `s/indexed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    count: u64,
     end: Position,
+}
+
+impl Mark {
+    const EMPTY: Mark = Mark {
+        count: 0,
+        end: Position::START,
+    };
+
+    fn to_bytes(self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(&self.count.to_be_bytes());
+        b[8..].copy_from_slice(&self.end.to_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Mark> {
+        let (count, end) = b.split_at_checked(8)?;
+        Some(Mark {
+            count: u64::from_be_bytes(count.try_into().ok()?),
+            end: Position::from_bytes(end)?,
+        })
+    }
+}
+
+/// The committed mark, for [`Store::end`], [`Store::len`],
+/// [`Store::wait_past`] and the flush thread.
+struct Committed {
+    ends: Mutex<Ends>,
+    /// Notified when the committed end moves or waits are interrupted.
+    changed: Condvar,
+}
+
+/// The committed mark and who waits for it to move.
+struct Ends {
+    /// Everything before its end is committed and durable.
+    mark: Mark,
     /// Threads in [`Store::wait_past`]: notify only if some.
     waiters: usize,
     /// [`Store::interrupt_waits`] was called (or the store is closing).
     interrupted: bool,
+}
+
+impl Committed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ends> {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark(&self) -> Mark {
+        self.lock().mark
+    }
+}
+
+/// A background thread of the store, stopped (and joined) on close.
+struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts `body` on a thread named `name`; `body` gets the stop flag
+    /// and should return soon after it is set (it is also unparked).
+    fn spawn(
+        name: &str,
+        body: impl FnOnce(&AtomicBool) + Send + 'static,
+    ) -> std::io::Result<Worker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(&flag))?;
+        Ok(Worker { stop, thread })
+    }
+
+    fn stop(self, path: &Path) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.thread().unpark();
+        let name = self.thread.thread().name().unwrap_or("?").to_string();
+        if self.thread.join().is_err() {
+            tracing::warn!(path = %path.display(), "store: thread {name} panicked");
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -332,7 +432,9 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         // The segments are the write-ahead log, so sled is flushed in the
-        // background, off the acknowledgement path.
+        // background, off the acknowledgement path. sled's own flusher
+        // also cleans its log segments; the store's flush thread moves
+        // the durable mark.
         let config = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::HighThroughput)
@@ -355,9 +457,9 @@ impl Store {
         let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
         let seg_dir = path.join("segments");
-        let (count, durable) = load_state(&path, &db, &main, &seg_dir)?;
-        let replayed_from = count;
-        let (count, end) = replay_tail(&path, &db, &main, &seg_dir, count, durable)?;
+        let durable = load_state(&path, &db, &main, &seg_dir)?;
+        let mark = replay_tail(&path, &db, &main, &seg_dir, durable)?;
+        let end = mark.end;
         let segments = Segments::open(&seg_dir, segment_bytes, end).map_err(|err| match err {
             OpenError::Io(source) => StoreError::Io {
                 path: path.clone(),
@@ -370,29 +472,41 @@ impl Store {
                 ),
             },
         })?;
-        let ids = Arc::new(IdFilter::new(count));
-        let filling = fill_ids(&path, &main, &ids).map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Store {
-            path,
-            db,
-            segments,
-            ids,
-            filling: Mutex::new(Some(filling)),
-            main,
-            meta,
-            count: AtomicU64::new(count),
-            replayed: count - replayed_from,
-            writer: Mutex::new(false),
+        let ids = Arc::new(IdFilter::new(mark.count));
+        let committed = Arc::new(Committed {
             ends: Mutex::new(Ends {
-                end,
+                mark,
                 waiters: 0,
                 interrupted: false,
             }),
-            ends_changed: Condvar::new(),
-        })
+            changed: Condvar::new(),
+        });
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let filling = fill_ids(&path, &main, &ids).map_err(io)?;
+        // Built now, so that a failure to start the flush thread stops the
+        // filler through `Drop`.
+        let store = Store {
+            path: path.clone(),
+            db: db.clone(),
+            segments,
+            ids,
+            workers: Mutex::new(vec![filling]),
+            main: main.clone(),
+            meta,
+            replayed: mark.count - durable.count,
+            writer: Mutex::new(false),
+            committed: committed.clone(),
+        };
+        let flusher = move_mark(&path, db, main, committed, mark).map_err(io)?;
+        store
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(flusher);
+        Ok(store)
     }
 
     /// The directory the store lives in.
@@ -412,10 +526,10 @@ impl Store {
     /// [`Inserted`] per document, in order.
     ///
     /// Idempotent: a document already held is [`Inserted::Duplicate`] and
-    /// changes nothing. The documents and all their index entries are
-    /// written atomically, the envelopes synced to disk first: when this
-    /// returns `Ok`, every document of the batch survives a crash, and
-    /// [`Store::end`] is past it. An empty batch does nothing.
+    /// changes nothing. The envelopes are synced to disk before any index
+    /// entry is written: when this returns `Ok`, every document of the
+    /// batch survives a crash, and [`Store::end`] and [`Store::len`] count
+    /// it. An empty batch does nothing.
     ///
     /// After a failed write the store refuses further batches
     /// ([`StoreError::Io`]) until it is reopened.
@@ -433,7 +547,7 @@ impl Store {
                     ),
                 });
             }
-            let mut count = self.count.load(Ordering::SeqCst);
+            let count = self.len();
             let mut in_batch = HashSet::with_capacity(docs.len());
             let mut out = Vec::with_capacity(docs.len());
             let mut fresh = Vec::with_capacity(docs.len());
@@ -456,7 +570,7 @@ impl Store {
                 out
             } else {
                 // Envelopes first, synced; only then the index that points
-                // at them, with the new committed end.
+                // at them.
                 let envelopes: Vec<&[u8]> = fresh.iter().map(|d| d.as_bytes()).collect();
                 let (locations, end) = self.segments.append(&envelopes).map_err(|source| {
                     *failed = true;
@@ -465,20 +579,22 @@ impl Store {
                         source,
                     }
                 })?;
-                count += fresh.len() as u64;
-                let batch = index_batch(fresh.iter().copied().zip(locations), count, end);
-                self.main.apply_batch(batch).map_err(|e| {
-                    *failed = true;
-                    self.err(e)
-                })?;
-                self.count.store(count, Ordering::SeqCst);
+                for (doc, loc) in fresh.iter().zip(locations) {
+                    index_doc(&self.main, doc, loc).map_err(|e| {
+                        *failed = true;
+                        self.err(e)
+                    })?;
+                }
                 // The batch is durable (its segment bytes are synced) and
                 // indexed: consumers may see it. Batches commit in order
                 // under the writer lock, so the end only moves forward.
-                let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-                ends.end = end;
+                let mut ends = self.committed.lock();
+                ends.mark = Mark {
+                    count: count + fresh.len() as u64,
+                    end,
+                };
                 if ends.waiters > 0 {
-                    self.ends_changed.notify_all();
+                    self.committed.changed.notify_all();
                 }
                 out
             }
@@ -493,7 +609,7 @@ impl Store {
     /// acknowledged ([`Store::insert_batch`] returned `Ok`). Everything
     /// before it is on disk; a scan to it sees every document held.
     pub fn end(&self) -> Position {
-        self.ends.lock().unwrap_or_else(|p| p.into_inner()).end
+        self.committed.mark().end
     }
 
     /// Every committed document from `from` up to [`Store::end`] as it is
@@ -529,8 +645,8 @@ impl Store {
     /// more. Costs committing a batch nothing while nobody waits.
     pub fn wait_past(&self, pos: Position, timeout: Duration) -> Position {
         let deadline = Instant::now().checked_add(timeout);
-        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-        while ends.end <= pos && !ends.interrupted {
+        let mut ends = self.committed.lock();
+        while ends.mark.end <= pos && !ends.interrupted {
             let left = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
@@ -541,28 +657,30 @@ impl Store {
             ends.waiters += 1;
             ends = match left {
                 Some(left) => {
-                    self.ends_changed
+                    self.committed
+                        .changed
                         .wait_timeout(ends, left)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
                 None => self
-                    .ends_changed
+                    .committed
+                    .changed
                     .wait(ends)
                     .unwrap_or_else(|p| p.into_inner()),
             };
             ends.waiters -= 1;
         }
-        ends.end
+        ends.mark.end
     }
 
     /// Makes every [`Store::wait_past`], current and later, return at
     /// once: for stopping a consumer thread that waits on the store.
     /// [`Store::close`] and dropping the store do it too.
     pub fn interrupt_waits(&self) {
-        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ends = self.committed.lock();
         ends.interrupted = true;
-        self.ends_changed.notify_all();
+        self.committed.changed.notify_all();
     }
 
     /// The document with this id, if held.
@@ -603,7 +721,7 @@ impl Store {
 
     /// Number of documents held, in O(1).
     pub fn len(&self) -> u64 {
-        self.count.load(Ordering::SeqCst)
+        self.committed.mark().count
     }
 
     /// Whether the store holds no document.
@@ -864,27 +982,31 @@ impl Store {
     }
 
     /// Flushes and closes the store, reporting a failed flush (dropping the
-    /// store also flushes, but cannot report).
+    /// store also flushes, but cannot report). The durable mark reaches
+    /// the committed end: the next start replays nothing.
     /// Also interrupts waits ([`Store::interrupt_waits`]).
     pub fn close(self) -> Result<(), StoreError> {
         self.interrupt_waits();
-        self.stop_filling();
+        self.stop_workers();
+        self.flush_to_mark()
+    }
+
+    /// Flushes the index, then records the mark committed before the
+    /// flush as durable, and flushes that.
+    fn flush_to_mark(&self) -> Result<(), StoreError> {
+        let mark = self.committed.mark();
+        self.flush()?;
+        self.main
+            .insert(STATE_MARK, &mark.to_bytes()[..])
+            .map_err(|e| self.err(e))?;
         self.flush()
     }
 
-    /// Stops and waits for the thread filling the id filter: it holds the
-    /// engine open.
-    fn stop_filling(&self) {
-        let filling = self
-            .filling
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some((stop, thread)) = filling {
-            stop.store(true, Ordering::Relaxed);
-            if thread.join().is_err() {
-                tracing::warn!(path = %self.path.display(), "the id filter thread panicked");
-            }
+    /// Stops and waits for the store's threads: they hold the engine open.
+    fn stop_workers(&self) {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for worker in workers {
+            worker.stop(&self.path);
         }
     }
 
@@ -903,8 +1025,8 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.interrupt_waits();
-        self.stop_filling();
-        let _ = self.db.flush();
+        self.stop_workers();
+        let _ = self.flush_to_mark();
     }
 }
 
@@ -1049,61 +1171,107 @@ impl fmt::Debug for Items {
 /// Starts a thread that adds every id in `main` to `ids`, then marks it
 /// complete; until then `ids` answers "maybe" and lookups go to sled. A
 /// read error leaves the filter incomplete (slower, never wrong).
-fn fill_ids(
-    path: &Path,
-    main: &sled::Tree,
-    ids: &Arc<IdFilter>,
-) -> std::io::Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (main, ids, flag, path) = (main.clone(), ids.clone(), stop.clone(), path.to_path_buf());
-    let thread = std::thread::Builder::new()
-        .name("chapar-store-ids".into())
-        .spawn(move || {
-            crate::priority::lower_current_thread(crate::priority::Priority::Bulk);
-            for (n, key) in main.scan_prefix([P_DOC]).keys().enumerate() {
-                if n % 4096 == 0 && flag.load(Ordering::Relaxed) {
+fn fill_ids(path: &Path, main: &sled::Tree, ids: &Arc<IdFilter>) -> std::io::Result<Worker> {
+    let (main, ids, path) = (main.clone(), ids.clone(), path.to_path_buf());
+    Worker::spawn("chapar-store-ids", move |stop| {
+        crate::priority::lower_current_thread(crate::priority::Priority::Bulk);
+        for (n, key) in main.scan_prefix([P_DOC]).keys().enumerate() {
+            if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match key {
+                Ok(k) if k.len() == 33 => {
+                    let mut id = [0u8; 32];
+                    id.copy_from_slice(&k[1..]);
+                    ids.insert(&DocId(id));
+                }
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "store: a malformed document key; \
+                        `chapar-node check` reports it");
                     return;
                 }
-                match key {
-                    Ok(k) if k.len() == 33 => {
-                        let mut id = [0u8; 32];
-                        id.copy_from_slice(&k[1..]);
-                        ids.insert(&DocId(id));
-                    }
-                    Ok(_) => {
-                        tracing::warn!(path = %path.display(), "store: a malformed document key; \
-                            `chapar-node check` reports it");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "store: reading the ids failed: {e}");
-                        return;
-                    }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "store: reading the ids failed: {e}");
+                    return;
                 }
             }
-            ids.mark_complete();
-        })?;
-    Ok((stop, thread))
+        }
+        ids.mark_complete();
+    })
 }
 
-/// The index entries of stored documents (each with where its envelope
-/// is), with the new count and end, as one atomic batch.
-fn index_batch<'a>(
-    docs: impl Iterator<Item = (&'a Document, Location)>,
-    count: u64,
-    end: Position,
-) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (doc, loc) in docs {
-        let id = doc.id();
-        let ts = doc.created_ms();
-        batch.insert(&doc_key(&id)[..], &loc.to_bytes()[..]);
-        batch.insert(&item_key(ts, &id)[..], item_value(doc));
-        batch.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..]);
-    }
-    batch.insert(STATE_COUNT, &count.to_be_bytes()[..]);
-    batch.insert(STATE_END, &end.to_bytes()[..]);
-    batch
+/// Starts the thread that moves the durable mark: every
+/// [`INDEX_FLUSH_MS`], if documents were committed since it last did, it
+/// flushes sled, then writes the mark committed before that flush began
+/// (which the next flush makes durable in turn). `durable` is the mark on
+/// disk at start.
+fn move_mark(
+    path: &Path,
+    db: sled::Db,
+    main: sled::Tree,
+    committed: Arc<Committed>,
+    durable: Mark,
+) -> std::io::Result<Worker> {
+    let path = path.to_path_buf();
+    Worker::spawn("chapar-store-flush", move |stop| {
+        let period = Duration::from_millis(INDEX_FLUSH_MS);
+        // The mark last written, and whether a flush since made it durable.
+        let (mut written, mut synced) = (durable, true);
+        let mut failing = false;
+        loop {
+            let deadline = Instant::now() + period;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                if stop.load(Ordering::Relaxed) || left.is_zero() {
+                    break;
+                }
+                std::thread::park_timeout(left);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let mark = committed.mark();
+            if mark == written && synced {
+                continue;
+            }
+            let result = db.flush().and_then(|_| {
+                synced = true;
+                if mark != written {
+                    main.insert(STATE_MARK, &mark.to_bytes()[..])?;
+                    (written, synced) = (mark, false);
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(path = %path.display(), "store: flushing the index works again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(
+                        path = %path.display(),
+                        "store: flushing the index failed: {e}; acknowledged documents are safe in \
+                         the segments, but a restart will replay more of them: check the disk"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// Writes the index entries of a stored document whose envelope is at
+/// `loc`: its location first, so that whatever the time and kind indexes
+/// show can be read. Each is a plain insert (see the module docs for why
+/// not a batch); writing them again is harmless.
+fn index_doc(main: &sled::Tree, doc: &Document, loc: Location) -> sled::Result<()> {
+    let id = doc.id();
+    let ts = doc.created_ms();
+    main.insert(&doc_key(&id)[..], &loc.to_bytes()[..])?;
+    main.insert(&item_key(ts, &id)[..], item_value(doc))?;
+    main.insert(&kind_key(doc.kind(), ts, &id)[..], &[][..])?;
+    Ok(())
 }
 
 /// The `items` value of a document: its kind code, then its
@@ -1201,81 +1369,126 @@ fn decode_stored(id: &DocId, bytes: &[u8]) -> Result<Document, StoreError> {
     Ok(doc)
 }
 
-/// Checks the layout version (upgrading layouts 4 and 5) and loads the
-/// document count and the end recorded in sled's last durable batch.
+/// Checks the layout version (upgrading layouts 4 to 6) and loads the
+/// durable mark.
 fn load_state(
     path: &Path,
     db: &sled::Db,
     main: &sled::Tree,
     seg_dir: &Path,
-) -> Result<(u64, Position), StoreError> {
+) -> Result<Mark, StoreError> {
     let e = |err| engine_error(path, err);
     let inconsistent = |detail: String| StoreError::Inconsistent {
         path: path.to_path_buf(),
         detail,
     };
-    let end = match main.get(STATE_SCHEMA).map_err(e)? {
-        Some(v) => match state_u64(path, STATE_SCHEMA, &v)? {
-            // Layout 5 differs only in what its tail means: bytes past its
-            // end were never acknowledged. Replaying them if whole is
-            // harmless (they were verified before being written).
-            version @ (5 | SCHEMA_VERSION) => {
-                let end = match main.get(STATE_END).map_err(e)? {
-                    Some(v) => Position::from_bytes(&v).ok_or_else(|| {
-                        inconsistent(format!(
-                            "the committed end is {} bytes, expected 12",
-                            v.len()
-                        ))
-                    })?,
-                    None => return Err(inconsistent("no committed end".into())),
-                };
-                if version != SCHEMA_VERSION {
-                    main.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..])
-                        .map_err(e)?;
-                    db.flush().map_err(e)?;
-                    tracing::info!(
-                        path = %path.display(),
-                        "store: upgraded from layout {version} to {SCHEMA_VERSION}"
-                    );
-                }
-                end
-            }
-            4 => migrate_from_4(path, db, main, seg_dir)?,
-            found => {
-                return Err(StoreError::Schema {
-                    path: path.to_path_buf(),
-                    found,
-                });
-            }
-        },
-        None => {
-            if !main.is_empty() {
-                return Err(inconsistent(
-                    "documents present but no layout version".into(),
-                ));
-            }
-            let mut batch = sled::Batch::default();
-            batch.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]);
-            batch.insert(STATE_END, &Position::START.to_bytes()[..]);
-            main.apply_batch(batch).map_err(e)?;
-            db.flush().map_err(e)?;
-            Position::START
+    let no_documents = || -> Result<bool, StoreError> {
+        Ok(main
+            .scan_prefix([P_DOC])
+            .next()
+            .transpose()
+            .map_err(e)?
+            .is_none())
+    };
+    let Some(version) = main.get(STATE_SCHEMA).map_err(e)? else {
+        if !no_documents()? {
+            return Err(inconsistent(
+                "documents present but no layout version".into(),
+            ));
+        }
+        write_layout(path, db, main, Mark::EMPTY)?;
+        return Ok(Mark::EMPTY);
+    };
+    let version = state_u64(path, STATE_SCHEMA, &version)?;
+    let old_count = || -> Result<u64, StoreError> {
+        match main.get(OLD_COUNT).map_err(e)? {
+            Some(v) => state_u64(path, OLD_COUNT, &v),
+            None => Ok(0),
         }
     };
-    let count = match main.get(STATE_COUNT).map_err(e)? {
-        Some(v) => state_u64(path, STATE_COUNT, &v)?,
-        None => 0,
+    let mark = match version {
+        SCHEMA_VERSION => {
+            return match main.get(STATE_MARK).map_err(e)? {
+                Some(v) => Mark::from_bytes(&v).ok_or_else(|| {
+                    inconsistent(format!(
+                        "the durable mark is {} bytes, expected 20",
+                        v.len()
+                    ))
+                }),
+                // A new store whose mark was lost in a crash before its
+                // first flush.
+                None if no_documents()? => Ok(Mark::EMPTY),
+                None => Err(inconsistent("documents present but no durable mark".into())),
+            };
+        }
+        // Layout 5 differs from 6 only in what its tail means: bytes past
+        // its end were never acknowledged. Replaying them if whole is
+        // harmless (they were verified before being written). In both,
+        // one atomic batch wrote the count and end with the entries.
+        5 | 6 => {
+            let end = match main.get(OLD_END).map_err(e)? {
+                Some(v) => Position::from_bytes(&v).ok_or_else(|| {
+                    inconsistent(format!(
+                        "the committed end is {} bytes, expected 12",
+                        v.len()
+                    ))
+                })?,
+                None => return Err(inconsistent("no committed end".into())),
+            };
+            Mark {
+                count: old_count()?,
+                end,
+            }
+        }
+        4 => Mark {
+            count: old_count()?,
+            end: migrate_from_4(path, main, seg_dir)?,
+        },
+        found => {
+            return Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
     };
-    Ok((count, end))
+    write_layout(path, db, main, mark)?;
+    tracing::info!(
+        path = %path.display(),
+        "store: upgraded from layout {version} to {SCHEMA_VERSION}; {} documents up to {}",
+        mark.count, mark.end
+    );
+    Ok(mark)
 }
 
-/// Replays the write-ahead tail: the records of the segments past
-/// `durable` (the end sled had flushed when the node stopped), which were
-/// acknowledged but whose index entries sled lost. Each record must be
-/// whole, decode, and carry a valid signature; the first that does not is
-/// a torn append that was never acknowledged, and it and everything after
-/// it are cut when the segments are opened. Returns the count and the end
-/// after replay.
+/// Writes this layout's state: the durable mark, flushed, and only then
+/// the version, so that a crash in between leaves the old layout to
+/// upgrade again; then drops the state of older layouts.
+fn write_layout(
+    path: &Path,
+    db: &sled::Db,
+    main: &sled::Tree,
+    mark: Mark,
+) -> Result<(), StoreError> {
+    let e = |err| engine_error(path, err);
+    main.insert(STATE_MARK, &mark.to_bytes()[..]).map_err(e)?;
+    db.flush().map_err(e)?;
+    main.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..])
+        .map_err(e)?;
+    db.flush().map_err(e)?;
+    main.remove(OLD_COUNT).map_err(e)?;
+    main.remove(OLD_END).map_err(e)?;
+    Ok(())
+}
+
+/// Replays the write-ahead tail: the records of the segments past the
+/// durable mark, which were acknowledged (or whose batch was being
+/// written) but whose index entries sled may have lost, all or some. Each
+/// record must be whole, decode, and carry a valid signature; the first
+/// that does not is a torn append that was never acknowledged, and it and
+/// everything after it are cut when the segments are opened. Every record
+/// past the mark is a document not held before it (appends carry only new
+/// documents), so each one counts, whether sled kept its entries or not.
+/// Returns the mark after replay, durable.
 ///
 /// A bad record anywhere but in the last segment file cannot be a torn
 /// append (a segment is only started after the previous one's last append
@@ -1286,18 +1499,24 @@ fn replay_tail(
     db: &sled::Db,
     main: &sled::Tree,
     seg_dir: &Path,
-    mut count: u64,
-    durable: Position,
-) -> Result<(u64, Position), StoreError> {
+    durable: Mark,
+) -> Result<Mark, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file_end = crate::segments::file_end(seg_dir).map_err(io)?;
+    let Mark {
+        mut count,
+        end: durable,
+    } = durable;
     if file_end <= durable {
         // Nothing past the mark (or segments shorter than it, which
         // opening the segments reports).
-        return Ok((count, durable));
+        return Ok(Mark {
+            count,
+            end: durable,
+        });
     }
     let max = u32::try_from(chapar_proto::document::MAX_DOCUMENT).unwrap_or(u32::MAX);
     let mut records = Records::new(seg_dir, durable, file_end, max);
@@ -1367,23 +1586,13 @@ fn replay_tail(
             docs.truncate(bad);
             locs.truncate(bad);
         }
-        // Defensive: a document sled already has (it cannot, past its
-        // durable mark) is not indexed twice.
-        let mut fresh = Vec::with_capacity(docs.len());
-        for (doc, loc) in docs.iter().zip(&locs) {
-            if !main
-                .contains_key(doc_key(&doc.id()))
-                .map_err(|e| engine_error(path, e))?
-            {
-                fresh.push((doc, *loc));
-            }
-        }
         let Some(last) = locs.last() else { break };
         end = last.record_end();
-        count += fresh.len() as u64;
-        replayed += fresh.len() as u64;
-        main.apply_batch(index_batch(fresh.into_iter(), count, end))
-            .map_err(|e| engine_error(path, e))?;
+        for (doc, loc) in docs.iter().zip(&locs) {
+            index_doc(main, doc, *loc).map_err(|e| engine_error(path, e))?;
+        }
+        count += docs.len() as u64;
+        replayed += docs.len() as u64;
     }
     if let Some((at, why)) = &torn
         && at.segment < file_end.segment
@@ -1396,8 +1605,12 @@ fn replay_tail(
             ),
         });
     }
+    let mark = Mark { count, end };
     if replayed > 0 {
-        db.flush().map_err(|e| engine_error(path, e))?;
+        let e = |err| engine_error(path, err);
+        db.flush().map_err(e)?;
+        main.insert(STATE_MARK, &mark.to_bytes()[..]).map_err(e)?;
+        db.flush().map_err(e)?;
         tracing::info!(
             documents = replayed,
             "store: replayed the write-ahead tail past the index's durable mark ({durable}) up to {end}"
@@ -1408,7 +1621,7 @@ fn replay_tail(
             "store: {why} at {at}: a torn append that was never acknowledged; cutting it"
         );
     }
-    Ok((count, end))
+    Ok(mark)
 }
 
 fn state_u64(path: &Path, key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
@@ -1430,12 +1643,8 @@ fn state_u64(path: &Path, key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
 /// checks that the documents' records lie back to back from the start
 /// (which scanning in order needs); a store where they do not is refused.
 /// Bytes after the last record are cut when the segments are opened.
-fn migrate_from_4(
-    path: &Path,
-    db: &sled::Db,
-    main: &sled::Tree,
-    seg_dir: &Path,
-) -> Result<Position, StoreError> {
+/// Writes nothing: the caller records the end.
+fn migrate_from_4(path: &Path, main: &sled::Tree, seg_dir: &Path) -> Result<Position, StoreError> {
     let e = |err| engine_error(path, err);
     let inconsistent = |detail: String| StoreError::Inconsistent {
         path: path.to_path_buf(),
@@ -1484,15 +1693,6 @@ fn migrate_from_4(
         }
         end.offset = stop;
     }
-    let mut batch = sled::Batch::default();
-    batch.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..]);
-    batch.insert(STATE_END, &end.to_bytes()[..]);
-    main.apply_batch(batch).map_err(e)?;
-    db.flush().map_err(e)?;
-    tracing::info!(
-        path = %path.display(),
-        "store: upgraded from layout 4 to {SCHEMA_VERSION}; committed end at {end}"
-    );
     Ok(end)
 }
 

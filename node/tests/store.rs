@@ -778,6 +778,41 @@ fn reopening_replays_whole_records_and_cuts_a_torn_tail() {
 }
 
 #[test]
+fn entries_sled_kept_past_the_durable_mark_are_rewritten_not_counted_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<Document> = (0..7).map(|n| wiki(n, 7 - n, 500)).collect();
+    let first = {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(&docs[..3]).unwrap();
+        let first = store.end();
+        store.insert_batch(&docs[3..]).unwrap();
+        first
+    };
+    {
+        // What a crash can leave: sled kept the second batch's entries,
+        // all but one, and not the mark that would cover them.
+        let db = open_sled(dir.path());
+        let main = db.open_tree("main").unwrap();
+        let mut mark = 3u64.to_be_bytes().to_vec();
+        mark.extend_from_slice(&first.segment.to_be_bytes());
+        mark.extend_from_slice(&first.offset.to_be_bytes());
+        main.insert("s/indexed", mark).unwrap();
+        let lost = docs[5].id();
+        let mut item = b"i".to_vec();
+        item.extend_from_slice(&docs[5].created_ms().to_be_bytes());
+        item.extend_from_slice(&lost.0);
+        assert!(main.remove(item).unwrap().is_some());
+        db.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.replayed_at_open(), 4);
+    assert_eq!(store.len(), 7);
+    assert_eq!(store.check().unwrap().docs, 7);
+    assert_eq!(items(&store).len(), 7);
+    assert_scan(&store, &docs, store.end());
+}
+
+#[test]
 fn a_damaged_record_before_the_last_segment_is_refused_not_cut() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -1042,12 +1077,7 @@ fn a_layout_5_store_is_upgraded_and_its_whole_tail_replayed() {
         let store = Store::open(dir.path()).unwrap();
         store.insert_batch(&docs[..3]).unwrap();
     }
-    {
-        let db = open_sled(dir.path());
-        let main = db.open_tree("main").unwrap();
-        main.insert("s/schema", &5u64.to_be_bytes()).unwrap();
-        db.flush().unwrap();
-    }
+    downgrade(dir.path(), 5);
     // Layout 5 acknowledged only after sled's flush, so a whole record past
     // its end was never acknowledged; it was verified before being written,
     // so keeping it is as good as a peer sending it again.
@@ -1062,31 +1092,76 @@ fn a_layout_5_store_is_upgraded_and_its_whole_tail_replayed() {
     assert_eq!(schema_of(dir.path()), (SCHEMA_VERSION, true));
 }
 
-// ---- upgrade from layout 4 -------------------------------------------------
+// ---- upgrade from layout 6 -------------------------------------------------
 
-/// Turns a store this build wrote into what layout 4 wrote: the same keys
-/// and segment files, without the committed end.
-fn downgrade_to_layout_4(path: &std::path::Path) {
+/// Turns a store this build wrote, cleanly closed, into what layout
+/// `version` (4, 5 or 6) wrote: the same entries and segment files, with
+/// the count (and from layout 5, the committed end) that each batch wrote
+/// in place of the durable mark.
+fn downgrade(path: &std::path::Path, version: u64) {
     let db = open_sled(path);
     let main = db.open_tree("main").unwrap();
     assert_eq!(
         main.get("s/schema").unwrap().as_deref(),
         Some(&SCHEMA_VERSION.to_be_bytes()[..])
     );
-    assert!(main.remove("s/end").unwrap().is_some());
-    main.insert("s/schema", &4u64.to_be_bytes()).unwrap();
+    let mark = main.remove("s/indexed").unwrap().expect("a durable mark");
+    assert_eq!(mark.len(), 20);
+    main.insert("s/count", &mark[..8]).unwrap();
+    if version >= 5 {
+        main.insert("s/end", &mark[8..]).unwrap();
+    }
+    main.insert("s/schema", &version.to_be_bytes()).unwrap();
     db.flush().unwrap();
 }
 
+/// The layout version on disk, and whether it has a durable mark.
 fn schema_of(path: &std::path::Path) -> (u64, bool) {
     let db = open_sled(path);
     let main = db.open_tree("main").unwrap();
     let v = main.get("s/schema").unwrap().unwrap();
     (
         u64::from_be_bytes(v[..].try_into().unwrap()),
-        main.contains_key("s/end").unwrap(),
+        main.contains_key("s/indexed").unwrap(),
     )
 }
+
+#[test]
+fn a_layout_6_store_is_upgraded_and_its_tail_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<Document> = (0..5).map(|n| wiki(n, 10 - n, 400)).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(&docs[..2]).unwrap();
+        store.insert_batch(&docs[2..4]).unwrap();
+    }
+    downgrade(dir.path(), 6);
+    // An acknowledged document whose index entries layout 6 had not
+    // flushed when it stopped.
+    let mut record = (docs[4].as_bytes().len() as u32).to_be_bytes().to_vec();
+    record.extend_from_slice(docs[4].as_bytes());
+    append_bytes(&seg_file(dir.path(), 1), &record);
+    {
+        let store = reopen(dir.path());
+        assert_eq!(store.replayed_at_open(), 1);
+        assert_eq!(store.len(), 5);
+        assert_scan(&store, &docs, store.end());
+        assert_eq!(store.check().unwrap().docs, 5);
+    }
+    assert_eq!(schema_of(dir.path()), (SCHEMA_VERSION, true));
+    {
+        // The old layout's state is gone: nothing can read it as current.
+        let db = open_sled(dir.path());
+        let main = db.open_tree("main").unwrap();
+        assert!(!main.contains_key("s/count").unwrap());
+        assert!(!main.contains_key("s/end").unwrap());
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.replayed_at_open(), 0);
+    assert_eq!(store.len(), 5);
+}
+
+// ---- upgrade from layout 4 -------------------------------------------------
 
 #[test]
 fn a_layout_4_store_is_upgraded_on_open() {
@@ -1101,7 +1176,7 @@ fn a_layout_4_store_is_upgraded_on_open() {
         store.end()
     };
     assert!(end.segment >= 2);
-    downgrade_to_layout_4(dir.path());
+    downgrade(dir.path(), 4);
     // Layout 4 also left a crashed append's torn bytes at the end.
     let stray = wiki(99, 99, 500);
     append_bytes(&seg_file(dir.path(), end.segment), &stray.as_bytes()[..200]);
@@ -1123,7 +1198,7 @@ fn a_layout_4_store_is_upgraded_on_open() {
 fn an_empty_layout_4_store_is_upgraded_on_open() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
-    downgrade_to_layout_4(dir.path());
+    downgrade(dir.path(), 4);
     let store = reopen(dir.path());
     assert_eq!(store.end(), Position::START);
     assert!(store.scan(Position::START).next().is_none());
@@ -1139,7 +1214,7 @@ fn a_layout_4_store_with_bytes_between_records_is_refused() {
         let store = Store::open(dir.path()).unwrap();
         store.insert_batch(std::slice::from_ref(&a)).unwrap();
     }
-    downgrade_to_layout_4(dir.path());
+    downgrade(dir.path(), 4);
     // What layout 4 did after a crash: the crashed append's bytes stayed,
     // and the next batch went after them.
     let seg1 = seg_file(dir.path(), 1);
@@ -1174,8 +1249,7 @@ const CHILD_DIR: &str = "CHAPAR_STORE_TEST_CHILD_DIR";
 const CHILD_RUN: &str = "CHAPAR_STORE_TEST_CHILD_RUN";
 
 /// Not a test on its own: the body of the child process of
-/// [`acknowledged_documents_survive_kill_9`]. Returns at once unless that
-/// test started it.
+/// [`kill_child_when`]. Returns at once unless that started it.
 #[test]
 fn kill_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
@@ -1185,8 +1259,12 @@ fn kill_child() {
     let store = Store::open(&dir).unwrap();
     let mut out = std::io::stdout().lock();
     let mut prev: Option<Document> = None;
-    // Bounded: the parent kills long before this ends.
-    for batch in 0..5_000u64 {
+    // Bounded in count and time: the parent kills long before either.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for batch in 0..50_000u64 {
+        if Instant::now() > deadline {
+            break;
+        }
         let size = 1 + (batch * 7 % 23);
         let mut docs: Vec<Document> = (0..size)
             .map(|i| {
@@ -1208,63 +1286,79 @@ fn kill_child() {
     }
 }
 
+/// Runs [`kill_child`] as run `run` on the store in `dir` until `enough`
+/// (given the acknowledgements seen and the time since it started) says
+/// so, then kills it with SIGKILL. Returns the ids it acknowledged; panics
+/// if it stops acknowledging for 20 s or ends by itself.
+fn kill_child_when(
+    dir: &std::path::Path,
+    run: u64,
+    enough: impl Fn(usize, Duration) -> bool,
+) -> Vec<DocId> {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args(["--exact", "kill_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_RUN, run.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut acked = Vec::new();
+    let mut last_ack = Instant::now();
+    let failure = loop {
+        if enough(acked.len(), started.elapsed()) {
+            break None;
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                if let Some(hex) = line.strip_prefix("ACK ") {
+                    acked.push(hex.parse().unwrap());
+                    last_ack = Instant::now();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout)
+                if last_ack.elapsed() < Duration::from_secs(20) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                break Some(format!("run {run}: no ack for 20 s after {}", acked.len()));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Some(format!("run {run}: child ended after {} acks", acked.len()));
+            }
+        }
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(rx);
+    reader.join().unwrap();
+    if let Some(f) = failure {
+        panic!("{f}");
+    }
+    acked
+}
+
 #[test]
 fn acknowledged_documents_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<DocId> = BTreeSet::new();
     let mut replayed = 0u64;
     // Kill at three different points (counted in acknowledgements).
     for (run, kill_after) in [(1u64, 200usize), (2, 337), (3, 611)] {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "kill_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
-            .env(CHILD_RUN, run.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = 0usize;
-        let failure = loop {
-            if seen >= kill_after {
-                break None;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(hex) = line.strip_prefix("ACK ") {
-                        acked.insert(hex.parse().unwrap());
-                        seen += 1;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    break Some(format!("run {run}: only {seen} acks in 20 s"));
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    break Some(format!("run {run}: child ended after {seen} acks"));
-                }
-            }
-        };
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        drop(rx);
-        reader.join().unwrap();
-        if let Some(f) = failure {
-            panic!("{f}");
-        }
-
-        let store = Store::open(dir.path()).unwrap();
+        let ids = kill_child_when(dir.path(), run, |seen, _| seen >= kill_after);
+        let seen = ids.len();
+        acked.extend(ids);
+        let store = reopen(dir.path());
         replayed += store.replayed_at_open();
         for id in &acked {
             let doc = store
@@ -1292,8 +1386,26 @@ fn acknowledged_documents_survive_kill_9() {
             store.replayed_at_open()
         );
     }
-    // sled is flushed in the background about once a second, and each run
-    // is killed well within its first second: the acknowledged documents
-    // came back through the write-ahead replay, not through sled.
+    // The durable mark moves about once a second, and each run is killed
+    // well within its first second: the acknowledged documents came back
+    // through the write-ahead replay, not through sled.
     assert!(replayed > 0, "no run replayed the write-ahead tail");
+}
+
+#[test]
+fn the_durable_mark_follows_a_running_store() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough for a few flush periods, in which the mark must move.
+    let acked = kill_child_when(dir.path(), 4, |_, t| t >= Duration::from_secs(4));
+    let store = reopen(dir.path());
+    for id in &acked {
+        assert!(store.contains(id).unwrap(), "acknowledged {id} lost");
+    }
+    assert_eq!(store.check().unwrap().docs, store.len());
+    let (held, replayed) = (store.len(), store.replayed_at_open());
+    eprintln!("killed after 4 s: {held} held, {replayed} replayed");
+    assert!(
+        replayed < held,
+        "the whole store was replayed: the mark never moved ({held} documents)"
+    );
 }

@@ -93,10 +93,9 @@ struct BenchNode {
 
 enum Running {
     /// Its own `chapar-node run` process, as deployed. This is the default:
-    /// nodes in one process share sled's process-wide lock (every
-    /// `apply_batch` takes it for writing; each database's background
-    /// flusher holds it for reading while it writes and syncs), so one
-    /// node's flush would stall another node's commits.
+    /// nodes in one process share sled's process-wide lock and every other
+    /// process-wide resource (ADR 0011), and a deployment runs one node per
+    /// process.
     Process(std::process::Child),
     /// Inside the bench process, on its own tokio runtime (`--in-process`).
     InProcess(chapar_node::Running),
