@@ -12,6 +12,7 @@
 //! nothing leaves for a peer that may not hold it.
 
 use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -109,11 +110,20 @@ pub async fn run(
     shared.peer_status(peer.as_str(), |s| s.state = "closed".into());
 }
 
-/// Ids waiting to be sent in bulk.
+/// Ids waiting to be sent in bulk, and how far the catch-up has come:
+/// shared by the session's reader and writer.
 #[derive(Default)]
 struct Bulk {
     queue: Mutex<VecDeque<DocId>>,
+    /// Wakes the writer: ids were queued, or reconciliation ended.
     notify: Notify,
+    /// Reconciliation is over: every id the peer lacks has been queued.
+    /// The writer announces `CaughtUp` once it has sent them all.
+    reconciled: AtomicBool,
+    /// We announced `CaughtUp`: the peer has everything we had for it.
+    sent_all: AtomicBool,
+    /// The peer announced `CaughtUp`: we have everything it had for us.
+    got_all: AtomicBool,
 }
 
 impl Bulk {
@@ -143,6 +153,26 @@ impl Bulk {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty()
+    }
+
+    /// Reconciliation is over; the writer sends `CaughtUp` after what is
+    /// queued.
+    fn reconciled(&self) {
+        if !self.reconciled.swap(true, Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Records one direction of the catch-up as done; once both are, the
+    /// link is live and its last sync is now.
+    fn caught_up(&self, shared: &Shared, peer: &str, done: &AtomicBool) {
+        done.store(true, Ordering::SeqCst);
+        if self.sent_all.load(Ordering::SeqCst) && self.got_all.load(Ordering::SeqCst) {
+            shared.peer_status(peer, |s| {
+                s.state = "live".into();
+                s.last_sync_ms = Some(now_ms());
+            });
+        }
     }
 }
 
@@ -251,11 +281,14 @@ async fn session(
     // Received documents are stored by a worker that groups whatever has
     // arrived into one verification and one flush, while the reader goes
     // on receiving.
-    let (to_ingest, ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(INGEST_QUEUE);
-    let ingester = tokio::spawn(ingest_worker(shared.clone(), peer.clone(), ingest_rx));
+    let (to_ingest, ingest_rx) = mpsc::channel::<Inbound>(INGEST_QUEUE);
+    let ingester = tokio::spawn(ingest_worker(
+        shared.clone(),
+        peer.clone(),
+        bulk.clone(),
+        ingest_rx,
+    ));
     let mut rec = Reconciler::new(ReconcileConfig::default());
-    let mut reconciled = false;
-    let mut announced = false;
     let mut shutdown = shared.shutdown.clone();
     // Every exit, `?` included, leaves this block and reaches the cleanup
     // below: the writer stops and everything received is stored.
@@ -297,26 +330,34 @@ async fn session(
                         Some(reply) => {
                             send_ctl(&ctl, Message::Reconcile { payload: reply }).await?
                         }
-                        None => reconciled = true,
+                        // The `Want`s above are queued first, so the peer
+                        // learns what we lack before it hears we are done.
+                        None => bulk.reconciled(),
                     }
                 }
                 Message::Want { ids } => bulk.push(ids)?,
                 Message::Documents { documents } => {
-                    if to_ingest.send(documents).await.is_err() {
+                    if to_ingest.send(Inbound::Documents(documents)).await.is_err() {
                         break Err(SessionError::Internal("ingest worker stopped".into()));
                     }
                 }
                 Message::Roster { document } => {
-                    if to_ingest.send(vec![document]).await.is_err() {
+                    if to_ingest
+                        .send(Inbound::Documents(vec![document]))
+                        .await
+                        .is_err()
+                    {
                         break Err(SessionError::Internal("ingest worker stopped".into()));
                     }
                 }
                 Message::CaughtUp => {
-                    reconciled = true;
-                    shared.peer_status(peer.as_str(), |s| {
-                        s.state = "live".into();
-                        s.last_sync_ms = Some(now_ms());
-                    });
+                    // It has seen all of our `Want`s, and everything it had
+                    // for us arrived before this on this stream: recorded
+                    // once the ingest worker has stored it.
+                    bulk.reconciled();
+                    if to_ingest.send(Inbound::CaughtUp).await.is_err() {
+                        break Err(SessionError::Internal("ingest worker stopped".into()));
+                    }
                 }
                 other => {
                     break Err(SessionError::Protocol(format!(
@@ -324,15 +365,6 @@ async fn session(
                         other.name()
                     )));
                 }
-            }
-            if reconciled && !announced && bulk.is_empty() {
-                announced = true;
-                send_ctl(&ctl, Message::CaughtUp).await?;
-                info!(%peer, "caught up");
-                shared.peer_status(peer.as_str(), |s| {
-                    s.state = "live".into();
-                    s.last_sync_ms = Some(now_ms());
-                });
             }
         }
     }
@@ -347,18 +379,47 @@ async fn session(
     result
 }
 
+/// What the session's reader hands its ingest worker, in arrival order.
+enum Inbound {
+    /// Documents (or a roster) as received.
+    Documents(Vec<Vec<u8>>),
+    /// The peer said it has sent everything we lacked.
+    CaughtUp,
+}
+
+/// What the ingest worker hands its committer, in arrival order.
+enum ToCommit {
+    /// A verified group, and whether it is part of a catch-up.
+    Group(crate::state::Prepared, bool),
+    /// Everything before it is stored: the peer's catch-up is done.
+    CaughtUp,
+}
+
 /// Stores what a peer sends, grouping the frames that are waiting, as a
 /// two-stage pipeline: while one group is being stored (disk), the next is
 /// being verified (CPU). Large groups (a catch-up) are prepared and stored
 /// on the bulk threads; small ones (live pushes) at normal priority, so a
 /// cable is never behind a catch-up for a CPU.
-async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
-    let (to_commit, mut committing) = mpsc::channel::<(crate::state::Prepared, bool)>(1);
+async fn ingest_worker(
+    shared: Arc<Shared>,
+    peer: Id,
+    phase: Arc<Bulk>,
+    mut rx: mpsc::Receiver<Inbound>,
+) {
+    let (to_commit, mut committing) = mpsc::channel::<ToCommit>(1);
     let committer = {
         let shared = shared.clone();
         let peer = peer.clone();
         tokio::spawn(async move {
-            while let Some((prepared, bulk)) = committing.recv().await {
+            while let Some(next) = committing.recv().await {
+                let (prepared, bulk) = match next {
+                    ToCommit::Group(prepared, bulk) => (prepared, bulk),
+                    ToCommit::CaughtUp => {
+                        // Every group before it is stored.
+                        phase.caught_up(&shared, peer.as_str(), &phase.got_all);
+                        continue;
+                    }
+                };
                 let sh = shared.clone();
                 let source = Source::Peer(peer.clone());
                 let commit = move || sh.commit(prepared, &source);
@@ -377,10 +438,32 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
             }
         })
     };
-    while let Some(mut group) = rx.recv().await {
+    // A `CaughtUp` found while grouping waits for the group to go first.
+    let mut held_back: Option<Inbound> = None;
+    loop {
+        let next = match held_back.take() {
+            Some(n) => n,
+            None => match rx.recv().await {
+                Some(n) => n,
+                None => break,
+            },
+        };
+        let mut group = match next {
+            Inbound::Documents(d) => d,
+            Inbound::CaughtUp => {
+                if to_commit.send(ToCommit::CaughtUp).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
         while group.len() < GROUP_DOCS {
             match rx.try_recv() {
-                Ok(more) => group.extend(more),
+                Ok(Inbound::Documents(more)) => group.extend(more),
+                Ok(marker) => {
+                    held_back = Some(marker);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -393,7 +476,11 @@ async fn ingest_worker(shared: Arc<Shared>, peer: Id, mut rx: mpsc::Receiver<Vec
         let prepare = move || sh.prepare(group);
         match off_thread(&shared, bulk, "verify", prepare).await {
             Ok(prepared) => {
-                if to_commit.send((prepared, bulk)).await.is_err() {
+                if to_commit
+                    .send(ToCommit::Group(prepared, bulk))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -566,6 +653,24 @@ async fn writer(
                     .map_err(|e| SessionError::Framed(e.into()))?;
                 shared.peer_status(peer.id.as_str(), |s| s.sent += n);
             }
+            continue;
+        }
+        // Nothing left to send: once reconciliation is over, say so, after
+        // the last document it found missing (even on a link where the
+        // peer then stays silent).
+        // `reconciled` is set after the last ids were queued: read it first,
+        // then make sure none arrived since the queue was last looked at.
+        if bulk.reconciled.load(Ordering::SeqCst)
+            && !bulk.sent_all.load(Ordering::SeqCst)
+            && bulk.is_empty()
+        {
+            // Control messages queued meanwhile (a last `Want`) go first.
+            while let Ok(m) = ctl.try_recv() {
+                frames::write(&mut send, &m).await?;
+            }
+            frames::write(&mut send, &Message::CaughtUp).await?;
+            info!(peer = %peer.id, "caught up: the peer has everything we hold for it");
+            bulk.caught_up(&shared, peer.id.as_str(), &bulk.sent_all);
             continue;
         }
         tokio::select! {

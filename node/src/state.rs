@@ -157,15 +157,19 @@ pub enum Entry {
 /// Counters and state of one peer link, for `status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PeerStatus {
-    /// connecting, syncing, live, backoff, closed.
+    /// connecting, syncing, live, backoff, closed. `live` once the
+    /// catch-up is over both ways: each end has stored everything the
+    /// other held for it, and new documents are pushed as they arrive.
     pub state: String,
     /// Address dialed (outgoing links) or seen (incoming).
     pub address: String,
     /// Whether we dialed.
     pub outgoing: bool,
-    /// When the last catch-up finished (ms).
+    /// When the last catch-up finished both ways (ms since the epoch).
     pub last_sync_ms: Option<u64>,
-    /// Documents sent on this link since start.
+    /// Documents sent on this link since start: written to the QUIC
+    /// stream, not yet known to be stored by the peer (which verifies and
+    /// may refuse them; its own `received` and `refused` say).
     pub sent: u64,
     /// Documents received and stored from it since start.
     pub received: u64,

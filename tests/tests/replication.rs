@@ -234,3 +234,114 @@ async fn store_and_forward_through_the_hub_and_partition_heal() {
         n.stop().await;
     }
 }
+
+/// This node's view of its link with `peer`: (state, last sync, sent).
+fn link(node: &chapar_node::Running, peer: &str) -> Option<(String, Option<u64>, u64)> {
+    let status = node.status();
+    let p = status["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"] == peer)?;
+    Some((
+        p["state"].as_str()?.to_string(),
+        p["last_sync_ms"].as_u64(),
+        p["sent"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// A link is reported live, with a last sync, on both ends — and only once
+/// each end holds everything the other had for it. Here only the hub has
+/// anything to send: the embassy stays silent once reconciliation is over,
+/// which must not leave either end "syncing" for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_live_on_both_ends_once_the_catch_up_is_complete() {
+    use Classification::*;
+    const PAGES: u16 = 700;
+    let m = Ministry::new(13, &["emb-b"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let b = m.add_node("b-1", "emb-b", false, Secret, &[]).expect("b");
+    let roles = [Role::Reader, Role::Editor];
+    let uh = m
+        .add_user("uh", "mfa", Secret, &roles, &[], "hub")
+        .expect("uh");
+    // The hub starts with more pages than one bulk batch (256) carries.
+    let pages: Vec<Document> = (0..PAGES)
+        .map(|i| {
+            sign(
+                &uh,
+                Body::WikiRevision(WikiRevision {
+                    page: PageId([
+                        (i % 251) as u8,
+                        (i / 251) as u8,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                    ]),
+                    parents: vec![],
+                    title: format!("Page {i}"),
+                    classification: Unclassified,
+                    caption: None,
+                    body: "x".repeat(1_500),
+                    summary: "new".into(),
+                }),
+            )
+            .expect("sign")
+        })
+        .collect();
+    {
+        let dir = chapar_node::config::NodeConfig::load(&hub)
+            .expect("hub config")
+            .data_dir;
+        let store = chapar_node::store::Store::open(&dir).expect("hub store");
+        store.insert_batch(&pages).expect("preload");
+        store.close().expect("close");
+    }
+    let hub_n = start(&hub).await.expect("hub");
+    assert_eq!(held(&hub_n).expect("held").len(), PAGES as usize);
+    // uh's client hands the hub the roster that lists uh (the bundles'
+    // rosters predate uh); b-1 gets it from the hub, roster first.
+    let _uh = Client::connect(&uh.bundle, hub_n.local_addr().expect("addr"))
+        .await
+        .expect("client");
+    let b_n = start(&b).await.expect("b");
+
+    // The first time b-1 calls the link live, it holds every page.
+    let mut live_at_b = None;
+    let both_live = wait_until(WAIT, || {
+        if live_at_b.is_none()
+            && link(&b_n, "hub").is_some_and(|(state, sync, _)| state == "live" && sync.is_some())
+        {
+            live_at_b = Some(held(&b_n).map(|h| h.len()).unwrap_or(0));
+        }
+        live_at_b.is_some()
+            && link(&hub_n, "b-1").is_some_and(|(state, sync, _)| state == "live" && sync.is_some())
+    })
+    .await;
+    assert!(
+        both_live,
+        "both ends report the link live: b-1 {:?}, hub {:?}",
+        link(&b_n, "hub"),
+        link(&hub_n, "b-1")
+    );
+    assert_eq!(
+        live_at_b,
+        Some(PAGES as usize),
+        "b-1 called the link live only with every page stored"
+    );
+    let (_, _, sent) = link(&hub_n, "b-1").expect("hub's link");
+    assert!(sent >= PAGES as u64, "the hub counts {sent} documents sent");
+    for n in [hub_n, b_n] {
+        n.stop().await;
+    }
+}
