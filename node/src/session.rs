@@ -11,15 +11,15 @@
 //! bulk of catch-up in batches. Need to know is checked on the way out:
 //! nothing leaves for a peer that may not hold it.
 
-use std::collections::{BinaryHeap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chapar_proto::reconcile::{ReconcileConfig, ReconcileError, Reconciler};
 use chapar_proto::wire::{MAX_WANT, Message, PROTOCOL_VERSION};
 use chapar_proto::{DocId, Id, Kind, Node};
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
@@ -45,6 +45,12 @@ const LIVE_GROUP: usize = 16;
 /// Received frames waiting for the ingest worker; the reader stops
 /// reading (back-pressure through QUIC flow control) when it is full.
 const INGEST_QUEUE: usize = 64;
+/// Most bytes of received documents a session holds at once, from the
+/// moment they are read until they are stored (queued, being verified,
+/// being written): what one peer can make this node buffer, whatever its
+/// frames' sizes. A catch-up keeps well under it (a group is ~2 MB); a
+/// single document of up to `MAX_DOCUMENT` always fits.
+const INGEST_BYTES: usize = 64 << 20;
 
 /// Why a session ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +74,10 @@ pub enum SessionError {
     /// reconciliation on its next connection.
     #[error("peer fell {0} documents behind; closing so it resyncs")]
     Lagged(u64),
+    /// The same peer started another session in the same direction (a
+    /// reconnect, or a misbehaving peer): the newer one goes on.
+    #[error("superseded by a newer session with the same peer")]
+    Superseded,
     /// No answer in time.
     #[error("peer silent for too long during {0}")]
     Timeout(&'static str),
@@ -89,6 +99,11 @@ pub async fn run(
     let result = session(&shared, send, recv, &peer, initiator, first).await;
     match &result {
         Ok(()) => debug!(%peer, "session closed"),
+        // The newer session owns the peer's status now.
+        Err(SessionError::Superseded) => {
+            info!(%peer, "session superseded by a newer one with the same peer");
+            return;
+        }
         Err(e) => {
             warn!(%peer, "session ended: {e}");
             shared.peer_status(peer.as_str(), |s| s.last_error = Some(e.to_string()));
@@ -108,6 +123,89 @@ pub async fn run(
         }
     }
     shared.peer_status(peer.as_str(), |s| s.state = "closed".into());
+}
+
+/// The replication sessions running: at most one per peer and direction.
+/// A newer one (usually a reconnect whose old connection has not timed
+/// out yet) ends the older, so a peer cannot make this node run sessions,
+/// each with its buffers and live subscription, without bound.
+#[derive(Default)]
+pub struct Sessions {
+    running: Mutex<HashMap<Way, Registered>>,
+    next: AtomicU64,
+}
+
+/// A peer and a direction (`initiator`: we dialed).
+type Way = (Id, bool);
+
+/// The session running one [`Way`]: its number, and how to stop it.
+struct Registered {
+    id: u64,
+    superseded: Arc<Notify>,
+}
+
+impl Sessions {
+    /// Registers a session with `peer` (`initiator`: we dialed), ending the
+    /// one it replaces; the session stops when the claim's `superseded`
+    /// fires, and unregisters when the claim is dropped.
+    fn claim(&self, peer: &Id, initiator: bool) -> Claim<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let superseded = Arc::new(Notify::new());
+        let key = (peer.clone(), initiator);
+        let old = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key.clone(),
+                Registered {
+                    id,
+                    superseded: superseded.clone(),
+                },
+            );
+        if let Some(old) = old {
+            // A permit: the old session sees it even if not waiting yet.
+            old.superseded.notify_one();
+        }
+        Claim {
+            sessions: self,
+            key,
+            id,
+            superseded,
+        }
+    }
+
+    /// How many sessions with `peer` are running: 0, 1 or 2 (one each
+    /// way). The status shows it for each peer.
+    pub fn with(&self, peer: &str) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(id, _)| id.as_str() == peer)
+            .count()
+    }
+}
+
+/// One running session's place in [`Sessions`].
+struct Claim<'a> {
+    sessions: &'a Sessions,
+    key: Way,
+    id: u64,
+    superseded: Arc<Notify>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut running = self
+            .sessions
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if running.get(&self.key).is_some_and(|r| r.id == self.id) {
+            running.remove(&self.key);
+        }
+    }
 }
 
 /// Ids waiting to be sent in bulk, and how far the catch-up has come:
@@ -222,6 +320,7 @@ async fn session(
             "peer says it is {node} but its certificate says {peer}"
         )));
     }
+    let claim = shared.sessions.claim(peer, initiator);
     // The roster goes first: whoever holds the newer one sends it.
     if my_version > roster_version {
         frames::write(
@@ -282,6 +381,7 @@ async fn session(
     // arrived into one verification and one flush, while the reader goes
     // on receiving.
     let (to_ingest, ingest_rx) = mpsc::channel::<Inbound>(INGEST_QUEUE);
+    let budget = Arc::new(Semaphore::new(INGEST_BYTES));
     let ingester = tokio::spawn(ingest_worker(
         shared.clone(),
         peer.clone(),
@@ -301,6 +401,7 @@ async fn session(
             let msg = tokio::select! {
                 m = frames::read(&mut recv) => m,
                 _ = shutdown.changed() => break Ok(()),
+                _ = claim.superseded.notified() => break Err(SessionError::Superseded),
                 w = &mut writer => {
                     break match w {
                         Ok(r) => r,
@@ -337,16 +438,14 @@ async fn session(
                 }
                 Message::Want { ids } => bulk.push(ids)?,
                 Message::Documents { documents } => {
-                    if to_ingest.send(Inbound::Documents(documents)).await.is_err() {
+                    let held = Held::take(&budget, documents).await?;
+                    if to_ingest.send(Inbound::Documents(held)).await.is_err() {
                         break Err(SessionError::Internal("ingest worker stopped".into()));
                     }
                 }
                 Message::Roster { document } => {
-                    if to_ingest
-                        .send(Inbound::Documents(vec![document]))
-                        .await
-                        .is_err()
-                    {
+                    let held = Held::take(&budget, vec![document]).await?;
+                    if to_ingest.send(Inbound::Documents(held)).await.is_err() {
                         break Err(SessionError::Internal("ingest worker stopped".into()));
                     }
                 }
@@ -379,18 +478,41 @@ async fn session(
     result
 }
 
+/// Received documents and their share of the session's [`INGEST_BYTES`],
+/// given back when they are stored (or dropped).
+struct Held {
+    documents: Vec<Vec<u8>>,
+    bytes: OwnedSemaphorePermit,
+}
+
+impl Held {
+    /// Waits until the session may hold `documents` (the reader stops
+    /// reading meanwhile, so QUIC flow control holds the peer back).
+    async fn take(budget: &Arc<Semaphore>, documents: Vec<Vec<u8>>) -> Result<Held, SessionError> {
+        let bytes: usize = documents.iter().map(Vec::len).sum();
+        let permits = u32::try_from(bytes.min(INGEST_BYTES)).unwrap_or(u32::MAX);
+        let bytes = budget
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| SessionError::Internal("ingest budget closed".into()))?;
+        Ok(Held { documents, bytes })
+    }
+}
+
 /// What the session's reader hands its ingest worker, in arrival order.
 enum Inbound {
     /// Documents (or a roster) as received.
-    Documents(Vec<Vec<u8>>),
+    Documents(Held),
     /// The peer said it has sent everything we lacked.
     CaughtUp,
 }
 
 /// What the ingest worker hands its committer, in arrival order.
 enum ToCommit {
-    /// A verified group, and whether it is part of a catch-up.
-    Group(crate::state::Prepared, bool),
+    /// A verified group, whether it is part of a catch-up, and the budget
+    /// it holds until stored.
+    Group(crate::state::Prepared, bool, Vec<OwnedSemaphorePermit>),
     /// Everything before it is stored: the peer's catch-up is done.
     CaughtUp,
 }
@@ -412,8 +534,8 @@ async fn ingest_worker(
         let peer = peer.clone();
         tokio::spawn(async move {
             while let Some(next) = committing.recv().await {
-                let (prepared, bulk) = match next {
-                    ToCommit::Group(prepared, bulk) => (prepared, bulk),
+                let (prepared, bulk, _budget) = match next {
+                    ToCommit::Group(prepared, bulk, budget) => (prepared, bulk, budget),
                     ToCommit::CaughtUp => {
                         // Every group before it is stored.
                         phase.caught_up(&shared, peer.as_str(), &phase.got_all);
@@ -448,8 +570,8 @@ async fn ingest_worker(
                 None => break,
             },
         };
-        let mut group = match next {
-            Inbound::Documents(d) => d,
+        let (mut group, mut budget) = match next {
+            Inbound::Documents(h) => (h.documents, vec![h.bytes]),
             Inbound::CaughtUp => {
                 if to_commit.send(ToCommit::CaughtUp).await.is_err() {
                     break;
@@ -459,7 +581,10 @@ async fn ingest_worker(
         };
         while group.len() < GROUP_DOCS {
             match rx.try_recv() {
-                Ok(Inbound::Documents(more)) => group.extend(more),
+                Ok(Inbound::Documents(more)) => {
+                    group.extend(more.documents);
+                    budget.push(more.bytes);
+                }
                 Ok(marker) => {
                     held_back = Some(marker);
                     break;
@@ -477,7 +602,7 @@ async fn ingest_worker(
         match off_thread(&shared, bulk, "verify", prepare).await {
             Ok(prepared) => {
                 if to_commit
-                    .send(ToCommit::Group(prepared, bulk))
+                    .send(ToCommit::Group(prepared, bulk, budget))
                     .await
                     .is_err()
                 {
@@ -774,4 +899,65 @@ fn load_frames(
         flush(&mut batch);
     }
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a peer sends waits for room in the session's byte budget, and
+    /// gets it back as soon as earlier documents are stored (dropped).
+    #[tokio::test]
+    async fn received_documents_wait_for_room_in_the_byte_budget() {
+        let budget = Arc::new(Semaphore::new(INGEST_BYTES));
+        let first = Held::take(&budget, vec![vec![0u8; INGEST_BYTES - 10]])
+            .await
+            .expect("fits");
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { Held::take(&budget, vec![vec![0u8; 100]]).await })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "read past the budget");
+        drop(first);
+        let second = waiting.await.expect("task").expect("room after the store");
+        assert_eq!(budget.available_permits(), INGEST_BYTES - 100);
+        drop(second);
+        // More than the whole budget at once (larger than any frame) still
+        // goes through, alone, rather than waiting forever.
+        let huge = Held::take(&budget, vec![vec![0u8; INGEST_BYTES + 1]])
+            .await
+            .expect("alone");
+        assert_eq!(budget.available_permits(), 0);
+        drop(huge);
+    }
+
+    /// One session per peer and direction: a newer one ends the older, and
+    /// an older one ending late does not unregister the newer.
+    #[tokio::test]
+    async fn a_newer_session_with_the_same_peer_supersedes_the_older() {
+        let sessions = Sessions::default();
+        let a = Id::new("a-1").expect("id");
+        let b = Id::new("b-1").expect("id");
+        let old = sessions.claim(&a, false);
+        let other_way = sessions.claim(&a, true);
+        let other_peer = sessions.claim(&b, false);
+        assert_eq!(sessions.with("a-1"), 2);
+        let new = sessions.claim(&a, false);
+        // The old one is told (a stored permit: it need not be waiting yet).
+        tokio::time::timeout(Duration::from_secs(5), old.superseded.notified())
+            .await
+            .expect("old session told to stop");
+        drop(old);
+        assert_eq!(sessions.with("a-1"), 2, "the newer one stays registered");
+        drop(new);
+        assert_eq!(sessions.with("a-1"), 1);
+        drop(other_way);
+        assert_eq!(sessions.with("a-1"), 0);
+        assert_eq!(sessions.with("b-1"), 1);
+        drop(other_peer);
+        assert_eq!(sessions.with("b-1"), 0);
+    }
 }

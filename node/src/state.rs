@@ -214,6 +214,8 @@ pub struct Shared {
     pub catch_up: CatchUp,
     /// The UDP receive buffer the kernel granted (bytes; 0 until listening).
     pub udp_buffer: std::sync::atomic::AtomicUsize,
+    /// Replication sessions running, one per peer and direction.
+    pub sessions: crate::session::Sessions,
 }
 
 /// The node's search index and what its indexer reports.
@@ -313,6 +315,7 @@ impl Shared {
                 .map_err(StateError::Threads)?,
             catch_up: CatchUp::default(),
             udp_buffer: std::sync::atomic::AtomicUsize::new(0),
+            sessions: crate::session::Sessions::default(),
         })
     }
 

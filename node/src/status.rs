@@ -19,6 +19,7 @@ pub fn report(shared: &Arc<Shared>) -> Value {
                         let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
                         if let Value::Object(o) = &mut v {
                             o.insert("id".into(), json!(id));
+                            o.insert("sessions".into(), json!(shared.sessions.with(id)));
                         }
                         v
                     })

@@ -465,3 +465,84 @@ async fn oversize_and_garbage_frames_disconnect_and_store_nothing() {
         .expect("still serving");
     hub_n.stop().await;
 }
+
+/// Whether the stream ends (cleanly or not) within `limit`, reading and
+/// dropping whatever frames come before.
+async fn stream_ends(recv: &mut quinn::RecvStream, limit: Duration) -> bool {
+    tokio::time::timeout(limit, async {
+        while chapar_node::frames::read(recv).await.is_ok() {}
+    })
+    .await
+    .is_ok()
+}
+
+fn sessions_with(node: &chapar_node::Running, peer: &str) -> Option<u64> {
+    node.status()["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"] == peer)?["sessions"]
+        .as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_reconnects_keeps_only_its_newest_session() {
+    use Classification::*;
+    let m = Ministry::new(26, &["emb-a"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let a = m
+        .add_node("a-1", "emb-a", false, Secret, &["hub"])
+        .expect("a");
+    let editor = m
+        .add_user(
+            "ed",
+            "emb-a",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "a-1",
+        )
+        .expect("editor");
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+
+    // Three connections in a row, as a node reconnecting before its old
+    // connections time out (or a peer trying to pile up sessions).
+    let (_c1, _s1, mut r1) = rogue(&m, &a, addr, "a-1").await;
+    assert!(
+        wait_until(WAIT, || sessions_with(&hub_n, "a-1") == Some(1)).await,
+        "first session not running: {}",
+        hub_n.status()
+    );
+    let (_c2, _s2, mut r2) = rogue(&m, &a, addr, "a-1").await;
+    let (_c3, mut s3, mut r3) = rogue(&m, &a, addr, "a-1").await;
+    assert!(stream_ends(&mut r1, WAIT).await, "first session still open");
+    assert!(
+        stream_ends(&mut r2, WAIT).await,
+        "second session still open"
+    );
+    assert!(
+        wait_until(WAIT, || sessions_with(&hub_n, "a-1") == Some(1)).await,
+        "sessions with a-1: {}",
+        hub_n.status()
+    );
+    // The newest one is the one that goes on.
+    assert!(!stream_ends(&mut r3, Duration::from_millis(500)).await);
+    let doc = page(&editor, 7);
+    chapar_node::frames::write(
+        &mut s3,
+        &Message::Documents {
+            documents: vec![doc.as_bytes().to_vec()],
+        },
+    )
+    .await
+    .expect("send");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h == vec![doc.id()])
+            .unwrap_or(false))
+        .await,
+        "the newest session stores: {:?}",
+        held(&hub_n)
+    );
+    hub_n.stop().await;
+}
