@@ -1,16 +1,18 @@
-//! Crashes and interruptions during catch-up: a node SIGKILLed in the
-//! middle of receiving the hub's documents loses nothing it acknowledged
-//! and converges after restart; an interrupted transfer resumes without
-//! re-sending what already arrived.
+//! Crashes, interruptions and stops: a node SIGKILLed in the middle of
+//! receiving the hub's documents loses nothing it acknowledged and
+//! converges after restart; an interrupted transfer resumes without
+//! re-sending what already arrived; `chapar-node run` stopped by SIGTERM
+//! or SIGINT exits cleanly with everything flushed.
 //!
 //! A node that must be SIGKILLed runs in a child process: this test binary
 //! re-executed with only [`crash_child_node`] selected and
 //! `CHAPAR_CHILD_NODE` naming the node's `node.toml`.
 //!
-//! Loopback subnets: 127.31.0.x (kill -9) and 127.32.0.x (resume).
+//! Loopback subnets: 127.31.0.x (kill -9), 127.32.0.x (resume) and
+//! 127.33.0.x (clean stop).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,7 +23,7 @@ use chapar_node::config::NodeConfig;
 use chapar_node::store::{Store, StoreError};
 use chapar_proto::wire::Message;
 use chapar_proto::{Body, Classification, DocId, Document, PageId, Role, WikiRevision};
-use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until};
+use chapar_tests::{Client, Ministry, User, held, node_bin, sign, start, wait_until};
 
 /// Names the child's `node.toml`; absent, [`crash_child_node`] is a no-op.
 const CHILD_ENV: &str = "CHAPAR_CHILD_NODE";
@@ -615,4 +617,102 @@ async fn interrupted_transfer_resumes_without_resending() {
     rt_a.shutdown_background();
     hub.stop().await;
     eprintln!("resume test took {:?}", t0.elapsed());
+}
+
+// ---- clean stop on a signal ----------------------------------------------
+
+/// `chapar-node run` as an operator runs it (the real binary), stopped by
+/// SIGTERM (a service manager) and then by SIGINT (Ctrl-C) while a person
+/// is writing: it exits with success, says so, and leaves the store
+/// flushed to its end: everything acknowledged is there and the next start
+/// replays nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_the_daemon_cleanly_after_flushing() {
+    use Classification::*;
+    let m = Ministry::new(33, &["emb-a"]).expect("ministry");
+    let hub_toml = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let uh = m
+        .add_user("uh", "mfa", Secret, &ROLES, &[], "hub")
+        .expect("uh");
+    let cfg = NodeConfig::load(&hub_toml).expect("hub config");
+    let bin = node_bin().expect("chapar-node");
+    let mut acked: Vec<DocId> = Vec::new();
+    for (life, signal) in [(1u8, libc::SIGTERM), (2, libc::SIGINT)] {
+        let mut child = Command::new(&bin)
+            .args(["run", "--config"])
+            .arg(&hub_toml)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chapar-node");
+        let client = {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                match Client::connect(&uh.bundle, cfg.listen).await {
+                    Ok(c) => break c,
+                    Err(e) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        panic!("life {life}: the node never served: {e}");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        };
+        let client = Arc::new(client);
+        let docs: Vec<Document> = (0..300).map(|n| page(&uh, 40 + life, n, 2_000)).collect();
+        acked.extend(submit_all(client.clone(), docs).await);
+        assert_eq!(
+            acked.len(),
+            300 * life as usize,
+            "life {life}: acknowledged"
+        );
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "life {life}: kill");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("life {life}: signal {signal}: the node did not stop within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut log = String::new();
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut pipe = pipe;
+            let _ = pipe.read_to_string(&mut log);
+        }
+        assert!(
+            status.success(),
+            "life {life}: signal {signal}: {status}\n{log}"
+        );
+        assert!(log.contains("node stopped"), "life {life}: {log}");
+        let store = open_store(&cfg.data_dir);
+        assert_eq!(
+            store.replayed_at_open(),
+            0,
+            "life {life}: a clean stop leaves nothing to replay"
+        );
+        let ids = store_ids(&store);
+        let lost = acked.iter().filter(|id| !ids.contains(id)).count();
+        assert_eq!(lost, 0, "life {life}: acknowledged documents lost");
+        assert_eq!(store.len(), acked.len() as u64, "life {life}: count");
+        drop(store);
+    }
 }
