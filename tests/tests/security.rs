@@ -2,7 +2,7 @@
 //! certificates receive nothing, revocation closes live connections,
 //! tampered / unauthorized documents and garbage frames are refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chapar_certs::{Ca, Identity, LeafRequest, Validity};
@@ -320,10 +320,12 @@ async fn rogue(
     (c, send, recv)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tampered_and_unauthorized_documents_are_refused_and_the_session_goes_on() {
+/// A ministry on loopback subnet `net` with a hub, an embassy node `a-1`
+/// (not started) and an editor at `emb-a`: the stage for a hand-driven
+/// peer posing as `a-1`.
+fn hub_and_embassy_node(net: u8) -> (Ministry, PathBuf, PathBuf, User) {
     use Classification::*;
-    let m = Ministry::new(24, &["emb-a"]).expect("ministry");
+    let m = Ministry::new(net, &["emb-a"]).expect("ministry");
     let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
     let a = m
         .add_node("a-1", "emb-a", false, Secret, &["hub"])
@@ -338,6 +340,13 @@ async fn tampered_and_unauthorized_documents_are_refused_and_the_session_goes_on
             "a-1",
         )
         .expect("editor");
+    (m, hub, a, editor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_and_unauthorized_documents_are_refused_and_the_session_goes_on() {
+    use Classification::*;
+    let (m, hub, a, editor) = hub_and_embassy_node(24);
     let reader = m
         .add_user("rd", "emb-a", Secret, &[Role::Reader], &[], "a-1")
         .expect("reader");
@@ -486,22 +495,7 @@ fn sessions_with(node: &chapar_node::Running, peer: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_reconnects_keeps_only_its_newest_session() {
-    use Classification::*;
-    let m = Ministry::new(26, &["emb-a"]).expect("ministry");
-    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
-    let a = m
-        .add_node("a-1", "emb-a", false, Secret, &["hub"])
-        .expect("a");
-    let editor = m
-        .add_user(
-            "ed",
-            "emb-a",
-            Secret,
-            &[Role::Reader, Role::Editor],
-            &[],
-            "a-1",
-        )
-        .expect("editor");
+    let (m, hub, a, editor) = hub_and_embassy_node(26);
     let hub_n = start(&hub).await.expect("hub");
     let addr = hub_n.local_addr().expect("addr");
 
