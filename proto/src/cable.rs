@@ -245,7 +245,13 @@ impl Encode for CableRelease {
 
 impl Decode for CableRelease {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let draft = Document::decode(r.bytes("released draft", MAX_DOCUMENT)?)?;
+        // The kind is checked before the draft's body is decoded: a release
+        // inside a release is refused without decoding it (no recursion).
+        let draft = Document::decode_kind(
+            r.bytes("released draft", MAX_DOCUMENT)?,
+            Kind::Cable,
+            "released draft",
+        )?;
         CableRelease::new(draft, r.set("release clearances", MAX_CLEARANCES)?)
     }
 }

@@ -193,6 +193,34 @@ impl Document {
     /// unknown version or kind, non-minimal integers, oversize fields,
     /// unsorted sets, trailing bytes. Does not check the signature.
     pub fn decode(bytes: &[u8]) -> Result<Document, DecodeError> {
+        Document::decode_checked(bytes, |_| Ok(()))
+    }
+
+    /// Decodes a document that must be of kind `kind`, checking the kind
+    /// byte *before* the body is decoded. A release embeds its draft this
+    /// way, so an embedded document can never embed another one: decoding
+    /// never recurses on what the input says, however it is nested.
+    pub fn decode_kind(
+        bytes: &[u8],
+        kind: Kind,
+        field: &'static str,
+    ) -> Result<Document, DecodeError> {
+        Document::decode_checked(bytes, |found| {
+            if found == kind {
+                Ok(())
+            } else {
+                Err(DecodeError::Invalid {
+                    field,
+                    reason: format!("must be a {kind}, not a {found}"),
+                })
+            }
+        })
+    }
+
+    fn decode_checked(
+        bytes: &[u8],
+        check_kind: impl FnOnce(Kind) -> Result<(), DecodeError>,
+    ) -> Result<Document, DecodeError> {
         if bytes.len() > MAX_DOCUMENT {
             return Err(DecodeError::TooLong {
                 field: "document",
@@ -209,6 +237,7 @@ impl Document {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         let kind = Kind::decode(&mut r)?;
+        check_kind(kind)?;
         let author = PublicKey::decode(&mut r)?;
         let created_ms = r.varint("created time")?;
         let body_bytes = r.bytes("body", MAX_BODY)?;

@@ -540,3 +540,69 @@ async fn a_peer_that_reconnects_keeps_only_its_newest_session() {
     );
     hub_n.stop().await;
 }
+
+#[path = "../../proto/tests/support/mod.rs"]
+mod hostile;
+
+/// A release nested 1,100 deep (121 KB, no valid signature) once killed a
+/// node with a stack overflow, from RPC `submit` and from a peer's
+/// `Documents`. Both are refused now, and the node goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_release_is_refused_and_the_node_goes_on() {
+    let (m, hub, a, editor) = hub_and_embassy_node(27);
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+    let nested = hostile::nested_releases(1_100);
+
+    // From a person, as RPC `submit`.
+    let person = m
+        .add_user(
+            "hq-ed",
+            "mfa",
+            Classification::Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let client = Client::connect(&person.bundle, addr).await.expect("client");
+    match client
+        .request(&Message::Submit {
+            document: nested.clone(),
+        })
+        .await
+        .expect("an answer, not a dead node")
+    {
+        Message::Error { code, message } => {
+            assert_eq!(code, chapar_proto::wire::code::REFUSED, "{message}");
+            assert!(message.contains("released draft"), "{message}");
+        }
+        other => panic!("expected a refusal, got {}", other.name()),
+    }
+
+    // From a peer, inside a replication batch beside a valid document.
+    let (_c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    let good = page(&editor, 1);
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: vec![nested, good.as_bytes().to_vec()],
+        },
+    )
+    .await
+    .expect("send batch");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h == vec![good.id()])
+            .unwrap_or(false))
+        .await,
+        "the valid document is stored beside the refusal: {:?}",
+        held(&hub_n)
+    );
+    // Still serving people.
+    client
+        .submit(&page(&person, 2))
+        .await
+        .expect("still serving");
+    hub_n.stop().await;
+}
