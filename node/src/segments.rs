@@ -14,8 +14,13 @@
 //! ([`Records`]). Every read is checked by the caller (decode and hash), so
 //! damaged bytes are reported, never trusted.
 //!
-//! Record: 4-byte big-endian length, then the envelope. A location is
-//! (segment number, offset of the envelope, length). Segments are numbered
+//! Record: 4-byte big-endian length, 4-byte CRC-32 of the length and the
+//! envelope, then the envelope. The checksum is how a torn append is told
+//! from a whole record: the signature no longer is (a signature is judged
+//! by the ingest rules, which must not decide what a crash took back; ADR
+//! 0016). Segments written before layout 8 hold records without the
+//! checksum; [`Formats`] says which segments do. A location is (segment
+//! number, offset of the envelope, length). Segments are numbered
 //! from 1 and named `NNNNNNNN.seg`; once the active segment reaches the
 //! segment size, the next append starts the next one.
 
@@ -30,6 +35,75 @@ use std::sync::{Arc, Mutex};
 
 /// A segment is closed and a new one started past this size.
 pub const SEGMENT_BYTES: u64 = 256 << 20;
+
+/// Bytes before the envelope in a record with a checksum: length, CRC-32.
+const HEADER: u64 = 8;
+/// Bytes before the envelope in a record of a segment written before
+/// layout 8: the length only.
+const OLD_HEADER: u64 = 4;
+
+/// Which record format each segment holds: segments numbered from
+/// `checksummed_from` on hold records with a checksum, earlier ones (a
+/// store upgraded from layout 7 or older) records without. Appends always
+/// write checksummed records, to a segment at or past `checksummed_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    /// The first segment whose records carry a checksum.
+    pub checksummed_from: u32,
+}
+
+impl Formats {
+    /// A store created by this layout: every segment is checksummed.
+    pub const CHECKSUMMED: Formats = Formats {
+        checksummed_from: 1,
+    };
+    /// A store of layout 7 or older, before its upgrade: no segment is.
+    pub const UNCHECKSUMMED: Formats = Formats {
+        checksummed_from: u32::MAX,
+    };
+
+    /// Whether the records of `segment` carry a checksum.
+    pub fn checksummed(self, segment: u32) -> bool {
+        segment >= self.checksummed_from
+    }
+
+    /// Bytes before the envelope in a record of `segment`.
+    pub fn header_len(self, segment: u32) -> u64 {
+        if self.checksummed(segment) {
+            HEADER
+        } else {
+            OLD_HEADER
+        }
+    }
+
+    /// Where the record whose envelope `loc` points at starts; `None` if
+    /// the offset leaves no room for its header.
+    pub fn record_start(self, loc: Location) -> Option<u64> {
+        loc.offset.checked_sub(self.header_len(loc.segment))
+    }
+}
+
+/// The checksum of a record: CRC-32 (IEEE) of its length prefix and its
+/// envelope, so a torn or damaged length is caught as well as a damaged
+/// envelope.
+fn checksum(len: [u8; 4], envelope: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(envelope);
+    h.finalize()
+}
+
+/// One whole record as this layout writes it: length, checksum, envelope.
+/// For tests that write what a crash can leave behind.
+#[doc(hidden)]
+pub fn record_bytes(envelope: &[u8]) -> Vec<u8> {
+    let len = (envelope.len() as u32).to_be_bytes();
+    let mut r = Vec::with_capacity(HEADER as usize + envelope.len());
+    r.extend_from_slice(&len);
+    r.extend_from_slice(&checksum(len, envelope).to_be_bytes());
+    r.extend_from_slice(envelope);
+    r
+}
 
 /// Read buffer of [`Records`]: large enough that reading is sequential
 /// I/O, small enough not to matter per scan.
@@ -117,12 +191,6 @@ impl Location {
         })
     }
 
-    /// Where its record (length prefix included) starts; `None` if the
-    /// offset leaves no room for the prefix.
-    pub fn record_start(self) -> Option<u64> {
-        self.offset.checked_sub(4)
-    }
-
     /// Where its record ends: the position of the next one.
     pub fn record_end(self) -> Position {
         Position {
@@ -175,6 +243,7 @@ pub fn file_end(dir: &Path) -> std::io::Result<Position> {
 pub struct Segments {
     dir: PathBuf,
     segment_bytes: u64,
+    formats: Formats,
     active: Mutex<Active>,
     readers: Mutex<HashMap<u32, Arc<File>>>,
 }
@@ -212,11 +281,17 @@ impl Segments {
     /// `end`, the end of the last whole record: bytes past it (a torn
     /// append that was never acknowledged) are cut and later segments
     /// removed, each logged. Appends then go to segment
-    /// `end.segment`, starting a new one past `segment_bytes`.
+    /// `end.segment`, starting a new one past `segment_bytes`, or if that
+    /// segment holds records without checksums (`formats`).
     ///
     /// Fails with [`OpenError::Short`] if the segment of `end` is shorter
     /// than `end` (committed records lost).
-    pub fn open(dir: &Path, segment_bytes: u64, end: Position) -> Result<Segments, OpenError> {
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        end: Position,
+        formats: Formats,
+    ) -> Result<Segments, OpenError> {
         std::fs::create_dir_all(dir)?;
         for (n, len) in list(dir)? {
             if n > end.segment {
@@ -263,6 +338,7 @@ impl Segments {
         Ok(Segments {
             dir: dir.to_owned(),
             segment_bytes,
+            formats,
             active: Mutex::new(Active {
                 number: end.segment,
                 file,
@@ -283,7 +359,9 @@ impl Segments {
     /// bytes of a failed append may remain; reopening cuts them).
     pub fn append(&self, envelopes: &[&[u8]]) -> std::io::Result<(Vec<Location>, Position)> {
         let mut a = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        if a.size >= self.segment_bytes {
+        // A segment of records without checksums (a store upgraded from
+        // layout 7) is never appended to: the next record starts a new one.
+        if a.size >= self.segment_bytes || !self.formats.checksummed(a.number) {
             let number = a.number.checked_add(1).ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::StorageFull, "segment numbers exhausted")
             })?;
@@ -299,7 +377,7 @@ impl Segments {
                 size: 0,
             };
         }
-        let total: usize = envelopes.iter().map(|e| 4 + e.len()).sum();
+        let total: usize = envelopes.iter().map(|e| HEADER as usize + e.len()).sum();
         let mut buf = Vec::with_capacity(total);
         let mut locs = Vec::with_capacity(envelopes.len());
         let mut offset = a.size;
@@ -307,14 +385,16 @@ impl Segments {
             let len = u32::try_from(e.len()).map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "envelope over 4 GiB")
             })?;
-            buf.extend_from_slice(&len.to_be_bytes());
+            let len_bytes = len.to_be_bytes();
+            buf.extend_from_slice(&len_bytes);
+            buf.extend_from_slice(&checksum(len_bytes, e).to_be_bytes());
             buf.extend_from_slice(e);
             locs.push(Location {
                 segment: a.number,
-                offset: offset + 4,
+                offset: offset + HEADER,
                 len,
             });
-            offset += 4 + u64::from(len);
+            offset += HEADER + u64::from(len);
         }
         a.file.write_all(&buf)?;
         a.file.sync_data()?;
@@ -382,6 +462,7 @@ pub struct Records {
     pos: Position,
     end: Position,
     max_len: u32,
+    formats: Formats,
     /// The open segment `pos.segment`, read up to `pos`, with where its
     /// records end.
     file: Option<(BufReader<File>, u64)>,
@@ -390,13 +471,22 @@ pub struct Records {
 
 impl Records {
     /// Records from `from` (a record boundary) up to `end` (the committed
-    /// end), refusing any record longer than `max_len`.
-    pub fn new(dir: &Path, from: Position, end: Position, max_len: u32) -> Records {
+    /// end), refusing any record longer than `max_len`, each segment read
+    /// in the format `formats` gives it. A checksummed record whose
+    /// checksum does not match is an error like any damaged record.
+    pub fn new(
+        dir: &Path,
+        from: Position,
+        end: Position,
+        max_len: u32,
+        formats: Formats,
+    ) -> Records {
         Records {
             dir: dir.to_owned(),
             pos: from,
             end,
             max_len,
+            formats,
             file: None,
             done: false,
         }
@@ -478,22 +568,25 @@ impl Records {
                 continue;
             }
             let left = limit - self.pos.offset;
-            if left < 4 {
+            let header_len = self.formats.header_len(self.pos.segment);
+            if left < header_len {
                 return Err(self.bad(format!(
                     "only {left} bytes before the segment's end at {limit}, too few for a record"
                 )));
             }
-            let mut header = [0u8; 4];
-            if let Err(e) = reader.read_exact(&mut header) {
+            let mut header = [0u8; HEADER as usize];
+            let header = &mut header[..header_len as usize];
+            if let Err(e) = reader.read_exact(header) {
                 return Err(self.io(e));
             }
-            let len = u32::from_be_bytes(header);
+            let len_bytes = [header[0], header[1], header[2], header[3]];
+            let len = u32::from_be_bytes(len_bytes);
             if len > self.max_len {
                 return Err(self.bad(format!(
                     "a record length of {len} bytes, more than any document"
                 )));
             }
-            if 4 + u64::from(len) > left {
+            if header_len + u64::from(len) > left {
                 return Err(self.bad(format!(
                     "a record of {len} bytes would run past the segment's end at {limit}"
                 )));
@@ -502,7 +595,15 @@ impl Records {
             if let Err(e) = reader.read_exact(&mut envelope) {
                 return Err(self.io(e));
             }
-            self.pos.offset += 4 + u64::from(len);
+            if header_len == HEADER {
+                let stored = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+                if stored != checksum(len_bytes, &envelope) {
+                    return Err(self.bad(format!(
+                        "a record of {len} bytes whose checksum does not match (torn or damaged)"
+                    )));
+                }
+            }
+            self.pos.offset += header_len + u64::from(len);
             return Ok(Some((envelope, self.pos)));
         }
     }
@@ -579,7 +680,7 @@ mod tests {
     #[test]
     fn records_read_back_what_was_appended_across_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let segs = Segments::open(dir.path(), 100, Position::START).unwrap();
+        let segs = Segments::open(dir.path(), 100, Position::START, Formats::CHECKSUMMED).unwrap();
         let mut ends = Vec::new();
         let envelopes: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10 + i as usize]).collect();
         for chunk in envelopes.chunks(3) {
@@ -593,9 +694,10 @@ mod tests {
         }
         let end = *ends.last().unwrap();
         assert!(end.segment > 2, "rolled over: {end:?}");
-        let got: Vec<_> = Records::new(dir.path(), Position::START, end, 1000)
-            .map(|r| r.unwrap())
-            .collect();
+        let got: Vec<_> =
+            Records::new(dir.path(), Position::START, end, 1000, Formats::CHECKSUMMED)
+                .map(|r| r.unwrap())
+                .collect();
         assert_eq!(
             got.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
             envelopes
@@ -609,7 +711,7 @@ mod tests {
             segment: end.segment,
             offset: end.offset + 1,
         };
-        let mut r = Records::new(dir.path(), past, end, 1000);
+        let mut r = Records::new(dir.path(), past, end, 1000, Formats::CHECKSUMMED);
         assert!(matches!(
             r.next(),
             Some(Err(RecordError {
@@ -618,7 +720,7 @@ mod tests {
             }))
         ));
         assert!(r.next().is_none());
-        let mut r = Records::new(dir.path(), Position::START, end, 5);
+        let mut r = Records::new(dir.path(), Position::START, end, 5, Formats::CHECKSUMMED);
         assert!(matches!(r.next(), Some(Err(e)) if e.at == Position::START));
     }
 }

@@ -117,7 +117,11 @@ use thiserror::Error;
 
 use crate::idfilter::IdFilter;
 pub use crate::segments::Position;
-use crate::segments::{Location, OpenError, RecordError, RecordErrorKind, Records, Segments};
+#[doc(hidden)]
+pub use crate::segments::record_bytes;
+use crate::segments::{
+    Formats, Location, OpenError, RecordError, RecordErrorKind, Records, Segments,
+};
 
 /// The on-disk layout this build reads and writes.
 ///
@@ -126,9 +130,13 @@ use crate::segments::{Location, OpenError, RecordError, RecordErrorKind, Records
 /// of layout 5 must not open it); 7 replaced the count and end that each
 /// atomic batch wrote with the durable mark (`s/indexed`), written after a
 /// flush, and writes index entries one by one (a build of layout 6 would
-/// trust an index that may lack entries before its end). Layouts 4 to 6
-/// are upgraded in place when opened.
-pub const SCHEMA_VERSION: u64 = 7;
+/// trust an index that may lack entries before its end); 8 added a
+/// checksum to every segment record, which is what tells a torn append
+/// from a whole record (`s/sums` names the first segment holding them; a
+/// build of layout 7 would misread them). Layouts 4 to 7 are upgraded in
+/// place when opened: their segments are kept as they are, and appends
+/// continue in a new segment.
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// How often the index is flushed and the durable mark moved. The
 /// segments hold every acknowledged document meanwhile; this only bounds
@@ -148,6 +156,8 @@ const P_ITEM: u8 = b'i';
 const P_KIND: u8 = b'k';
 const STATE_SCHEMA: &[u8] = b"s/schema";
 const STATE_MARK: &[u8] = b"s/indexed";
+/// Layout 8: the first segment whose records carry a checksum (u32, BE).
+const STATE_SUMS: &[u8] = b"s/sums";
 /// Layouts 4 to 6: the count and committed end, written by each batch.
 const OLD_COUNT: &[u8] = b"s/count";
 const OLD_END: &[u8] = b"s/end";
@@ -290,6 +300,8 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     segments: Segments,
+    /// Which segments hold checksummed records.
+    formats: Formats,
     main: sled::Tree,
     meta: sled::Tree,
     /// Documents the last open replayed from the write-ahead tail.
@@ -457,10 +469,35 @@ impl Store {
         let main = db.open_tree(TREE_MAIN).map_err(e)?;
         let meta = db.open_tree(TREE_META).map_err(e)?;
         let seg_dir = path.join("segments");
-        let durable = load_state(&path, &db, &main, &seg_dir)?;
-        let mark = replay_tail(&path, &db, &main, &seg_dir, durable)?;
+        let State {
+            mark: durable,
+            formats,
+            upgrading_from,
+        } = load_state(&path, &db, &main, &seg_dir)?;
+        let mark = replay_tail(&path, &db, &main, &seg_dir, durable, formats)?;
         let end = mark.end;
-        let segments = Segments::open(&seg_dir, segment_bytes, end).map_err(|err| match err {
+        let formats = match upgrading_from {
+            None => formats,
+            Some(version) => {
+                // The old segments keep their records as they are; appends
+                // go on in a new segment, with checksums.
+                let formats = Formats {
+                    checksummed_from: if end.offset == 0 {
+                        end.segment
+                    } else {
+                        end.segment.saturating_add(1)
+                    },
+                };
+                write_layout(&path, &db, &main, mark, formats)?;
+                tracing::info!(
+                    path = %path.display(),
+                    "store: upgraded from layout {version} to {SCHEMA_VERSION}; {} documents up to {}; new records carry checksums from segment {}",
+                    mark.count, mark.end, formats.checksummed_from
+                );
+                formats
+            }
+        };
+        let segments = Segments::open(&seg_dir, segment_bytes, end, formats).map_err(|err| match err {
             OpenError::Io(source) => StoreError::Io {
                 path: path.clone(),
                 source,
@@ -492,6 +529,7 @@ impl Store {
             path: path.clone(),
             db: db.clone(),
             segments,
+            formats,
             ids,
             workers: Mutex::new(vec![filling]),
             main: main.clone(),
@@ -631,7 +669,9 @@ impl Store {
                 from,
                 self.end(),
                 u32::try_from(chapar_proto::document::MAX_DOCUMENT).unwrap_or(u32::MAX),
+                self.formats,
             ),
+            formats: self.formats,
             path: self.path.clone(),
             failed: false,
         }
@@ -1037,6 +1077,7 @@ impl Drop for Store {
 /// and for good after its first error.
 pub struct Scan {
     records: Records,
+    formats: Formats,
     path: PathBuf,
     failed: bool,
 }
@@ -1087,7 +1128,9 @@ impl Iterator for Scan {
                 Err(e) => {
                     let at = Position {
                         segment: after.segment,
-                        offset: after.offset - 4 - envelope.len() as u64,
+                        offset: after.offset
+                            - self.formats.header_len(after.segment)
+                            - envelope.len() as u64,
                     };
                     Err(self.bad(at, format!("the record does not decode: {e}")))
                 }
@@ -1369,14 +1412,26 @@ fn decode_stored(id: &DocId, bytes: &[u8]) -> Result<Document, StoreError> {
     Ok(doc)
 }
 
-/// Checks the layout version (upgrading layouts 4 to 6) and loads the
-/// durable mark.
+/// What a store's state on disk says when it is opened.
+struct State {
+    /// The durable mark.
+    mark: Mark,
+    /// Which segments hold checksummed records.
+    formats: Formats,
+    /// The older layout being upgraded, if any: its segments hold records
+    /// without checksums, and the upgrade is written after the replay.
+    upgrading_from: Option<u64>,
+}
+
+/// Checks the layout version and loads the durable mark. A new store is
+/// written at this layout at once; an older layout (4 to 7) is read as it
+/// is and upgraded by the caller once its tail is replayed.
 fn load_state(
     path: &Path,
     db: &sled::Db,
     main: &sled::Tree,
     seg_dir: &Path,
-) -> Result<Mark, StoreError> {
+) -> Result<State, StoreError> {
     let e = |err| engine_error(path, err);
     let inconsistent = |detail: String| StoreError::Inconsistent {
         path: path.to_path_buf(),
@@ -1396,8 +1451,12 @@ fn load_state(
                 "documents present but no layout version".into(),
             ));
         }
-        write_layout(path, db, main, Mark::EMPTY)?;
-        return Ok(Mark::EMPTY);
+        write_layout(path, db, main, Mark::EMPTY, Formats::CHECKSUMMED)?;
+        return Ok(State {
+            mark: Mark::EMPTY,
+            formats: Formats::CHECKSUMMED,
+            upgrading_from: None,
+        });
     };
     let version = state_u64(path, STATE_SCHEMA, &version)?;
     let old_count = || -> Result<u64, StoreError> {
@@ -1406,21 +1465,42 @@ fn load_state(
             None => Ok(0),
         }
     };
+    let durable_mark = || -> Result<Mark, StoreError> {
+        match main.get(STATE_MARK).map_err(e)? {
+            Some(v) => Mark::from_bytes(&v).ok_or_else(|| {
+                inconsistent(format!(
+                    "the durable mark is {} bytes, expected 20",
+                    v.len()
+                ))
+            }),
+            // A new store whose mark was lost in a crash before its first
+            // flush.
+            None if no_documents()? => Ok(Mark::EMPTY),
+            None => Err(inconsistent("documents present but no durable mark".into())),
+        }
+    };
     let mark = match version {
         SCHEMA_VERSION => {
-            return match main.get(STATE_MARK).map_err(e)? {
-                Some(v) => Mark::from_bytes(&v).ok_or_else(|| {
-                    inconsistent(format!(
-                        "the durable mark is {} bytes, expected 20",
-                        v.len()
-                    ))
-                }),
-                // A new store whose mark was lost in a crash before its
-                // first flush.
-                None if no_documents()? => Ok(Mark::EMPTY),
-                None => Err(inconsistent("documents present but no durable mark".into())),
+            let formats = match main.get(STATE_SUMS).map_err(e)? {
+                Some(v) => Formats {
+                    checksummed_from: <[u8; 4]>::try_from(&v[..])
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| {
+                            inconsistent(format!(
+                                "the first checksummed segment is {} bytes, expected 4",
+                                v.len()
+                            ))
+                        })?,
+                },
+                None => return Err(inconsistent("no first checksummed segment".into())),
             };
+            return Ok(State {
+                mark: durable_mark()?,
+                formats,
+                upgrading_from: None,
+            });
         }
+        7 => durable_mark()?,
         // Layout 5 differs from 6 only in what its tail means: bytes past
         // its end were never acknowledged. Replaying them if whole is
         // harmless (they were verified before being written). In both,
@@ -1451,26 +1531,28 @@ fn load_state(
             });
         }
     };
-    write_layout(path, db, main, mark)?;
-    tracing::info!(
-        path = %path.display(),
-        "store: upgraded from layout {version} to {SCHEMA_VERSION}; {} documents up to {}",
-        mark.count, mark.end
-    );
-    Ok(mark)
+    Ok(State {
+        mark,
+        formats: Formats::UNCHECKSUMMED,
+        upgrading_from: Some(version),
+    })
 }
 
-/// Writes this layout's state: the durable mark, flushed, and only then
-/// the version, so that a crash in between leaves the old layout to
-/// upgrade again; then drops the state of older layouts.
+/// Writes this layout's state: the durable mark and the first checksummed
+/// segment, flushed, and only then the version, so that a crash in between
+/// leaves the old layout to upgrade again; then drops the state of older
+/// layouts.
 fn write_layout(
     path: &Path,
     db: &sled::Db,
     main: &sled::Tree,
     mark: Mark,
+    formats: Formats,
 ) -> Result<(), StoreError> {
     let e = |err| engine_error(path, err);
     main.insert(STATE_MARK, &mark.to_bytes()[..]).map_err(e)?;
+    main.insert(STATE_SUMS, &formats.checksummed_from.to_be_bytes()[..])
+        .map_err(e)?;
     db.flush().map_err(e)?;
     main.insert(STATE_SCHEMA, &SCHEMA_VERSION.to_be_bytes()[..])
         .map_err(e)?;
@@ -1483,9 +1565,15 @@ fn write_layout(
 /// Replays the write-ahead tail: the records of the segments past the
 /// durable mark, which were acknowledged (or whose batch was being
 /// written) but whose index entries sled may have lost, all or some. Each
-/// record must be whole, decode, and carry a valid signature; the first
-/// that does not is a torn append that was never acknowledged, and it and
-/// everything after it are cut when the segments are opened. Every record
+/// record must be whole and its checksum match; the first that does not is
+/// a torn append that was never acknowledged, and it and everything after
+/// it are cut when the segments are opened. (Segments written before
+/// layout 8 have no checksums: there a record must also carry a valid
+/// signature.) A whole record that no longer decodes was damaged after it
+/// was written, or written by another build: the store is refused, nothing
+/// is cut. Signatures are never what decides what a crash took back: the
+/// documents were verified before they were written, and no verdict may
+/// change between ingest and replay (ADR 0016). Every record
 /// past the mark is a document not held before it (appends carry only new
 /// documents), so each one counts, whether sled kept its entries or not.
 /// Returns the mark after replay, durable.
@@ -1500,6 +1588,7 @@ fn replay_tail(
     main: &sled::Tree,
     seg_dir: &Path,
     durable: Mark,
+    formats: Formats,
 ) -> Result<Mark, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -1519,7 +1608,7 @@ fn replay_tail(
         });
     }
     let max = u32::try_from(chapar_proto::document::MAX_DOCUMENT).unwrap_or(u32::MAX);
-    let mut records = Records::new(seg_dir, durable, file_end, max);
+    let mut records = Records::new(seg_dir, durable, file_end, max, formats);
     let mut end = durable;
     let mut replayed = 0u64;
     // Where the first record that is not whole and valid starts, and why.
@@ -1537,19 +1626,26 @@ fn replay_tail(
                         offset: after.offset - u64::from(len),
                         len,
                     };
+                    let start = Position {
+                        segment: loc.segment,
+                        offset: formats.record_start(loc).unwrap_or(0),
+                    };
                     match Document::decode(&envelope) {
                         Ok(doc) => {
                             docs.push(doc);
                             locs.push(loc);
                         }
+                        Err(e) if formats.checksummed(loc.segment) => {
+                            return Err(StoreError::Inconsistent {
+                                path: path.to_path_buf(),
+                                detail: format!(
+                                    "segment {} holds a whole record at offset {} (its checksum matches) that does not decode: {e}; it was damaged before it was written, or written by another build",
+                                    start.segment, start.offset
+                                ),
+                            });
+                        }
                         Err(e) => {
-                            torn = Some((
-                                Position {
-                                    segment: loc.segment,
-                                    offset: loc.offset - 4,
-                                },
-                                format!("a record that does not decode: {e}"),
-                            ));
+                            torn = Some((start, format!("a record that does not decode: {e}")));
                             break;
                         }
                     }
@@ -1573,18 +1669,27 @@ fn replay_tail(
         if docs.is_empty() {
             break;
         }
-        let verdicts = chapar_proto::verify_batch(&docs);
-        if let Some(bad) = verdicts.iter().position(|v| v.is_err()) {
-            let loc = locs[bad];
-            torn = Some((
-                Position {
-                    segment: loc.segment,
-                    offset: loc.offset - 4,
-                },
-                "a record whose signature does not verify".into(),
-            ));
-            docs.truncate(bad);
-            locs.truncate(bad);
+        // Records without a checksum (segments of layout 7 and older): a
+        // torn one can still decode, so its signature must verify too.
+        let unchecked: Vec<usize> = (0..docs.len())
+            .filter(|&i| !formats.checksummed(locs[i].segment))
+            .collect();
+        if !unchecked.is_empty() {
+            let picked: Vec<Document> = unchecked.iter().map(|&i| docs[i].clone()).collect();
+            let verdicts = chapar_proto::verify_batch(&picked);
+            if let Some(bad) = verdicts.iter().position(|v| v.is_err()) {
+                let bad = unchecked[bad];
+                let loc = locs[bad];
+                torn = Some((
+                    Position {
+                        segment: loc.segment,
+                        offset: formats.record_start(loc).unwrap_or(0),
+                    },
+                    "a record (without checksum) whose signature does not verify".into(),
+                ));
+                docs.truncate(bad);
+                locs.truncate(bad);
+            }
         }
         let Some(last) = locs.last() else { break };
         end = last.record_end();
@@ -1656,8 +1761,8 @@ fn migrate_from_4(path: &Path, main: &sled::Tree, seg_dir: &Path) -> Result<Posi
         let (_, v) = kv.map_err(e)?;
         let loc = Location::from_bytes(&v)
             .ok_or_else(|| inconsistent(format!("a docs entry of {} bytes", v.len())))?;
-        let start = loc
-            .record_start()
+        let start = Formats::UNCHECKSUMMED
+            .record_start(loc)
             .ok_or_else(|| inconsistent(format!("a docs entry at offset {}", loc.offset)))?;
         records.push((loc.segment, start, loc.record_end().offset));
     }

@@ -7,11 +7,16 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chapar_node::store::{Inserted, Order, Position, SCHEMA_VERSION, Store, StoreError};
+use chapar_node::store::{
+    Inserted, Order, Position, SCHEMA_VERSION, Store, StoreError, record_bytes,
+};
 use chapar_proto::{
     Body, Classification, DocId, Document, Id, Kind, PageId, Receipt, ReceiptStatus, WikiRevision,
 };
 use ed25519_dalek::SigningKey;
+
+#[path = "../../proto/tests/support/mod.rs"]
+mod support;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
@@ -697,8 +702,13 @@ enum Leftover {
     TornRecord,
     /// A whole record in a new segment, as if the append had rolled over.
     NewSegment,
-    /// A whole record whose signature does not verify (damaged bytes).
-    ForgedRecord,
+    /// A whole-length record with a damaged byte: its checksum does not
+    /// match.
+    DamagedRecord,
+    /// A whole record, checksum and all, whose signature does not verify.
+    /// Only the store writes records, after verifying them: replay trusts
+    /// the checksum and never judges signatures again (ADR 0016).
+    UnverifiedRecord,
 }
 
 #[test]
@@ -707,7 +717,8 @@ fn reopening_replays_whole_records_and_cuts_a_torn_tail() {
         Leftover::FullRecord,
         Leftover::TornRecord,
         Leftover::NewSegment,
-        Leftover::ForgedRecord,
+        Leftover::DamagedRecord,
+        Leftover::UnverifiedRecord,
     ] {
         let dir = tempfile::tempdir().unwrap();
         let committed: Vec<Document> = (0..6).map(|n| wiki(n, n, 500)).collect();
@@ -721,23 +732,38 @@ fn reopening_replays_whole_records_and_cuts_a_torn_tail() {
         assert_eq!(end.segment, 1);
         let seg1 = seg_file(dir.path(), 1);
         assert_eq!(std::fs::metadata(&seg1).unwrap().len(), end.offset);
-        let mut record = (tail.as_bytes().len() as u32).to_be_bytes().to_vec();
-        record.extend_from_slice(tail.as_bytes());
+        let mut record = record_bytes(tail.as_bytes());
+        // The same document with a bit of its signature flipped.
+        let mut unverified = tail.as_bytes().to_vec();
+        let last = unverified.len() - 1;
+        unverified[last] ^= 1;
+        let tail = match leftover {
+            Leftover::UnverifiedRecord => Document::decode(&unverified).unwrap(),
+            _ => tail,
+        };
+        assert_eq!(
+            tail.verify().is_ok(),
+            !matches!(leftover, Leftover::UnverifiedRecord)
+        );
         match leftover {
             Leftover::FullRecord => append_bytes(&seg1, &record),
             Leftover::TornRecord => append_bytes(&seg1, &record[..record.len() / 2]),
             Leftover::NewSegment => std::fs::write(seg_file(dir.path(), 2), &record).unwrap(),
-            Leftover::ForgedRecord => {
+            Leftover::DamagedRecord => {
                 let last = record.len() - 1;
-                record[last] ^= 1; // inside the signature
+                record[last] ^= 1; // inside the envelope: the checksum fails
                 append_bytes(&seg1, &record)
             }
+            Leftover::UnverifiedRecord => append_bytes(&seg1, &record_bytes(&unverified)),
         }
         let store = Store::open(dir.path()).unwrap();
         // The id filter is filled after the replay: it must hold the
         // replayed document too.
         wait_for_id_filter(&store);
-        let replayed = matches!(leftover, Leftover::FullRecord | Leftover::NewSegment);
+        let replayed = matches!(
+            leftover,
+            Leftover::FullRecord | Leftover::NewSegment | Leftover::UnverifiedRecord
+        );
         let mut held = committed.clone();
         if replayed {
             held.push(tail.clone());
@@ -824,9 +850,7 @@ fn a_damaged_record_before_the_last_segment_is_refused_not_cut() {
     // have been written after segment 1 was synced.
     append_bytes(&seg_file(dir.path(), 1), &[0xff; 64]);
     let later = wiki(2, 2, 300);
-    let mut record = (later.as_bytes().len() as u32).to_be_bytes().to_vec();
-    record.extend_from_slice(later.as_bytes());
-    std::fs::write(seg_file(dir.path(), 2), &record).unwrap();
+    std::fs::write(seg_file(dir.path(), 2), record_bytes(later.as_bytes())).unwrap();
     let err = Store::open(dir.path()).expect_err("damaged acknowledged documents");
     assert!(matches!(err, StoreError::Inconsistent { .. }), "{err:?}");
     assert!(err.to_string().contains("segment 1"), "{err}");
@@ -885,10 +909,10 @@ fn a_corrupted_committed_record_is_reported_where_it_is() {
     };
     let seg1 = seg_file(dir.path(), 1);
     let original = std::fs::read(&seg1).unwrap();
-    // A damaged format version in the second envelope: it no longer
-    // decodes.
+    // A damaged format version in the second envelope: its checksum no
+    // longer matches.
     let mut bytes = original.clone();
-    bytes[positions[0].offset as usize + 4 + 4] ^= 0x20;
+    bytes[positions[0].offset as usize + 8 + 4] ^= 0x20;
     std::fs::write(&seg1, &bytes).unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut scan = store.scan(Position::START);
@@ -903,15 +927,27 @@ fn a_corrupted_committed_record_is_reported_where_it_is() {
     assert!(store.check().is_err());
     drop(scan);
     drop(store);
-    // A flipped letter in a title still decodes, to a document that is
-    // not the one stored: the scan cannot tell (it does not consult the
-    // index), check() does.
+    // A flipped letter in a title would still decode, to a document that
+    // is not the one stored: the record's checksum tells.
     let mut bytes = original.clone();
     let title = bytes
         .windows(6)
         .position(|w| w == b"Page 1")
         .expect("the second title");
     bytes[title] ^= 0x20;
+    std::fs::write(&seg1, &bytes).unwrap();
+    let store = reopen(dir.path());
+    let msg = assert_scan_fails_at(&store, positions[0], 1, positions[0].offset);
+    assert!(msg.contains("checksum"), "{msg}");
+    assert!(store.check().is_err());
+    drop(store);
+    // The same flip with the checksum made to match (bytes written as
+    // they are, not damaged on disk): the scan cannot tell (it does not
+    // consult the index), check() does.
+    let second = positions[0].offset as usize;
+    let len = u32::from_be_bytes(bytes[second..second + 4].try_into().unwrap()) as usize;
+    let rewritten = record_bytes(&bytes[second + 8..second + 8 + len]);
+    bytes[second..second + 8 + len].copy_from_slice(&rewritten);
     std::fs::write(&seg1, &bytes).unwrap();
     let store = reopen(dir.path());
     let scanned = scan_all(&store, Position::START);
@@ -941,9 +977,13 @@ fn a_corrupted_committed_record_is_reported_where_it_is() {
     assert_scan_fails_at(&store, positions[1], 1, positions[1].offset);
     assert!(store.check().is_err());
     drop(store);
-    // Bad magic in the first record: the message names the place.
+    // Bad magic in the first record, checksum and all: the message names
+    // the place.
     let mut bytes = original;
-    bytes[4] = b'X';
+    let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[8] = b'X';
+    let rewritten = record_bytes(&bytes[8..8 + len]);
+    bytes[..8 + len].copy_from_slice(&rewritten);
     std::fs::write(&seg1, &bytes).unwrap();
     let store = reopen(dir.path());
     let msg = assert_scan_fails_at(&store, Position::START, 1, 0);
@@ -1095,9 +1135,10 @@ fn a_layout_5_store_is_upgraded_and_its_whole_tail_replayed() {
 // ---- upgrade from layout 6 -------------------------------------------------
 
 /// Turns a store this build wrote, cleanly closed, into what layout
-/// `version` (4, 5 or 6) wrote: the same entries and segment files, with
-/// the count (and from layout 5, the committed end) that each batch wrote
-/// in place of the durable mark.
+/// `version` (4 to 7) wrote: the same documents, in segment records without
+/// checksums (the index's locations and the durable mark moved to match);
+/// for layouts 4 to 6, with the count (and from layout 5, the committed
+/// end) that each batch wrote in place of the durable mark.
 fn downgrade(path: &std::path::Path, version: u64) {
     let db = open_sled(path);
     let main = db.open_tree("main").unwrap();
@@ -1105,11 +1146,54 @@ fn downgrade(path: &std::path::Path, version: u64) {
         main.get("s/schema").unwrap().as_deref(),
         Some(&SCHEMA_VERSION.to_be_bytes()[..])
     );
-    let mark = main.remove("s/indexed").unwrap().expect("a durable mark");
+    assert_eq!(
+        main.remove("s/sums").unwrap().as_deref(),
+        Some(&1u32.to_be_bytes()[..]),
+        "every segment holds checksummed records"
+    );
+    // Rewrite each segment without checksums; remember where every
+    // envelope and every record end went.
+    let mut moved = std::collections::HashMap::new();
+    for n in seg_numbers(path) {
+        let file = seg_file(path, n);
+        let bytes = std::fs::read(&file).unwrap();
+        let mut old = Vec::with_capacity(bytes.len());
+        let mut at = 0usize;
+        moved.insert((n, 0u64), 0u64);
+        while at < bytes.len() {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let envelope = &bytes[at + 8..at + 8 + len];
+            moved.insert((n, (at + 8) as u64), (old.len() + 4) as u64);
+            old.extend_from_slice(&bytes[at..at + 4]);
+            old.extend_from_slice(envelope);
+            at += 8 + len;
+            moved.insert((n, at as u64), old.len() as u64);
+        }
+        std::fs::write(&file, old).unwrap();
+    }
+    for kv in main.scan_prefix(b"d") {
+        let (k, mut loc) = kv.map(|(k, v)| (k, v.to_vec())).unwrap();
+        let segment = u32::from_be_bytes(loc[..4].try_into().unwrap());
+        let offset = u64::from_be_bytes(loc[4..12].try_into().unwrap());
+        loc[4..12].copy_from_slice(&moved[&(segment, offset)].to_be_bytes());
+        main.insert(k, loc).unwrap();
+    }
+    let mut mark = main
+        .remove("s/indexed")
+        .unwrap()
+        .expect("a durable mark")
+        .to_vec();
     assert_eq!(mark.len(), 20);
-    main.insert("s/count", &mark[..8]).unwrap();
-    if version >= 5 {
-        main.insert("s/end", &mark[8..]).unwrap();
+    let segment = u32::from_be_bytes(mark[8..12].try_into().unwrap());
+    let offset = u64::from_be_bytes(mark[12..].try_into().unwrap());
+    mark[12..].copy_from_slice(&moved[&(segment, offset)].to_be_bytes());
+    if version == 7 {
+        main.insert("s/indexed", mark).unwrap();
+    } else {
+        main.insert("s/count", &mark[..8]).unwrap();
+        if version >= 5 {
+            main.insert("s/end", &mark[8..]).unwrap();
+        }
     }
     main.insert("s/schema", &version.to_be_bytes()).unwrap();
     db.flush().unwrap();
@@ -1161,6 +1245,83 @@ fn a_layout_6_store_is_upgraded_and_its_tail_replayed() {
     assert_eq!(store.len(), 5);
 }
 
+// ---- upgrade from layout 7 -------------------------------------------------
+
+#[test]
+fn a_layout_7_store_keeps_its_segments_and_checksums_what_comes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<Document> = (0..7).map(|n| wiki(n, 30 - n, 400)).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(&docs[..2]).unwrap();
+        store.insert_batch(&docs[2..4]).unwrap();
+    }
+    downgrade(dir.path(), 7);
+    // An acknowledged document whose index entries layout 7 had not
+    // flushed when it stopped, in that layout's record format.
+    let seg1 = seg_file(dir.path(), 1);
+    let mut record = (docs[4].as_bytes().len() as u32).to_be_bytes().to_vec();
+    record.extend_from_slice(docs[4].as_bytes());
+    append_bytes(&seg1, &record);
+    let old_segment = std::fs::read(&seg1).unwrap();
+    {
+        let store = reopen(dir.path());
+        assert_eq!(store.replayed_at_open(), 1);
+        assert_eq!(store.len(), 5);
+        assert_scan(&store, &docs[..5], store.end());
+        // New records go to a new segment, with checksums.
+        store.insert_batch(&docs[5..6]).unwrap();
+        assert_eq!(store.end().segment, 2);
+        assert_scan(&store, &docs[..6], store.end());
+        assert_eq!(store.check().unwrap().docs, 6);
+    }
+    assert_eq!(schema_of(dir.path()), (SCHEMA_VERSION, true));
+    assert_eq!(std::fs::read(&seg1).unwrap(), old_segment, "kept as it was");
+    {
+        let db = open_sled(dir.path());
+        let main = db.open_tree("main").unwrap();
+        assert_eq!(
+            main.get("s/sums").unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..])
+        );
+    }
+    // A torn checksummed append after them is cut; both formats read on.
+    let seg2 = seg_file(dir.path(), 2);
+    let whole = std::fs::metadata(&seg2).unwrap().len();
+    let torn = record_bytes(docs[6].as_bytes());
+    append_bytes(&seg2, &torn[..torn.len() - 3]);
+    let store = reopen(dir.path());
+    assert_eq!(store.replayed_at_open(), 0);
+    assert_eq!(std::fs::metadata(&seg2).unwrap().len(), whole);
+    assert_scan(&store, &docs[..6], store.end());
+    store.insert_batch(&docs[6..]).unwrap();
+    assert_scan(&store, &docs, store.end());
+    assert_eq!(store.check().unwrap().docs, 7);
+}
+
+#[test]
+fn a_whole_record_that_does_not_decode_is_refused_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_batch(&[wiki(1, 1, 300)]).unwrap();
+    }
+    // Past the durable mark: a record whose checksum matches but whose
+    // bytes are no document, then a whole document. A torn append cannot
+    // make a matching checksum: these bytes were written as they are, and
+    // cutting them would drop the document after them.
+    let seg1 = seg_file(dir.path(), 1);
+    let len = std::fs::metadata(&seg1).unwrap().len();
+    append_bytes(&seg1, &record_bytes(b"CHPR not a document"));
+    append_bytes(&seg1, &record_bytes(wiki(2, 2, 300).as_bytes()));
+    let err = Store::open(dir.path()).expect_err("a damaged whole record");
+    assert!(matches!(err, StoreError::Inconsistent { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("does not decode"), "{msg}");
+    assert!(msg.contains(&format!("offset {len}")), "{msg}");
+    assert!(std::fs::metadata(&seg1).unwrap().len() > len, "nothing cut");
+}
+
 // ---- upgrade from layout 4 -------------------------------------------------
 
 #[test]
@@ -1177,6 +1338,13 @@ fn a_layout_4_store_is_upgraded_on_open() {
     };
     assert!(end.segment >= 2);
     downgrade(dir.path(), 4);
+    // The end in layout 4's record format.
+    let end = Position {
+        segment: end.segment,
+        offset: std::fs::metadata(seg_file(dir.path(), end.segment))
+            .unwrap()
+            .len(),
+    };
     // Layout 4 also left a crashed append's torn bytes at the end.
     let stray = wiki(99, 99, 500);
     append_bytes(&seg_file(dir.path(), end.segment), &stray.as_bytes()[..200]);
@@ -1271,7 +1439,16 @@ fn kill_child() {
                 let n = (run << 40) | (batch << 8) | i;
                 // Timestamps interleave with earlier runs' documents.
                 let ts = 1_000 + (n.wrapping_mul(0x9e37_79b9) % 10_000);
-                wiki(n, ts, 200 + (n as usize * 31) % 3000)
+                let doc = wiki(n, ts, 200 + (n as usize * 31) % 3000);
+                // One in three signed with a torsion component in R by the
+                // key's owner: such a document was once accepted at ingest
+                // and refused by the replay, which then cut it and every
+                // acknowledged document after it.
+                if i % 3 == 1 {
+                    support::with_torsion_in_r(&doc, &key(), 1 + (n as usize % 7))
+                } else {
+                    doc
+                }
             })
             .collect();
         if let Some(p) = prev.take() {

@@ -13,8 +13,9 @@
 
 use std::collections::HashMap;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
 
 use crate::cable::{Cable, CableClearance, CableRelease};
@@ -308,18 +309,23 @@ impl Document {
         signed_message(&self.bytes[..self.bytes.len() - SIGNATURE_LEN])
     }
 
-    /// Checks the signature with ed25519 `verify_strict` (rejects weak
-    /// keys, non-canonical `S`, small-order or non-canonical `R`), and the
-    /// signature of every document embedded in this one (a release's
-    /// draft).
+    /// Checks the signature of this document, and of every document
+    /// embedded in it (a release's draft), by chapar's one signature rule
+    /// (see [`verify_batch`] and ADR 0016): the author key must be a curve
+    /// point that is not of small order, `S` must be canonical, and the
+    /// cofactored equation `[8][S]B = [8]R + [8][k]A` must hold (ZIP-215).
+    /// The verdict is a function of the document's bytes alone: the same
+    /// here, in any batch, at ingest, at replay and in every client.
     pub fn verify(&self) -> Result<(), VerifyError> {
         self.signed_parts().try_for_each(Document::verify_own)
     }
 
     /// This document's own signature only.
     fn verify_own(&self) -> Result<(), VerifyError> {
-        let key = verifying_key(&self.author)?;
-        key.verify_strict(&self.signed_message(), &self.signature())
+        author_key(&self.author)?;
+        let key = ed25519_zebra::VerificationKey::try_from(self.author.0)
+            .map_err(|_| VerifyError::MalformedKey)?;
+        key.verify(&self.signature(), &self.signed_message())
             .map_err(|_| VerifyError::BadSignature)
     }
 
@@ -354,47 +360,53 @@ fn signed_message(unsigned: &[u8]) -> [u8; 50] {
     m
 }
 
-/// Decompresses an author key, refusing malformed and weak keys.
-pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, VerifyError> {
-    let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| VerifyError::MalformedKey)?;
-    if vk.is_weak() {
+/// Refuses author keys that are not curve points, and weak keys: a
+/// small-order key verifies a signature on every message under the
+/// cofactored equation, so it would let anyone "sign" as its holder.
+fn author_key(key: &PublicKey) -> Result<(), VerifyError> {
+    let point = CompressedEdwardsY(key.0)
+        .decompress()
+        .ok_or(VerifyError::MalformedKey)?;
+    if point.is_small_order() {
         return Err(VerifyError::WeakKey);
     }
-    Ok(vk)
+    Ok(())
 }
 
 /// How many signatures are checked together; beyond this the gain per
 /// signature flattens and a failure costs more individual re-checks.
 const BATCH_CHUNK: usize = 128;
 
-/// Verifies many documents at once, for bulk ingest. The result has one
-/// entry per document, in order.
+/// Verifies many documents at once, for bulk ingest and replay. The result
+/// has one entry per document, in order, and each entry is exactly what
+/// [`Document::verify`] says of that document, whatever else shares the
+/// batch.
 ///
-/// Keys are checked for weakness first (batch verification alone would
-/// accept a forgery under a small-order key). Documents are then verified in
-/// chunks with ed25519 batch verification; if a chunk fails, each of its
-/// documents is re-checked with [`Document::verify`] so that exactly the bad
-/// ones are reported.
+/// That equality is why chapar verifies by ZIP-215's rules: the batch
+/// equation is the single one multiplied by the cofactor and combined with
+/// coefficients, so a torsion component that a key's owner puts into `R`
+/// passes both or neither. ed25519-dalek's batch check is cofactorless and
+/// its single `verify_strict` refuses such a signature, so whether the
+/// batch accepted it depended on the coefficients, and so on its
+/// neighbours: two nodes, or one node before and after a restart, could
+/// disagree about the same bytes (ADR 0016).
 ///
-/// Batch and strict verification can disagree on a signature crafted by the
-/// key's owner with a torsion component in `R` (see
-/// `docs/decisions/0002-signature-verification.md`); a signature made by any
-/// honest signer verifies under both.
+/// Author keys are checked first (malformed and weak keys are refused,
+/// each key once per batch); the signatures are then verified in chunks,
+/// and a chunk that fails is re-checked one by one, so exactly the bad
+/// documents are reported.
 pub fn verify_batch(docs: &[Document]) -> Vec<Result<(), VerifyError>> {
     let mut results: Vec<Result<(), VerifyError>> = vec![Ok(()); docs.len()];
-    // (document index, part, key, signature, message) for every signature.
-    let mut pending: Vec<(usize, &Document, VerifyingKey, Signature, [u8; 50])> =
-        Vec::with_capacity(docs.len());
-    // A bulk batch has few authors: decompress and weak-check each key once
-    // (that was a third of the cost per signature).
-    let mut keys: HashMap<[u8; 32], Result<VerifyingKey, VerifyError>> = HashMap::new();
+    let mut pending: Vec<(usize, &Document)> = Vec::with_capacity(docs.len());
+    // A bulk batch has few authors: judge each key once.
+    let mut keys: HashMap<[u8; 32], Result<(), VerifyError>> = HashMap::new();
     for (i, doc) in docs.iter().enumerate() {
         for part in doc.signed_parts() {
-            let key = *keys
+            match *keys
                 .entry(part.author.0)
-                .or_insert_with(|| verifying_key(&part.author));
-            match key {
-                Ok(vk) => pending.push((i, part, vk, part.signature(), part.signed_message())),
+                .or_insert_with(|| author_key(&part.author))
+            {
+                Ok(()) => pending.push((i, part)),
                 Err(e) => {
                     if results[i].is_ok() {
                         results[i] = Err(e);
@@ -404,11 +416,14 @@ pub fn verify_batch(docs: &[Document]) -> Vec<Result<(), VerifyError>> {
         }
     }
     for chunk in pending.chunks(BATCH_CHUNK) {
-        let msgs: Vec<&[u8]> = chunk.iter().map(|c| &c.4[..]).collect();
-        let sigs: Vec<Signature> = chunk.iter().map(|c| c.3).collect();
-        let keys: Vec<VerifyingKey> = chunk.iter().map(|c| c.2).collect();
-        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
-            for (i, part, ..) in chunk {
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        let mut coefficients = Coefficients::seeded_by(chunk.iter().map(|(_, part)| *part));
+        for (_, part) in chunk {
+            let key = ed25519_zebra::VerificationKeyBytes::from(part.author.0);
+            batch.queue((key, part.signature(), &part.signed_message()));
+        }
+        if batch.verify(&mut coefficients).is_err() {
+            for (i, part) in chunk {
                 if let Err(e) = part.verify_own()
                     && results[*i].is_ok()
                 {
@@ -419,3 +434,68 @@ pub fn verify_batch(docs: &[Document]) -> Vec<Result<(), VerifyError>> {
     }
     results
 }
+
+/// The random coefficients of a batch check, derived from the batch itself:
+/// SHA-512 in counter mode over a seed that commits to every key,
+/// signature and message in it (as ed25519-dalek derives its own). No
+/// I/O, so verification stays a pure function of its input; and nobody
+/// can choose the coefficients without changing the batch they come from,
+/// which changes them again.
+struct Coefficients {
+    seed: [u8; 64],
+    counter: u64,
+    block: [u8; 64],
+    used: usize,
+}
+
+impl Coefficients {
+    fn seeded_by<'a>(parts: impl Iterator<Item = &'a Document>) -> Coefficients {
+        let mut h = Sha512::new();
+        h.update(b"chapar batch verification coefficients v1");
+        for part in parts {
+            h.update(part.author.0);
+            h.update(part.signature().to_bytes());
+            h.update(part.signed_message());
+        }
+        Coefficients {
+            seed: h.finalize().into(),
+            counter: 0,
+            block: [0; 64],
+            used: 64,
+        }
+    }
+}
+
+impl rand_core::TryRng for Coefficients {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst {
+            if self.used == self.block.len() {
+                let mut h = Sha512::new();
+                h.update(self.seed);
+                h.update(self.counter.to_le_bytes());
+                self.block = h.finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for Coefficients {}

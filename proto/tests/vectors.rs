@@ -4,6 +4,7 @@
 //! `CHAPAR_BLESS_VECTORS=1 cargo test -p chapar-proto --test vectors`.
 
 mod common;
+mod support;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -106,6 +107,13 @@ fn seed_of(doc: &Document) -> u8 {
 }
 
 fn valid_vector(name: &str, doc: &Document) -> String {
+    crafted_vector(name, doc, None)
+}
+
+/// A valid vector; `crafted` (a comment) for a signature its author made
+/// by hand rather than by RFC 8032 signing: re-signing with the seed does
+/// not reproduce it (`deterministic_signature: false`).
+fn crafted_vector(name: &str, doc: &Document, crafted: Option<&str>) -> String {
     let b = doc.as_bytes();
     let mut s = String::new();
     writeln!(s, "# chapar wire-format test vector: {name} (valid)").ok();
@@ -115,7 +123,13 @@ fn valid_vector(name: &str, doc: &Document) -> String {
         seed_of(doc)
     )
     .ok();
+    if let Some(why) = crafted {
+        writeln!(s, "# {why}").ok();
+    }
     writeln!(s, "valid: true").ok();
+    if crafted.is_some() {
+        writeln!(s, "deterministic_signature: false").ok();
+    }
     writeln!(s, "author_seed: {}", hexs(&[seed_of(doc); 32])).ok();
     writeln!(s, "author_public_key: {}", doc.author().to_hex()).ok();
     writeln!(s, "document: {}", hexs(b)).ok();
@@ -148,6 +162,27 @@ fn expected() -> Vec<(String, String)> {
         .map(|(n, d)| (format!("{n}.vec"), valid_vector(n, d)))
         .collect();
 
+    let author = common::key(seed_of(&docs[2]));
+    out.push((
+        "torsion-r.vec".into(),
+        crafted_vector(
+            "torsion in R",
+            &support::with_torsion_in_r(&docs[2], &author, 1),
+            Some(
+                "Signed by the author with R = [r]B + T, T of order 8: the cofactored equation holds, the cofactorless one does not. Valid under chapar's rule (ZIP-215).",
+            ),
+        ),
+    ));
+    out.push((
+        "small-order-r.vec".into(),
+        crafted_vector(
+            "small-order R",
+            &support::with_small_order_r(&docs[2], &author, 2),
+            Some(
+                "Signed by the author with R a point of order 4 and S = k·a: valid under chapar's rule (ZIP-215), refused by strict verification.",
+            ),
+        ),
+    ));
     let cable = docs[2].as_bytes();
     let mut nonmin = cable.to_vec();
     // created is at offset 38; re-encode its first group with a needless
@@ -204,6 +239,23 @@ fn expected() -> Vec<(String, String)> {
             "signature error: does not verify",
         ),
     ));
+    let mut high_s = cable.to_vec();
+    // S + L: the same scalar, a second encoding of it.
+    let mut carry = 0u16;
+    for (i, l) in L.iter().enumerate() {
+        let v = u16::from(high_s[n - 32 + i]) + u16::from(*l) + carry;
+        high_s[n - 32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    out.push((
+        "invalid-non-canonical-s.vec".into(),
+        invalid_vector(
+            "non-canonical S",
+            "S replaced by S + L, the same scalar mod L: a second signature for the same document, refused.",
+            &high_s,
+            "signature error: non-canonical S",
+        ),
+    ));
     let mut weak = cable.to_vec();
     weak[6..38].copy_from_slice(&{
         let mut k = [0u8; 32];
@@ -226,6 +278,12 @@ fn expected() -> Vec<(String, String)> {
     ));
     out
 }
+
+/// L, the order of the prime-order subgroup, little-endian.
+const L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
 
 #[test]
 fn committed_vectors_match_this_build() {

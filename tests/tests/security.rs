@@ -606,3 +606,63 @@ async fn a_deeply_nested_release_is_refused_and_the_node_goes_on() {
         .expect("still serving");
     hub_n.stop().await;
 }
+
+/// Signatures crafted by their key's owner with a torsion component in `R`
+/// (or a small-order `R`) once split the network: `verify_strict` refused
+/// them and the batch check accepted some, depending on their neighbours.
+/// By the one rule (ADR 0016), every node holds all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_crafted_signatures_is_held_alike_by_every_node() {
+    use Classification::*;
+    let m = Ministry::new(28, &["emb-a", "emb-b"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    let a = m
+        .add_node("a-1", "emb-a", false, Secret, &["hub"])
+        .expect("a");
+    let b = m
+        .add_node("b-1", "emb-b", false, Secret, &["hub"])
+        .expect("b");
+    let editor = m
+        .add_user(
+            "ed",
+            "emb-a",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "a-1",
+        )
+        .expect("editor");
+    let nodes = [
+        start(&hub).await.expect("hub"),
+        start(&a).await.expect("a"),
+        start(&b).await.expect("b"),
+    ];
+    let client = Client::connect(&editor.bundle, nodes[1].local_addr().expect("addr"))
+        .await
+        .expect("client");
+    let mut sent = Vec::new();
+    for n in 0..60u8 {
+        let doc = match n % 3 {
+            0 => page(&editor, n),
+            1 => hostile::with_torsion_in_r(&page(&editor, n), &editor.key, 1 + n as usize % 7),
+            _ => hostile::with_small_order_r(&page(&editor, n), &editor.key, n as usize % 8),
+        };
+        client
+            .submit(&doc)
+            .await
+            .unwrap_or_else(|e| panic!("document {n} refused at a-1: {e}"));
+        sent.push(doc.id());
+    }
+    sent.sort();
+    for node in &nodes {
+        assert!(
+            wait_until(WAIT, || held(node).map(|h| h == sent).unwrap_or(false)).await,
+            "a node holds {:?} of the {} documents",
+            held(node).map(|h| h.len()),
+            sent.len()
+        );
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
