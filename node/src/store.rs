@@ -76,9 +76,10 @@
 //! documents and not yet others. Each document's location is written
 //! before its time and kind entries, so whatever a listing shows can be
 //! read; [`Store::end`] and [`Store::len`] move once the whole batch is in.
-//! A start after a crash checks every replayed record: it must decode and
-//! its signature verify, so a torn append (never acknowledged) is
-//! recognised and cut, never indexed. [`Store::check`] proves the store
+//! A start after a crash checks every replayed record: it must be whole,
+//! with a matching checksum, so a torn append (never acknowledged) is
+//! recognised and cut, never indexed; signatures are not judged again
+//! (ADR 0016). [`Store::check`] proves the store
 //! consistent on demand.
 //!
 //! # Following the store
