@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chapar_certs::TlsMaterials;
 use chapar_proto::keys::{public_key_from_pem, signing_key_from_pem};
 use chapar_proto::roster::accept_update;
-use chapar_proto::wire::{Listed, code};
+use chapar_proto::wire::Listed;
 use chapar_proto::{
     Body, Cable, CableClearance, CableRelease, Caption, Classification, DocId, Document, Id, Kind,
     PageId, Precedence, PublicKey, Receipt, ReceiptStatus, Roster, Tag, WikiRevision,
@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use crate::admin::ministry::{now_ms, rfc3339};
 use crate::config::{FILE_NAME, UserConfig};
 use crate::files::{read_bytes, read_text, write_atomic};
-use crate::rpc::{self, Client, ListQuery, RpcError, Timeouts};
+use crate::rpc::{self, Client, ListQuery, Timeouts};
 use chapar_node::config::bundle as bundle_files;
 
 /// Options of every command that talks to a node.
@@ -298,7 +298,8 @@ pub struct CableClearArgs {
     /// A remark for the drafter.
     #[arg(long, default_value = "")]
     pub note: String,
-    /// The draft's originating mission (default: fetch the draft to learn it).
+    /// The draft's originating mission, checked against the draft (which is
+    /// always fetched: the clearance carries its classification and caption).
     #[arg(long, value_name = "MISSION")]
     pub originator: Option<String>,
     /// Write the signed clearance to this file instead of submitting it.
@@ -324,9 +325,15 @@ pub struct CableReleaseArgs {
 pub struct ReceiptReadArgs {
     /// The cable: its release's id, or its draft's id.
     pub cable: String,
-    /// The cable's originating mission (default: fetch the cable to learn it).
+    /// The cable's originating mission, checked against the cable (which is
+    /// fetched, or read from --cable-file: the receipt carries its
+    /// classification and caption).
     #[arg(long, value_name = "MISSION")]
     pub originator: Option<String>,
+    /// Read the cable (its release or its draft, a signed document file)
+    /// from FILE instead of fetching it: for signing offline with --out.
+    #[arg(long, value_name = "FILE")]
+    pub cable_file: Option<PathBuf>,
     /// Write the signed receipt to this file instead of submitting it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -631,12 +638,16 @@ pub fn cable_draft(a: &CableDraftArgs, originator: &Id, body: String) -> Result<
     Ok(Body::Cable(cable))
 }
 
-/// A clearance of draft `cable` from `originator`.
-pub fn cable_clearance(cable: DocId, originator: Id, note: &str) -> Result<Body> {
+/// A clearance of `draft` (a cable draft).
+pub fn cable_clearance(draft: &Document, note: &str) -> Result<Body> {
+    let Body::Cable(cable) = draft.body() else {
+        bail!("{} is a {}, not a cable draft", draft.id(), draft.kind());
+    };
     let c = CableClearance {
-        cable,
-        originator,
+        cable: draft.id(),
+        originator: cable.originator.clone(),
         note: note.trim().to_owned(),
+        marking: cable.marking(),
     };
     c.validate().context("the clearance would be invalid")?;
     Ok(Body::CableClearance(c))
@@ -665,13 +676,15 @@ pub fn cable_release(draft: Document, clearances: &[String], mission: &Id) -> Re
     Ok(Body::CableRelease(release))
 }
 
-/// A READ receipt from `mission` for the draft `cable` of `originator`.
-pub fn read_receipt(cable: DocId, originator: Id, mission: Id) -> Body {
+/// A READ receipt from `mission` for `draft` (a cable), carrying its
+/// classification and caption.
+pub fn read_receipt(draft: DocId, cable: &Cable, mission: Id) -> Body {
     Body::Receipt(Receipt {
-        cable,
-        originator,
+        cable: draft,
+        originator: cable.originator.clone(),
         mission,
         status: ReceiptStatus::Read,
+        marking: cable.marking(),
     })
 }
 
@@ -1300,17 +1313,22 @@ async fn draft(s: &mut Session<'_>, a: &CableDraftArgs, json: bool) -> Result<()
 
 async fn clear(s: &mut Session<'_>, a: &CableClearArgs, json: bool) -> Result<()> {
     let id = parse_doc_id(&a.draft, "draft id")?;
-    let originator = match &a.originator {
-        Some(o) => parse_mission(o, "--originator")?,
-        None => match s.fetch(id).await?.body() {
-            Body::Cable(c) => c.originator.clone(),
-            Body::CableRelease(_) => {
-                bail!("{id} is a release: clearances are given to the draft, before release")
-            }
-            other => bail!("{id} is a {}, not a cable draft", other.kind()),
-        },
-    };
-    let body = cable_clearance(id, originator, &a.note)?;
+    let given = a
+        .originator
+        .as_deref()
+        .map(|o| parse_mission(o, "--originator"))
+        .transpose()?;
+    let draft = s.fetch(id).await?;
+    match (draft.body(), given) {
+        (Body::CableRelease(_), _) => {
+            bail!("{id} is a release: clearances are given to the draft, before release")
+        }
+        (Body::Cable(c), Some(g)) if c.originator != g => {
+            bail!("--originator {g}: draft {id} is from {}", c.originator)
+        }
+        _ => {}
+    }
+    let body = cable_clearance(&draft, &a.note)?;
     sign_and_send(s, body, a.out.as_deref(), json).await
 }
 
@@ -1332,47 +1350,46 @@ async fn receipt(s: &mut Session<'_>, a: &ReceiptReadArgs, json: bool) -> Result
         .map(|o| parse_mission(o, "--originator"))
         .transpose()?;
     let mission = s.bundle.mission()?;
-    let (cable, originator) = match (given, a.out.is_some()) {
-        // Offline: the id is taken to be the draft's.
-        (Some(o), true) => (id, o),
-        (given, _) => {
-            let found = match s.fetch(id).await {
-                Ok(doc) => Some(doc),
-                // An addressee's node holds the release, not the draft: a
-                // draft id it cannot find is taken as given.
-                Err(e) if given.is_some() && is_not_found(&e) => None,
-                Err(e) => return Err(e),
+    // The receipt carries the cable's marking, so the cable is needed: its
+    // release (what an addressee holds) or its draft.
+    let found = match &a.cable_file {
+        Some(path) => {
+            let doc = Document::decode(&read_bytes(path, "--cable-file")?)
+                .with_context(|| format!("{} is not a signed chapar document", path.display()))?;
+            doc.verify()
+                .with_context(|| format!("{} is not validly signed", path.display()))?;
+            let draft_id = match doc.body() {
+                Body::CableRelease(r) => Some(r.draft().id()),
+                _ => None,
             };
-            let learned = match found.as_ref().map(Document::body) {
-                None => None,
-                Some(Body::CableRelease(r)) => Some((r.draft().id(), r.cable().originator.clone())),
-                Some(Body::Cable(c)) => Some((id, c.originator.clone())),
-                Some(other) => bail!("{id} is a {}, not a cable", other.kind()),
-            };
-            match (learned, given) {
-                (Some((_, learned)), Some(g)) if learned != g => {
-                    bail!("--originator {g}: cable {id} is from {learned}")
-                }
-                (Some(l), _) => l,
-                (None, Some(g)) => (id, g),
-                (None, None) => unreachable!("a fetch error without --originator is returned"),
+            if doc.id() != id && draft_id != Some(id) {
+                bail!(
+                    "{} holds document {}, not cable {id}",
+                    path.display(),
+                    doc.id()
+                );
             }
+            doc
         }
+        None => s.fetch(id).await?,
     };
+    let (draft, cable) = match found.body() {
+        Body::CableRelease(r) => (r.draft().id(), r.cable()),
+        Body::Cable(c) => (id, c),
+        other => bail!("{id} is a {}, not a cable", other.kind()),
+    };
+    if let Some(g) = given
+        && g != cable.originator
+    {
+        bail!("--originator {g}: cable {id} is from {}", cable.originator)
+    }
     sign_and_send(
         s,
-        read_receipt(cable, originator, mission),
+        read_receipt(draft, cable, mission),
         a.out.as_deref(),
         json,
     )
     .await
-}
-
-/// Whether `e` is the node saying "not found".
-fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<RpcError>()
-        .and_then(RpcError::node_code)
-        .is_some_and(|c| c == code::NOT_FOUND)
 }
 
 #[cfg(test)]
@@ -1549,7 +1566,7 @@ mod tests {
         let clearance = Document::sign(
             &key,
             3_000,
-            cable_clearance(draft.id(), mission("emb-berlin"), "fine").expect("clearance"),
+            cable_clearance(&draft, "fine").expect("clearance"),
         )
         .expect("sign");
         let e = cable_release(clearance, &[], &mission("emb-berlin")).expect_err("not a cable");
@@ -1559,10 +1576,18 @@ mod tests {
     #[test]
     fn documents_render() {
         let key = signing_key_from_seed([4; 32]);
+        let Body::Cable(cable) = cable_draft(
+            &draft_args(&["emb-berlin"], &[]),
+            &mission("mfa"),
+            "t".into(),
+        )
+        .expect("draft") else {
+            panic!("not a cable")
+        };
         let receipt = Document::sign(
             &key,
             1_700_000_000_000,
-            read_receipt(DocId([9; 32]), mission("mfa"), mission("emb-berlin")),
+            read_receipt(DocId([9; 32]), &cable, mission("emb-berlin")),
         )
         .expect("sign");
         let t = document_text(&receipt, &Names::default());

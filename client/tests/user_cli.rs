@@ -195,13 +195,23 @@ fn documents_are_signed_offline_with_out() {
         "read",
         &id,
         "--originator",
-        "mfa",
+        "emb-washington",
+        "--cable-file",
+        s(&file),
         "--out",
         s(&receipt),
     ])
     .ok();
     let r = Document::decode(&std::fs::read(&receipt).expect("read")).expect("decode");
-    assert_eq!(r.kind(), Kind::Receipt);
+    let Body::Receipt(rc) = r.body() else {
+        panic!("not a receipt: {:?}", r.kind())
+    };
+    assert_eq!(rc.cable, doc.id());
+    assert_eq!(
+        rc.marking,
+        c.marking(),
+        "the receipt carries the cable's marking"
+    );
 
     let page = tmp.path().join("page.chpr");
     let out = chapar(&[

@@ -598,7 +598,8 @@ async fn ingest_worker(
             shared.catch_up.mark();
         }
         let sh = shared.clone();
-        let prepare = move || sh.prepare(group);
+        let source = Source::Peer(peer.clone());
+        let prepare = move || sh.prepare(group, &source);
         match off_thread(&shared, bulk, "verify", prepare).await {
             Ok(prepared) => {
                 if to_commit

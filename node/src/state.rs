@@ -1,9 +1,10 @@
 //! The node's shared state and the ingest pipeline every document goes
 //! through — from a peer, from a client, or from the roster exchange:
 //!
-//! decode → need to know (may *this* node hold it?) → batch signature check
-//! → roster authorization → durable store → reconciliation sets → live
-//! push to peers and subscribers.
+//! decode → need to know (may *this* node hold it?) → the time bound and,
+//! from a person, "their own documents only" → batch signature check →
+//! roster authorization → durable store → reconciliation sets → live push
+//! to peers and subscribers.
 //!
 //! Nothing is stored unless every step passes; refusals are logged with the
 //! reason and reported to the caller.
@@ -17,8 +18,8 @@ use chapar_proto::access::Routing;
 use chapar_proto::reconcile::{Item, Tree};
 use chapar_proto::roster::{Roster, accept_update};
 use chapar_proto::{
-    Body, Classification, DocId, Document, Id, Kind, Node, NodeRole, PublicKey, RosterError,
-    Subject, Trust, verify_batch,
+    Arrival, Body, Classification, DocId, Document, Id, Kind, Node, NodeRole, PublicKey,
+    RosterError, Subject, Trust, policy, verify_batch,
 };
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
@@ -503,14 +504,15 @@ impl Shared {
     /// Stores a batch of encoded documents after every check (see the
     /// module documentation). Blocking: call from `spawn_blocking`.
     pub fn ingest(&self, raw: Vec<Vec<u8>>, source: &Source) -> Ingested {
-        let prepared = self.prepare(raw);
+        let prepared = self.prepare(raw, source);
         self.commit(prepared, source)
     }
 
     /// The CPU half of [`Shared::ingest`]: decode, apply rosters, need to
-    /// know, verify, authorize. A pipeline can prepare the next batch while
-    /// the previous one is being committed. Blocking.
-    pub fn prepare(&self, raw: Vec<Vec<u8>>) -> Prepared {
+    /// know, the time bound and the submitter (see the module doc), verify,
+    /// authorize. A pipeline can prepare the next batch while the previous
+    /// one is being committed. Blocking.
+    pub fn prepare(&self, raw: Vec<Vec<u8>>, source: &Source) -> Prepared {
         let mut out = Ingested::default();
         let mut decoded = Vec::with_capacity(raw.len());
         for bytes in raw {
@@ -541,9 +543,19 @@ impl Shared {
                 };
             }
         };
+        let (arrival, submitter) = match source {
+            Source::Client(person) => (Arrival::FirstIngest, Some(person)),
+            Source::Peer(_) => (Arrival::Replication, None),
+        };
+        let now = now_ms();
         let mut docs = Vec::with_capacity(decoded.len());
         for d in decoded {
-            if Routing::of(&d).allows(&me) {
+            let admissible = submitter
+                .map_or(Ok(()), |p| trust.check_submitter(p, &d))
+                .and_then(|()| policy::check_time(&d, now, arrival));
+            if let Err(e) = admissible {
+                out.refused.push((Some(d.id()), e.to_string()));
+            } else if Routing::of(&d).allows(&me) {
                 docs.push(d);
             } else {
                 out.refused.push((

@@ -49,6 +49,10 @@ fn receipt(n: u64, ts: u64) -> Document {
         originator: Id::new("mfa").expect("valid id"),
         mission: Id::new("emb-tashkent").expect("valid id"),
         status: ReceiptStatus::Delivered,
+        marking: chapar_proto::Marking {
+            classification: Classification::Restricted,
+            caption: None,
+        },
     };
     Document::sign(&key(), ts, Body::Receipt(r)).expect("valid receipt")
 }

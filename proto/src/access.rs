@@ -8,9 +8,13 @@
 //! | roster | every node | everyone |
 //! | wiki revision | accredited for its classification | cleared for it and holding its caption |
 //! | cable (draft) | the originating mission's nodes, hubs | people of the originating mission, cleared, holding the caption |
-//! | cable clearance | the originating mission's nodes, hubs | people of the originating mission |
+//! | cable clearance | the originating mission's nodes, hubs — if accredited for the cable | people of the originating mission, cleared for the cable, holding its caption |
 //! | cable release (draft inside) | the originator's and every addressee's nodes, hubs — if accredited for the cable | people of those missions, cleared, holding the caption |
-//! | receipt | the originating and the receiving mission's nodes, hubs | people of those two missions |
+//! | receipt | the originating and the receiving mission's nodes, hubs — if accredited for the cable | people of those two missions, cleared for the cable, holding its caption |
+//!
+//! A clearance and a receipt carry their cable's marking (classification
+//! and caption), so they go only where the cable may go; those of envelope
+//! version 1 carry none and are taken as TOP SECRET (fail closed).
 //!
 //! Hubs (the ministry archive) hold everything their accreditation allows;
 //! accreditation always applies, to hubs too.
@@ -86,9 +90,9 @@ fn marking(doc: &Document) -> (Classification, Option<&Caption>) {
         Body::WikiRevision(w) => (w.classification, w.caption.as_ref()),
         Body::Cable(c) => (c.classification, c.caption.as_ref()),
         Body::CableRelease(r) => (r.cable().classification, r.cable().caption.as_ref()),
-        Body::Roster(_) | Body::CableClearance(_) | Body::Receipt(_) => {
-            (Classification::Unclassified, None)
-        }
+        Body::CableClearance(c) => (c.marking.classification, c.marking.caption.as_ref()),
+        Body::Receipt(r) => (r.marking.classification, r.marking.caption.as_ref()),
+        Body::Roster(_) => (Classification::Unclassified, None),
     }
 }
 

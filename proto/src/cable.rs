@@ -9,7 +9,7 @@
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer, ensure_ascending, ensure_max};
 use crate::document::{Body, Document, Kind, MAX_DOCUMENT};
-use crate::types::{Caption, Classification, DocId, Id, Tag, check_text, code_enum};
+use crate::types::{Caption, Classification, DocId, Id, Marking, Tag, check_text, code_enum};
 
 /// Maximum action or info addressees.
 pub const MAX_ADDRESSEES: usize = 256;
@@ -98,6 +98,15 @@ impl Cable {
         check_text("cable body", &self.body, MAX_BODY, false)
     }
 
+    /// The cable's classification and caption, as its clearances and
+    /// receipts must carry them.
+    pub fn marking(&self) -> Marking {
+        Marking {
+            classification: self.classification,
+            caption: self.caption.clone(),
+        }
+    }
+
     /// Whether `mission` sends or receives this cable.
     pub fn concerns(&self, mission: &Id) -> bool {
         &self.originator == mission
@@ -156,6 +165,10 @@ pub struct CableClearance {
     pub originator: Id,
     /// Optional remark from the clearer.
     pub note: String,
+    /// The draft's classification and caption ([`Cable::marking`]): the
+    /// clearance (its note may quote the cable) goes only where the cable
+    /// may go. [`Marking::VERSION_1`] in a version-1 document.
+    pub marking: Marking,
 }
 
 impl CableClearance {
@@ -165,22 +178,39 @@ impl CableClearance {
     }
 }
 
-impl Encode for CableClearance {
-    fn encode(&self, w: &mut Writer) {
+impl CableClearance {
+    /// The layout of envelope version 1: no marking.
+    pub(crate) fn encode_v1(&self, w: &mut Writer) {
         self.cable.encode(w);
         self.originator.encode(w);
         w.str(&self.note);
+    }
+
+    /// Reads the layout of envelope version 1; the marking is
+    /// [`Marking::VERSION_1`].
+    pub(crate) fn decode_v1(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = CableClearance {
+            cable: DocId::decode(r)?,
+            originator: Id::decode(r)?,
+            note: r.str("clearance note", MAX_NOTE)?,
+            marking: Marking::VERSION_1,
+        };
+        v.validate()?;
+        Ok(v)
+    }
+}
+
+impl Encode for CableClearance {
+    fn encode(&self, w: &mut Writer) {
+        self.encode_v1(w);
+        self.marking.encode(w);
     }
 }
 
 impl Decode for CableClearance {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let v = CableClearance {
-            cable: DocId::decode(r)?,
-            originator: Id::decode(r)?,
-            note: r.str("clearance note", MAX_NOTE)?,
-        };
-        v.validate()?;
+        let mut v = CableClearance::decode_v1(r)?;
+        v.marking = Marking::decode(r)?;
         Ok(v)
     }
 }

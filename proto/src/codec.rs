@@ -85,7 +85,7 @@ pub enum DecodeError {
     #[error("not a chapar document (bad magic bytes)")]
     BadMagic,
     /// The envelope's format version is not one this build understands.
-    #[error("unsupported format version {0} (this build reads version 1)")]
+    #[error("unsupported format version {0} (this build reads versions 1 and 2)")]
     UnsupportedVersion(u8),
 }
 

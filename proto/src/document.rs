@@ -27,8 +27,12 @@ use crate::wiki::WikiRevision;
 
 /// First four bytes of every document.
 pub const MAGIC: [u8; 4] = *b"CHPR";
-/// The envelope format this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// The envelope format this build writes. Version 2 added the marking of
+/// clearances and receipts and the roster's history of people's terms.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest envelope format this build still reads (documents already
+/// signed and held stay valid; see [`Body::decode_as`]).
+pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// Largest document accepted, in bytes (a large roster is the biggest).
 pub const MAX_DOCUMENT: usize = 16 << 20;
 /// Largest body accepted, in bytes.
@@ -99,7 +103,25 @@ impl Body {
         }
     }
 
-    fn decode_as(kind: Kind, bytes: &[u8]) -> Result<Body, DecodeError> {
+    /// Decodes a body of `kind` in the layout of envelope `version`.
+    /// Version 1 differs for three kinds: a roster has no history, a
+    /// clearance and a receipt no marking (they get [`crate::Marking::VERSION_1`]).
+    fn decode_as(kind: Kind, version: u8, bytes: &[u8]) -> Result<Body, DecodeError> {
+        if version == 1 {
+            let mut r = Reader::new(bytes);
+            let body = match kind {
+                Kind::Roster => Some(Body::Roster(Roster::decode_v1(&mut r)?)),
+                Kind::CableClearance => {
+                    Some(Body::CableClearance(CableClearance::decode_v1(&mut r)?))
+                }
+                Kind::Receipt => Some(Body::Receipt(Receipt::decode_v1(&mut r)?)),
+                _ => None,
+            };
+            if let Some(body) = body {
+                r.finish("version 1 body")?;
+                return Ok(body);
+            }
+        }
         Ok(match kind {
             Kind::Roster => Body::Roster(Roster::from_bytes(bytes, "roster body")?),
             Kind::WikiRevision => {
@@ -114,6 +136,18 @@ impl Body {
             }
             Kind::Receipt => Body::Receipt(Receipt::from_bytes(bytes, "receipt body")?),
         })
+    }
+}
+
+impl Body {
+    /// Encodes the body in the layout of envelope `version`.
+    fn encode_as(&self, version: u8, w: &mut Writer) {
+        match (version, self) {
+            (1, Body::Roster(b)) => b.encode_v1(w),
+            (1, Body::CableClearance(b)) => b.encode_v1(w),
+            (1, Body::Receipt(b)) => b.encode_v1(w),
+            _ => self.encode(w),
+        }
     }
 }
 
@@ -163,6 +197,7 @@ pub enum SignError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     bytes: Vec<u8>,
+    version: u8,
     id: DocId,
     author: PublicKey,
     created_ms: u64,
@@ -175,7 +210,7 @@ impl Document {
     pub fn sign(key: &SigningKey, created_ms: u64, body: Body) -> Result<Document, SignError> {
         body.validate()?;
         let author = PublicKey(key.verifying_key().to_bytes());
-        let mut bytes = unsigned_envelope(&author, created_ms, &body);
+        let mut bytes = unsigned_envelope(FORMAT_VERSION, &author, created_ms, &body);
         let sig = key.sign(&signed_message(&bytes));
         bytes.extend_from_slice(&sig.to_bytes());
         if bytes.len() > MAX_DOCUMENT {
@@ -184,6 +219,7 @@ impl Document {
         Ok(Document {
             id: DocId(Sha256::digest(&bytes).into()),
             bytes,
+            version: FORMAT_VERSION,
             author,
             created_ms,
             body,
@@ -234,7 +270,7 @@ impl Document {
             return Err(DecodeError::BadMagic);
         }
         let version = r.u8("format version")?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         let kind = Kind::decode(&mut r)?;
@@ -244,10 +280,11 @@ impl Document {
         let body_bytes = r.bytes("body", MAX_BODY)?;
         r.take(SIGNATURE_LEN, "signature")?;
         r.finish("document")?;
-        let body = Body::decode_as(kind, body_bytes)?;
+        let body = Body::decode_as(kind, version, body_bytes)?;
         Ok(Document {
             id: DocId(Sha256::digest(bytes).into()),
             bytes: bytes.to_vec(),
+            version,
             author,
             created_ms,
             body,
@@ -257,7 +294,7 @@ impl Document {
     /// Encodes the decoded fields again. For every document this equals
     /// [`Document::as_bytes`]: decoding accepts only canonical bytes.
     pub fn reencode(&self) -> Vec<u8> {
-        let mut bytes = unsigned_envelope(&self.author, self.created_ms, &self.body);
+        let mut bytes = unsigned_envelope(self.version, &self.author, self.created_ms, &self.body);
         bytes.extend_from_slice(&self.signature().to_bytes());
         bytes
     }
@@ -275,6 +312,11 @@ impl Document {
     /// The envelope bytes, consuming the document.
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
+    }
+
+    /// The envelope format version it was signed in.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// What kind of document this is.
@@ -340,11 +382,13 @@ impl Document {
 }
 
 /// The envelope up to (not including) its signature.
-fn unsigned_envelope(author: &PublicKey, created_ms: u64, body: &Body) -> Vec<u8> {
-    let body_bytes = body.to_bytes();
+fn unsigned_envelope(version: u8, author: &PublicKey, created_ms: u64, body: &Body) -> Vec<u8> {
+    let mut body_w = Writer::default();
+    body.encode_as(version, &mut body_w);
+    let body_bytes = body_w.into_bytes();
     let mut w = Writer::with_capacity(body_bytes.len() + 128);
     w.fixed(&MAGIC);
-    w.u8(FORMAT_VERSION);
+    w.u8(version);
     w.u8(body.kind().code());
     author.encode(&mut w);
     w.varint(created_ms);

@@ -34,11 +34,11 @@ pub mod wire;
 pub use cable::{Cable, CableClearance, CableRelease, Precedence};
 pub use codec::{Decode, DecodeError, Encode};
 pub use document::{Body, Document, Kind, SignError, VerifyError, verify_batch};
-pub use policy::{Author, PolicyError, Trust};
+pub use policy::{Arrival, Author, PolicyError, Trust};
 pub use receipt::{Receipt, ReceiptStatus};
 pub use roster::{
     Mission, MissionKind, Node, NodeRole, Person, Revocation, Role, Roles, Roster, RosterError,
     Subject,
 };
-pub use types::{Caption, Classification, Country, DocId, Id, PageId, PublicKey, Tag};
+pub use types::{Caption, Classification, Country, DocId, Id, Marking, PageId, PublicKey, Tag};
 pub use wiki::WikiRevision;

@@ -6,11 +6,15 @@
 //! | roster | the ministry root key only |
 //! | wiki revision | a person with the `editor` role, cleared for its classification and holding its caption |
 //! | cable | a `drafter` of the originating mission, cleared for its classification and holding its caption |
-//! | cable clearance | a person with the `clearer` role |
+//! | cable clearance | a person with the `clearer` role, cleared for the cable's marking |
 //! | cable release | a `releaser` of the originating mission, cleared and holding the caption; the embedded draft must itself be authorized |
-//! | receipt | a node or person of the receiving mission (nodes: delivery receipts only) |
+//! | receipt | a node or person of the receiving mission (nodes: delivery receipts only, accredited for the cable's classification; people cleared for its marking) |
 //!
-//! Revocations apply to documents created at or after their effective time.
+//! A person is judged by their standing when the document was created
+//! ([`Roster::standing_at`]): a later change of role, clearance, caption,
+//! mission or key never makes what they signed before it invalid, so no
+//! node refuses for ever what another accepted. Revocations apply to
+//! documents created at or after their effective time.
 
 use std::collections::HashMap;
 
@@ -18,8 +22,49 @@ use thiserror::Error;
 
 use crate::document::{Body, Document, Kind, VerifyError};
 use crate::receipt::ReceiptStatus;
-use crate::roster::{Node, Person, Role, Roster, Subject};
-use crate::types::{Caption, Classification, Id, PublicKey};
+use crate::roster::{Node, Role, Roster, Standing, Subject};
+use crate::types::{Caption, Classification, Id, Marking, PublicKey};
+
+/// How far a document's `created` may lie from the clock of the node that
+/// receives it (ADR 0017): ahead of it, on every arrival; behind it, when a
+/// person submits their own document.
+pub const CLOCK_TOLERANCE_MS: u64 = 10 * 60 * 1000;
+
+/// How a document reaches a node, for [`check_time`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Submitted by its author: the first node to see it.
+    FirstIngest,
+    /// From a peer (it may be old: a catch-up brings history).
+    Replication,
+}
+
+/// Whether `doc`'s claimed creation time is believable at `now_ms` (the
+/// receiving node's clock). A document is never more than
+/// [`CLOCK_TOLERANCE_MS`] ahead: a forged or skewed clock cannot date it
+/// into the future (where it would, say, pin a wiki page). At first
+/// ingest it is not more than that behind either: a person cannot date a
+/// document into the past, before a revocation or a change of their
+/// standing took effect. A replicated document ahead of the clock is
+/// refused only until its time comes; the peer offers it again, so nodes
+/// converge. Rosters are the root's and are not bounded.
+pub fn check_time(doc: &Document, now_ms: u64, arrival: Arrival) -> Result<(), PolicyError> {
+    if doc.kind() == Kind::Roster {
+        return Ok(());
+    }
+    let created = doc.created_ms();
+    let ahead = created.saturating_sub(now_ms);
+    let behind = now_ms.saturating_sub(created);
+    if ahead > CLOCK_TOLERANCE_MS
+        || (arrival == Arrival::FirstIngest && behind > CLOCK_TOLERANCE_MS)
+    {
+        return Err(PolicyError::Clock {
+            created_ms: created,
+            now_ms,
+        });
+    }
+    Ok(())
+}
 
 /// Who signed a document, as the roster knows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +72,7 @@ pub enum Author<'a> {
     /// The ministry root.
     Root,
     /// A person.
-    Person(&'a Person),
+    Person(&'a crate::roster::Person),
     /// A node.
     Node(&'a Node),
 }
@@ -95,6 +140,45 @@ pub enum PolicyError {
         /// The mission the document speaks for.
         claimed: Id,
     },
+    /// The key is the person's, but not the one they signed with at the
+    /// document's creation time (a key rotated out, or not yet in).
+    #[error("{person}'s key {key} was not their signing key at {at_ms} ms")]
+    KeyNotInForce {
+        /// Person id.
+        person: Id,
+        /// The key that signed.
+        key: PublicKey,
+        /// The document's creation time.
+        at_ms: u64,
+    },
+    /// A node signing a receipt for a cable it may not hold.
+    #[error("node {node} is accredited to {accreditation}, below the cable's {classification}")]
+    NodeNotAccredited {
+        /// Node id.
+        node: Id,
+        /// Its accreditation.
+        accreditation: Classification,
+        /// The cable's classification.
+        classification: Classification,
+    },
+    /// A document dated too far from the receiving node's clock.
+    #[error("document dated {created_ms} ms, more than {} s from this node's clock ({now_ms} ms): check the signer's clock", CLOCK_TOLERANCE_MS / 1000)]
+    Clock {
+        /// The document's `created`.
+        created_ms: u64,
+        /// The receiving node's clock.
+        now_ms: u64,
+    },
+    /// A person submitting a document someone else signed.
+    #[error(
+        "{person} may submit only documents they signed themselves, not one signed by {author}"
+    )]
+    NotSubmitter {
+        /// The person connected.
+        person: Id,
+        /// The key that signed the document.
+        author: PublicKey,
+    },
     /// Nodes sign delivery receipts only.
     #[error("node {node} may sign delivery receipts only, not a {what}")]
     NodeNotAllowed {
@@ -127,6 +211,9 @@ impl Trust {
         let mut by_key = HashMap::with_capacity(roster.people.len() + roster.nodes.len());
         for (i, p) in roster.people.iter().enumerate() {
             by_key.insert(p.signing_key, Signer::Person(i));
+            for t in roster.earlier_terms(&p.id) {
+                by_key.insert(t.signing_key, Signer::Person(i));
+            }
         }
         for (i, n) in roster.nodes.iter().enumerate() {
             by_key.insert(n.signing_key, Signer::Node(i));
@@ -159,6 +246,22 @@ impl Trust {
         })
     }
 
+    /// Whether `person` (the connected person) may submit `doc`: only a
+    /// document they signed themselves (with any of their keys), or a
+    /// roster (which anyone may deliver: the root signed it). A person
+    /// cannot relay another's documents, so a revoked person, who can no
+    /// longer connect, cannot have theirs submitted by someone else.
+    pub fn check_submitter(&self, person: &Id, doc: &Document) -> Result<(), PolicyError> {
+        match (doc.kind(), self.author_of(doc.author())) {
+            (Kind::Roster, _) => Ok(()),
+            (_, Some(Author::Person(p))) if &p.id == person => Ok(()),
+            _ => Err(PolicyError::NotSubmitter {
+                person: person.clone(),
+                author: *doc.author(),
+            }),
+        }
+    }
+
     /// Verifies the signature strictly, then [`Trust::authorize`]s.
     pub fn check(&self, doc: &Document) -> Result<Author<'_>, PolicyError> {
         doc.verify()?;
@@ -167,7 +270,8 @@ impl Trust {
 
     /// Decides whether the document's author may have written it: the key
     /// is in the roster, not revoked at the document's creation time, and
-    /// their role, mission, clearance and captions allow this document.
+    /// their standing then (key, role, mission, clearance, captions)
+    /// allows this document.
     ///
     /// Does not check the signature: call it on documents that passed
     /// [`Document::verify`] or [`crate::document::verify_batch`].
@@ -185,6 +289,13 @@ impl Trust {
                 match body {
                     Body::Receipt(r) if r.status == ReceiptStatus::Delivered => {
                         same_mission(&node.id, &node.mission, &r.mission)?;
+                        if r.marking.classification > node.accreditation {
+                            return Err(PolicyError::NodeNotAccredited {
+                                node: node.id.clone(),
+                                accreditation: node.accreditation,
+                                classification: r.marking.classification,
+                            });
+                        }
                         Ok(author)
                     }
                     other => Err(PolicyError::NodeNotAllowed {
@@ -198,20 +309,28 @@ impl Trust {
             }
             (Author::Person(p), body) => {
                 self.not_revoked(Subject::Person(p.id.clone()), at)?;
-                self.person_may_write(p, body)?;
+                let standing = self.roster.standing_at(p, at);
+                if standing.signing_key != doc.author() {
+                    return Err(PolicyError::KeyNotInForce {
+                        person: p.id.clone(),
+                        key: *doc.author(),
+                        at_ms: at,
+                    });
+                }
+                self.person_may_write(&p.id, &standing, body)?;
                 Ok(author)
             }
         }
     }
 
-    fn person_may_write(&self, p: &Person, body: &Body) -> Result<(), PolicyError> {
+    fn person_may_write(&self, who: &Id, p: &Standing<'_>, body: &Body) -> Result<(), PolicyError> {
         let kind = body.kind();
         let need = |role: Role| {
             if p.roles.has(role) {
                 Ok(())
             } else {
                 Err(PolicyError::MissingRole {
-                    person: p.id.clone(),
+                    person: who.clone(),
                     role,
                     kind,
                 })
@@ -221,23 +340,29 @@ impl Trust {
             Body::Roster(_) => Err(PolicyError::RosterNotFromRoot),
             Body::WikiRevision(w) => {
                 need(Role::Editor)?;
-                may_handle(p, w.classification, w.caption.as_ref())
+                may_handle(who, p, w.classification, w.caption.as_ref())
             }
             Body::Cable(c) => {
                 need(Role::Drafter)?;
-                same_mission(&p.id, &p.mission, &c.originator)?;
-                may_handle(p, c.classification, c.caption.as_ref())
+                same_mission(who, p.mission, &c.originator)?;
+                may_handle(who, p, c.classification, c.caption.as_ref())
             }
-            Body::CableClearance(_) => need(Role::Clearer),
+            Body::CableClearance(c) => {
+                need(Role::Clearer)?;
+                may_handle_marking(who, p, &c.marking)
+            }
             Body::CableRelease(r) => {
                 need(Role::Releaser)?;
-                same_mission(&p.id, &p.mission, &r.cable().originator)?;
-                may_handle(p, r.cable().classification, r.cable().caption.as_ref())?;
+                same_mission(who, p.mission, &r.cable().originator)?;
+                may_handle(who, p, r.cable().classification, r.cable().caption.as_ref())?;
                 // The draft inside must itself have been written by someone
                 // allowed to draft it.
                 self.authorize(r.draft()).map(|_| ())
             }
-            Body::Receipt(r) => same_mission(&p.id, &p.mission, &r.mission),
+            Body::Receipt(r) => {
+                same_mission(who, p.mission, &r.mission)?;
+                may_handle_marking(who, p, &r.marking)
+            }
         }
     }
 
@@ -266,13 +391,14 @@ fn same_mission(who: &Id, own: &Id, claimed: &Id) -> Result<(), PolicyError> {
 }
 
 fn may_handle(
-    p: &Person,
+    who: &Id,
+    p: &Standing<'_>,
     classification: Classification,
     caption: Option<&Caption>,
 ) -> Result<(), PolicyError> {
     if classification > p.clearance {
         return Err(PolicyError::AboveClearance {
-            who: p.id.clone(),
+            who: who.clone(),
             clearance: p.clearance,
             classification,
         });
@@ -281,9 +407,13 @@ fn may_handle(
         && !p.holds(c)
     {
         return Err(PolicyError::CaptionNotHeld {
-            who: p.id.clone(),
+            who: who.clone(),
             caption: c.clone(),
         });
     }
     Ok(())
+}
+
+fn may_handle_marking(who: &Id, p: &Standing<'_>, m: &Marking) -> Result<(), PolicyError> {
+    may_handle(who, p, m.classification, m.caption.as_ref())
 }

@@ -39,6 +39,8 @@ pub const MAX_PEOPLE: usize = 200_000;
 pub const MAX_REVOCATIONS: usize = 400_000;
 /// Maximum captions held by one person.
 pub const MAX_CAPTIONS: usize = 64;
+/// Maximum earlier terms kept for one person.
+pub const MAX_TERMS: usize = 256;
 
 code_enum!(
     /// What kind of post a mission is.
@@ -252,6 +254,17 @@ impl Person {
     pub fn holds(&self, caption: &Caption) -> bool {
         self.captions.binary_search(caption).is_ok()
     }
+
+    /// What they may write now: their entry's fields.
+    pub fn standing(&self) -> Standing<'_> {
+        Standing {
+            mission: &self.mission,
+            signing_key: &self.signing_key,
+            clearance: self.clearance,
+            captions: &self.captions,
+            roles: self.roles,
+        }
+    }
 }
 
 impl Encode for Person {
@@ -277,6 +290,127 @@ impl Decode for Person {
             captions: r.set("person captions", MAX_CAPTIONS)?,
             roles: Roles::decode(r)?,
         })
+    }
+}
+
+/// What a person was during one earlier stretch of time: everything that
+/// decides what they could write then. Their roster entry holds what they
+/// are now; a change (another mission, clearance, caption, role or key)
+/// closes the entry's term and keeps it here, so that what they signed
+/// before the change is judged as it was when they signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// The term ended here (ms since the epoch, exclusive); it began where
+    /// the previous term ended, or at the beginning of time.
+    pub until_ms: u64,
+    /// Their mission then.
+    pub mission: Id,
+    /// The key they signed with then.
+    pub signing_key: PublicKey,
+    /// Their clearance then.
+    pub clearance: Classification,
+    /// The captions they held then, ascending.
+    pub captions: Vec<Caption>,
+    /// Their roles then.
+    pub roles: Roles,
+}
+
+impl Term {
+    /// The standing this term gave.
+    pub fn standing(&self) -> Standing<'_> {
+        Standing {
+            mission: &self.mission,
+            signing_key: &self.signing_key,
+            clearance: self.clearance,
+            captions: &self.captions,
+            roles: self.roles,
+        }
+    }
+}
+
+impl Encode for Term {
+    fn encode(&self, w: &mut Writer) {
+        w.varint(self.until_ms);
+        self.mission.encode(w);
+        self.signing_key.encode(w);
+        self.clearance.encode(w);
+        w.seq(&self.captions);
+        self.roles.encode(w);
+    }
+}
+
+impl Decode for Term {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Term {
+            until_ms: r.varint("term end")?,
+            mission: Id::decode(r)?,
+            signing_key: PublicKey::decode(r)?,
+            clearance: Classification::decode(r)?,
+            captions: r.set("term captions", MAX_CAPTIONS)?,
+            roles: Roles::decode(r)?,
+        })
+    }
+}
+
+/// A person's earlier terms, oldest first; their roster entry is in force
+/// from the end of the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The person.
+    pub person: Id,
+    /// Earlier terms, strictly ascending by `until_ms`; never empty.
+    pub earlier: Vec<Term>,
+}
+
+impl Encode for History {
+    fn encode(&self, w: &mut Writer) {
+        self.person.encode(w);
+        w.seq(&self.earlier);
+    }
+}
+
+impl Decode for History {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(History {
+            person: Id::decode(r)?,
+            earlier: r.seq("person terms", MAX_TERMS)?,
+        })
+    }
+}
+
+/// What decides what a person may write at one moment: their roster entry
+/// ([`Person::standing`]) or one of their earlier terms
+/// ([`Roster::standing_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing<'a> {
+    /// Their mission.
+    pub mission: &'a Id,
+    /// The key they sign with.
+    pub signing_key: &'a PublicKey,
+    /// Their clearance.
+    pub clearance: Classification,
+    /// The captions they hold, ascending.
+    pub captions: &'a [Caption],
+    /// Their roles.
+    pub roles: Roles,
+}
+
+impl Standing<'_> {
+    /// Whether they hold `caption`.
+    pub fn holds(&self, caption: &Caption) -> bool {
+        self.captions.binary_search(caption).is_ok()
+    }
+
+    /// This standing as a closed term ending at `until_ms`.
+    pub fn to_term(&self, until_ms: u64) -> Term {
+        Term {
+            until_ms,
+            mission: self.mission.clone(),
+            signing_key: *self.signing_key,
+            clearance: self.clearance,
+            captions: self.captions.to_vec(),
+            roles: self.roles,
+        }
     }
 }
 
@@ -395,6 +529,9 @@ pub struct Roster {
     pub people: Vec<Person>,
     /// Revocations, ascending by subject.
     pub revocations: Vec<Revocation>,
+    /// Earlier terms of the people whose standing changed, ascending by
+    /// person (envelope version 2; none in version 1).
+    pub history: Vec<History>,
 }
 
 /// Why a roster could not be changed or accepted.
@@ -443,6 +580,13 @@ pub enum RosterError {
         /// The id given.
         id: String,
     },
+    /// A newer roster rewrites what an older one said about the past, so
+    /// nodes holding documents signed under the older one would judge them
+    /// differently from nodes that receive them later.
+    #[error(
+        "roster rewrites the past: {0}; a change must close the person's term at a time no earlier than the roster's own"
+    )]
+    RewritesHistory(String),
 }
 
 impl Roster {
@@ -457,6 +601,7 @@ impl Roster {
             nodes: Vec::new(),
             people: Vec::new(),
             revocations: Vec::new(),
+            history: Vec::new(),
         }
     }
 
@@ -487,6 +632,75 @@ impl Roster {
     pub fn is_revoked(&self, subject: &Subject, at_ms: u64) -> bool {
         self.revocation(subject)
             .is_some_and(|r| r.applies_at(at_ms))
+    }
+
+    /// The earlier terms of `person`, oldest first (empty if their standing
+    /// never changed).
+    pub fn earlier_terms(&self, person: &Id) -> &[Term] {
+        self.history
+            .binary_search_by(|h| h.person.cmp(person))
+            .map(|i| &self.history[i].earlier[..])
+            .unwrap_or(&[])
+    }
+
+    /// What `p` could write at `at_ms`: the earlier term in force then, or
+    /// their entry.
+    pub fn standing_at<'a>(&'a self, p: &'a Person, at_ms: u64) -> Standing<'a> {
+        self.earlier_terms(&p.id)
+            .iter()
+            .find(|t| at_ms < t.until_ms)
+            .map(Term::standing)
+            .unwrap_or_else(|| p.standing())
+    }
+
+    /// Changes person `id` from `effective_ms` on: their current standing
+    /// becomes an earlier term ending then, and `change` edits their entry
+    /// (mission, clearance, captions, roles, signing key, name). What they
+    /// signed before `effective_ms` is still judged by the old standing.
+    /// `effective_ms` must be later than their last change.
+    pub fn change_person(
+        &mut self,
+        id: &Id,
+        effective_ms: u64,
+        change: impl FnOnce(&mut Person),
+    ) -> Result<(), RosterError> {
+        let i = self
+            .people
+            .binary_search_by(|p| p.id.cmp(id))
+            .map_err(|_| unknown("person", id.as_str()))?;
+        if let Some(last) = self.earlier_terms(id).last()
+            && effective_ms <= last.until_ms
+        {
+            return Err(RosterError::RewritesHistory(format!(
+                "{id}'s standing last changed at {} ms, not before {effective_ms} ms",
+                last.until_ms
+            )));
+        }
+        let mut person = self.people[i].clone();
+        let term = person.standing().to_term(effective_ms);
+        change(&mut person);
+        person.captions.sort();
+        person.captions.dedup();
+        check_text("person name", &person.name, MAX_NAME, true)?;
+        self.require_mission(&person.mission)?;
+        if person.signing_key != self.people[i].signing_key {
+            self.require_unused_key(&person.signing_key)?;
+        }
+        let standing_changed = person.standing() != self.people[i].standing();
+        self.people[i] = person;
+        if standing_changed {
+            match self.history.binary_search_by(|h| h.person.cmp(id)) {
+                Ok(h) => self.history[h].earlier.push(term),
+                Err(h) => self.history.insert(
+                    h,
+                    History {
+                        person: id.clone(),
+                        earlier: vec![term],
+                    },
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// Adds a mission, keeping the list sorted.
@@ -586,17 +800,49 @@ impl Roster {
             self.require_listed_mission(&p.mission, "person mission")?;
             ensure_ascending(&p.captions, "person captions")?;
         }
-        let mut keys: Vec<&PublicKey> = self
+        ensure_max("roster history", self.history.len(), MAX_PEOPLE)?;
+        ensure_ascending_by(&self.history, |h| &h.person, "roster history")?;
+        for h in &self.history {
+            if self.person(&h.person).is_none() {
+                return Err(DecodeError::Invalid {
+                    field: "roster history",
+                    reason: format!("person {} is not listed", h.person),
+                });
+            }
+            if h.earlier.is_empty() {
+                return Err(DecodeError::Invalid {
+                    field: "roster history",
+                    reason: format!("{} has an empty history", h.person),
+                });
+            }
+            if !h.earlier.windows(2).all(|w| w[0].until_ms < w[1].until_ms) {
+                return Err(DecodeError::NotAscending {
+                    field: "person terms",
+                });
+            }
+            for t in &h.earlier {
+                self.require_listed_mission(&t.mission, "term mission")?;
+                ensure_ascending(&t.captions, "term captions")?;
+            }
+        }
+        // A key signs for one node or one person (in any of their terms).
+        let mut keys: Vec<(&PublicKey, Option<&Id>)> = self
             .nodes
             .iter()
-            .map(|n| &n.signing_key)
-            .chain(self.people.iter().map(|p| &p.signing_key))
+            .map(|n| (&n.signing_key, None))
+            .chain(self.people.iter().map(|p| (&p.signing_key, Some(&p.id))))
+            .chain(
+                self.history
+                    .iter()
+                    .flat_map(|h| h.earlier.iter().map(|t| (&t.signing_key, Some(&h.person)))),
+            )
             .collect();
         keys.sort_unstable();
-        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+        keys.dedup_by(|a, b| a.0 == b.0 && a.1.is_some() && a.1 == b.1);
+        if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(DecodeError::Invalid {
                 field: "roster signing keys",
-                reason: format!("key {} is listed twice", w[0]),
+                reason: format!("key {} is listed twice", w[0].0),
             });
         }
         Ok(())
@@ -620,7 +866,12 @@ impl Roster {
 
     fn require_unused_key(&self, key: &PublicKey) -> Result<(), RosterError> {
         let used = self.nodes.iter().any(|n| &n.signing_key == key)
-            || self.people.iter().any(|p| &p.signing_key == key);
+            || self.people.iter().any(|p| &p.signing_key == key)
+            || self
+                .history
+                .iter()
+                .flat_map(|h| &h.earlier)
+                .any(|t| &t.signing_key == key);
         if used {
             return Err(RosterError::Duplicate {
                 what: "signing key",
@@ -675,8 +926,9 @@ fn ensure_ascending_by<T, K: Ord>(
     }
 }
 
-impl Encode for Roster {
-    fn encode(&self, w: &mut Writer) {
+impl Roster {
+    /// The layout of envelope version 1: no history.
+    pub(crate) fn encode_v1(&self, w: &mut Writer) {
         w.varint(self.version);
         w.str(&self.ministry);
         w.seq(&self.ca_fingerprints);
@@ -686,11 +938,16 @@ impl Encode for Roster {
         w.seq(&self.people);
         w.seq(&self.revocations);
     }
-}
 
-impl Decode for Roster {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let roster = Roster {
+    /// Reads the layout of envelope version 1 (no history).
+    pub(crate) fn decode_v1(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let roster = Roster::decode_fields(r, false)?;
+        roster.validate()?;
+        Ok(roster)
+    }
+
+    fn decode_fields(r: &mut Reader<'_>, with_history: bool) -> Result<Self, DecodeError> {
+        Ok(Roster {
             version: r.varint("roster version")?,
             ministry: r.str("ministry name", MAX_NAME)?,
             ca_fingerprints: r.seq("roster CA fingerprints", MAX_CAS)?,
@@ -699,7 +956,25 @@ impl Decode for Roster {
             nodes: r.seq("roster nodes", MAX_NODES)?,
             people: r.seq("roster people", MAX_PEOPLE)?,
             revocations: r.seq("roster revocations", MAX_REVOCATIONS)?,
-        };
+            history: if with_history {
+                r.seq("roster history", MAX_PEOPLE)?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+}
+
+impl Encode for Roster {
+    fn encode(&self, w: &mut Writer) {
+        self.encode_v1(w);
+        w.seq(&self.history);
+    }
+}
+
+impl Decode for Roster {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let roster = Roster::decode_fields(r, true)?;
         roster.validate()?;
         Ok(roster)
     }
@@ -723,13 +998,100 @@ pub fn accept_update(
         });
     }
     doc.verify()?;
-    if let Some(held) = held
-        && roster.version <= held.version
-    {
-        return Err(RosterError::NotNewer {
-            held: held.version,
-            offered: roster.version,
-        });
+    if let Some(held) = held {
+        if roster.version <= held.version {
+            return Err(RosterError::NotNewer {
+                held: held.version,
+                offered: roster.version,
+            });
+        }
+        check_succession(held, roster, doc.created_ms())?;
     }
     Ok(roster.clone())
+}
+
+/// Whether `new` (signed at `created_ms`) keeps what `held` says about the
+/// past: every person is still listed, with every earlier term as it was;
+/// a standing that changed was closed as a new term, ending no earlier
+/// than `created_ms`. So a document signed before the new roster was
+/// made is judged alike by a node holding either roster, and a node that
+/// receives it only later cannot refuse it for ever.
+pub fn check_succession(held: &Roster, new: &Roster, created_ms: u64) -> Result<(), RosterError> {
+    let rewrites = |why: String| Err(RosterError::RewritesHistory(why));
+    for p in &held.people {
+        let Some(q) = new.person(&p.id) else {
+            return rewrites(format!("person {} is no longer listed", p.id));
+        };
+        let (before, after) = (held.earlier_terms(&p.id), new.earlier_terms(&p.id));
+        if after.get(..before.len()) != Some(before) {
+            return rewrites(format!("{}'s earlier terms changed", p.id));
+        }
+        match after.get(before.len()) {
+            None if q.standing() != p.standing() => {
+                return rewrites(format!(
+                    "{}'s standing changed without closing a term",
+                    p.id
+                ));
+            }
+            None => {}
+            Some(closed) => {
+                if closed.standing() != p.standing() {
+                    return rewrites(format!(
+                        "{}'s closed term is not the standing the held roster gave",
+                        p.id
+                    ));
+                }
+                if let Some(t) = after[before.len()..]
+                    .iter()
+                    .find(|t| t.until_ms < created_ms)
+                {
+                    return rewrites(format!(
+                        "{}'s term closes at {} ms, before the roster was made at {created_ms} ms",
+                        p.id, t.until_ms
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The earliest creation time from which `new` can judge a document's
+/// author differently from `old` (a revocation added or brought forward,
+/// a term closed, a node's key or mission changed); `None` if it cannot.
+/// A node re-checks the documents it holds that were created from then on
+/// when it accepts `new`, and sets aside those `new` no longer allows, so
+/// that what it holds never depends on which roster it held when they
+/// arrived.
+pub fn affected_since(old: &Roster, new: &Roster) -> Option<u64> {
+    let revoked = new
+        .revocations
+        .iter()
+        .filter_map(|r| match old.revocation(&r.subject) {
+            Some(o) if o.effective_ms <= r.effective_ms => None,
+            _ => Some(r.effective_ms),
+        });
+    let closed = new.history.iter().filter_map(|h| {
+        let before = old.earlier_terms(&h.person).len();
+        // Documents from the end of the first newly closed term on are
+        // judged by a newer standing; earlier ones as before.
+        h.earlier.get(before).map(|t| t.until_ms)
+    });
+    let people = old.people.iter().filter_map(|p| match new.person(&p.id) {
+        None => Some(0),
+        // Changed with no closed term (refused by `check_succession`,
+        // but judge it if it happens): from the beginning.
+        Some(q)
+            if q.standing() != p.standing()
+                && new.earlier_terms(&p.id).len() == old.earlier_terms(&p.id).len() =>
+        {
+            Some(0)
+        }
+        _ => None,
+    });
+    let nodes = old.nodes.iter().filter_map(|n| match new.node(&n.id) {
+        Some(m) if m.signing_key == n.signing_key && m.mission == n.mission => None,
+        _ => Some(0),
+    });
+    revoked.chain(closed).chain(people).chain(nodes).min()
 }

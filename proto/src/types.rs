@@ -390,6 +390,43 @@ pub(crate) fn check_text(
     Ok(())
 }
 
+/// A classification with an optional handling caption: what a document
+/// about a cable (a clearance, a receipt) carries so that it goes only
+/// where the cable may go, and is seen only by who may see the cable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Marking {
+    /// The classification.
+    pub classification: Classification,
+    /// The caption, if any (NODIS, EXDIS, ...).
+    pub caption: Option<Caption>,
+}
+
+impl Marking {
+    /// What a clearance or receipt of envelope version 1 is taken to carry:
+    /// those versions had no marking, so the cable's is unknown, and they
+    /// go only where TOP SECRET may go (fail closed).
+    pub const VERSION_1: Marking = Marking {
+        classification: Classification::TopSecret,
+        caption: None,
+    };
+}
+
+impl Encode for Marking {
+    fn encode(&self, w: &mut Writer) {
+        self.classification.encode(w);
+        w.option(self.caption.as_ref(), |w, c| c.encode(w));
+    }
+}
+
+impl Decode for Marking {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Marking {
+            classification: Classification::decode(r)?,
+            caption: r.option("caption", Caption::decode)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,8 @@ fn nodes_hold_only_what_concerns_them() {
         (&low_hub, false),
     ] {
         expect(n, draft, want);
-        expect(n, clearance, want || n == &low_hub);
+        // A clearance goes where its draft goes.
+        expect(n, clearance, want);
     }
     for (n, want) in [
         (&origin, true),
@@ -96,7 +97,9 @@ fn nodes_hold_only_what_concerns_them() {
         (&action, true),
         (&info, false),
         (&bystander, false),
-        (&low_hub, true),
+        (&hub, true),
+        // The cable is CONFIDENTIAL: so is its receipt.
+        (&low_hub, false),
     ] {
         expect(n, receipt, want);
     }
@@ -180,4 +183,84 @@ fn stored_routing_decides_like_the_document() {
             );
         }
     }
+}
+
+#[test]
+fn clearances_and_receipts_carry_their_cables_marking() {
+    use Classification::*;
+    // A SECRET//NODIS draft of emb-tokyo.
+    let cable = Cable {
+        classification: Secret,
+        caption: Some(Caption::new("NODIS").expect("caption")),
+        ..common::cable()
+    };
+    let draft = Document::sign(&key(20), T0, Body::Cable(cable.clone())).expect("draft");
+    let clearance = Document::sign(
+        &key(21),
+        T0 + 1,
+        Body::CableClearance(CableClearance {
+            cable: draft.id(),
+            originator: id("emb-tokyo"),
+            note: "cleared; see para 3 on the talks".into(),
+            marking: cable.marking(),
+        }),
+    )
+    .expect("clearance");
+    let receipt = Document::sign(
+        &key(21),
+        T0 + 2,
+        Body::Receipt(Receipt {
+            cable: draft.id(),
+            originator: id("emb-tokyo"),
+            mission: id("mfa"),
+            status: ReceiptStatus::Read,
+            marking: cable.marking(),
+        }),
+    )
+    .expect("receipt");
+    let low_origin = node("emb-tokyo", NodeRole::Mission, Confidential);
+    let origin = node("emb-tokyo", NodeRole::Mission, Secret);
+    for doc in [&draft, &clearance, &receipt] {
+        assert!(!node_may_hold(&low_origin, doc), "{}", doc.kind());
+        assert!(node_may_hold(&origin, doc), "{}", doc.kind());
+        for (p, want) in [
+            (person("emb-tokyo", Secret, &["NODIS"]), true),
+            (person("emb-tokyo", Secret, &[]), false),
+            (person("emb-tokyo", Confidential, &["NODIS"]), false),
+        ] {
+            assert_eq!(person_may_read(&p, doc), want, "{} {p:?}", doc.kind());
+        }
+    }
+    assert!(!person_may_read(
+        &person("emb-tokyo", Secret, &[]),
+        &receipt
+    ));
+    assert!(person_may_read(
+        &person("mfa", TopSecret, &["NODIS"]),
+        &receipt
+    ));
+
+    // Version 1 carried no marking: taken as TOP SECRET, fail closed.
+    let mut body = chapar_proto::codec::Writer::default();
+    draft.id().encode(&mut body);
+    id("emb-tokyo").encode(&mut body);
+    body.str("an old clearance");
+    let old = common::version_1(&key(21), Kind::CableClearance, &body.into_bytes());
+    assert_eq!(old.version(), 1);
+    assert_eq!(old.reencode(), old.as_bytes());
+    assert_eq!(old.verify(), Ok(()));
+    match old.body() {
+        Body::CableClearance(c) => assert_eq!(c.marking, Marking::VERSION_1),
+        other => panic!("{other:?}"),
+    }
+    assert!(!node_may_hold(&origin, &old));
+    assert!(node_may_hold(
+        &node("emb-tokyo", NodeRole::Mission, TopSecret),
+        &old
+    ));
+    assert!(!person_may_read(
+        &person("emb-tokyo", Secret, &["NODIS"]),
+        &old
+    ));
+    assert!(person_may_read(&person("emb-tokyo", TopSecret, &[]), &old));
 }

@@ -100,17 +100,31 @@ fn wiki_strategy() -> impl Strategy<Value = WikiRevision> {
         )
 }
 
+fn marking() -> impl Strategy<Value = Marking> {
+    (
+        classification(),
+        prop::option::of(prop::sample::select(vec!["NODIS", "EXDIS", "LIMDIS"])),
+    )
+        .prop_map(|(classification, caption)| Marking {
+            classification,
+            caption: caption.map(|c| Caption::new(c).expect("caption")),
+        })
+}
+
 fn body_strategy() -> impl Strategy<Value = Body> {
     prop_oneof![
         cable_strategy().prop_map(Body::Cable),
         wiki_strategy().prop_map(Body::WikiRevision),
-        (any::<[u8; 32]>(), id_strategy(), "\\PC{0,100}").prop_map(|(c, originator, note)| {
-            Body::CableClearance(CableClearance {
-                cable: DocId(c),
-                originator,
-                note,
-            })
-        }),
+        (any::<[u8; 32]>(), id_strategy(), "\\PC{0,100}", marking()).prop_map(
+            |(c, originator, note, marking)| {
+                Body::CableClearance(CableClearance {
+                    cable: DocId(c),
+                    originator,
+                    note,
+                    marking,
+                })
+            }
+        ),
         (
             cable_strategy(),
             any::<[u8; 32]>(),
@@ -128,14 +142,18 @@ fn body_strategy() -> impl Strategy<Value = Body> {
             any::<[u8; 32]>(),
             id_strategy(),
             id_strategy(),
-            prop::sample::select(ReceiptStatus::ALL.to_vec())
+            prop::sample::select(ReceiptStatus::ALL.to_vec()),
+            marking()
         )
-            .prop_map(|(c, originator, mission, status)| Body::Receipt(Receipt {
-                cable: DocId(c),
-                originator,
-                mission,
-                status
-            })),
+            .prop_map(
+                |(c, originator, mission, status, marking)| Body::Receipt(Receipt {
+                    cable: DocId(c),
+                    originator,
+                    mission,
+                    status,
+                    marking
+                })
+            ),
     ]
 }
 
@@ -248,6 +266,10 @@ fn trailing_bytes_inside_the_body_are_rejected() {
         cable: DocId([1; 32]),
         originator: Id::new("mfa").expect("id"),
         note: "x".into(),
+        marking: Marking {
+            classification: Classification::Secret,
+            caption: None,
+        },
     });
     let mut body_bytes = body.to_bytes();
     body_bytes.push(0);
@@ -271,12 +293,14 @@ fn trailing_bytes_inside_the_body_are_rejected() {
 #[test]
 fn unknown_version_and_kind_are_rejected() {
     let doc = &common::all_kinds()[2];
-    let mut b = doc.as_bytes().to_vec();
-    b[4] = 2;
-    assert_eq!(
-        Document::decode(&b),
-        Err(DecodeError::UnsupportedVersion(2))
-    );
+    for v in [0u8, 3, 255] {
+        let mut b = doc.as_bytes().to_vec();
+        b[4] = v;
+        assert_eq!(
+            Document::decode(&b),
+            Err(DecodeError::UnsupportedVersion(v))
+        );
+    }
     let mut b = doc.as_bytes().to_vec();
     b[5] = 99;
     assert!(matches!(

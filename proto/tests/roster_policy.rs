@@ -140,6 +140,7 @@ fn roles_missions_clearance_and_captions_are_enforced() {
         cable: DocId([1; 32]),
         originator: id("emb-tokyo"),
         note: String::new(),
+        marking: common::cable().marking(),
     });
     assert!(matches!(
         t.authorize(&sign(20, cl.clone())),
@@ -185,6 +186,7 @@ fn roles_missions_clearance_and_captions_are_enforced() {
             originator: id("emb-tokyo"),
             mission: id(mission),
             status,
+            marking: common::cable().marking(),
         })
     };
     assert!(
@@ -203,11 +205,31 @@ fn roles_missions_clearance_and_captions_are_enforced() {
         t.authorize(&sign(11, rel)),
         Err(PolicyError::NodeNotAllowed { .. })
     ));
-    // People sign read receipts for their own mission.
+    // People sign read receipts for their own mission, if cleared for
+    // the cable (CONFIDENTIAL): fumiko is, erkin (RESTRICTED) is not.
     assert!(
-        t.authorize(&sign(23, rc("emb-tokyo", ReceiptStatus::Read)))
+        t.authorize(&sign(24, rc("emb-tokyo", ReceiptStatus::Read)))
             .is_ok()
     );
+    assert!(matches!(
+        t.authorize(&sign(23, rc("emb-tokyo", ReceiptStatus::Read))),
+        Err(PolicyError::AboveClearance { .. })
+    ));
+    // A node signs delivery receipts only for cables it may hold.
+    let secret_rc = Body::Receipt(Receipt {
+        cable: DocId([2; 32]),
+        originator: id("mfa"),
+        mission: id("emb-tokyo"),
+        status: ReceiptStatus::Delivered,
+        marking: Marking {
+            classification: Classification::TopSecret,
+            caption: None,
+        },
+    });
+    assert!(matches!(
+        t.authorize(&sign(11, secret_rc)),
+        Err(PolicyError::NodeNotAccredited { .. })
+    ));
     // The root signs rosters only; nobody else signs rosters.
     assert!(matches!(
         t.authorize(&sign(1, Body::WikiRevision(common::wiki()))),
@@ -262,6 +284,7 @@ fn revoked_author_is_rejected_from_the_effective_time() {
             originator: id("emb-tokyo"),
             mission: id("emb-tokyo"),
             status: ReceiptStatus::Delivered,
+            marking: common::cable().marking(),
         }),
     )
     .expect("sign");

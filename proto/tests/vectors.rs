@@ -65,6 +65,15 @@ fn fields(doc: &Document) -> String {
             f.push(("cable", c.cable.to_string()));
             f.push(("originator", c.originator.to_string()));
             f.push(("note", c.note.clone()));
+            f.push(("classification", c.marking.classification.to_string()));
+            f.push((
+                "caption",
+                c.marking
+                    .caption
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ));
         }
         Body::CableRelease(r) => {
             f.push(("draft_id", r.draft().id().to_string()));
@@ -76,6 +85,15 @@ fn fields(doc: &Document) -> String {
             f.push(("originator", r.originator.to_string()));
             f.push(("mission", r.mission.to_string()));
             f.push(("status", r.status.to_string()));
+            f.push(("classification", r.marking.classification.to_string()));
+            f.push((
+                "caption",
+                r.marking
+                    .caption
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ));
         }
         Body::Roster(r) => {
             f.push(("version", r.version.to_string()));
@@ -93,6 +111,15 @@ fn fields(doc: &Document) -> String {
                 join(&r.people.iter().map(|p| p.id.clone()).collect::<Vec<_>>()),
             ));
             f.push(("revocation_count", r.revocations.len().to_string()));
+            f.push((
+                "history",
+                join(
+                    &r.history
+                        .iter()
+                        .map(|h| h.person.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            ));
         }
     }
     f.into_iter()
@@ -162,6 +189,43 @@ fn expected() -> Vec<(String, String)> {
         .map(|(n, d)| (format!("{n}.vec"), valid_vector(n, d)))
         .collect();
 
+    // A roster in which two people's standing changed: their earlier
+    // terms travel with it.
+    let mut with_history = common::roster(4);
+    with_history
+        .change_person(&common::id("dilnoza"), common::T0 + 50, |p| {
+            p.clearance = Classification::Confidential
+        })
+        .expect("change");
+    with_history
+        .change_person(&common::id("aziza"), common::T0 + 60, |p| {
+            p.signing_key = common::pk(&common::key(30))
+        })
+        .expect("change");
+    out.push((
+        "roster-with-history.vec".into(),
+        valid_vector(
+            "roster with history",
+            &Document::sign(&common::root(), common::T0 + 60, Body::Roster(with_history))
+                .expect("sign"),
+        ),
+    ));
+    // Envelope version 1, still read: a clearance without a marking.
+    let mut v1_body = chapar_proto::codec::Writer::default();
+    docs[2].id().encode(&mut v1_body);
+    common::id("emb-tokyo").encode(&mut v1_body);
+    v1_body.str("cleared before version 2");
+    out.push((
+        "clearance-version-1.vec".into(),
+        valid_vector(
+            "clearance of envelope version 1",
+            &common::version_1(
+                &common::key(21),
+                Kind::CableClearance,
+                &v1_body.into_bytes(),
+            ),
+        ),
+    ));
     let author = common::key(seed_of(&docs[2]));
     out.push((
         "torsion-r.vec".into(),
@@ -217,12 +281,12 @@ fn expected() -> Vec<(String, String)> {
         ),
     ));
     let mut version = cable.to_vec();
-    version[4] = 2;
+    version[4] = 3;
     out.push((
         "invalid-unknown-version.vec".into(),
         invalid_vector(
             "unknown version",
-            "Format version byte is 2.",
+            "Format version byte is 3.",
             &version,
             "decode error: unsupported version",
         ),

@@ -5,7 +5,7 @@
 //! | wiki revision | the page (`p:<page>`, if it is the current revision) and its history entry (`r:<id>`, no text) |
 //! | cable release | the cable (`c:<id>`): header fields, subject and text of the draft inside |
 //! | cable draft | the draft (`d:<id>`), seen by its own mission only |
-//! | roster, clearance, receipt | nothing: no text a person searches |
+//! | roster, clearance, receipt | nothing: no text a person searches (so a clearance's note never shows in search; where clearances and receipts may go follows their cable's marking, `proto::access`) |
 //!
 //! The access fields (`class`, `caption`, `audience`) restate
 //! [`chapar_proto::access::person_may_read`] for the document the entry
@@ -70,9 +70,18 @@ impl Entry {
 }
 
 /// Who wrote `doc`: (person id, their mission), as the roster names them.
+/// The author's id and their mission when they signed `doc` (a person
+/// who moved keeps what they wrote under the mission they wrote it at).
 fn author(doc: &Document, trust: &Trust) -> (String, String) {
     match trust.author_of(doc.author()) {
-        Some(Author::Person(p)) => (p.id.to_string(), p.mission.to_string()),
+        Some(Author::Person(p)) => (
+            p.id.to_string(),
+            trust
+                .roster()
+                .standing_at(p, doc.created_ms())
+                .mission
+                .to_string(),
+        ),
         Some(Author::Node(n)) => (String::new(), n.mission.to_string()),
         _ => (String::new(), String::new()),
     }

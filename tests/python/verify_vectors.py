@@ -60,7 +60,7 @@ MIB = 1024 * 1024
 MAX_DOCUMENT = 16 * MIB
 MAX_BODY = 16 * MIB - 128
 MAGIC = b"CHPR"
-VERSION = 1
+VERSIONS = (1, 2)  # 2 added markings and the roster history
 SIGN_PREFIX = b"chapar document v1"
 assert len(SIGN_PREFIX) == 18
 
@@ -237,7 +237,7 @@ def hexlist(items):
     return ",".join(x.hex() for x in items)
 
 
-def body_wiki(r):
+def body_wiki(r, version):
     page = r.fixed(16)
     parents = r.set_(lambda: read_docid(r), 64)
     title = check_required(r.str_(512), "title")
@@ -256,7 +256,7 @@ def body_wiki(r):
     }
 
 
-def body_cable(r):
+def body_cable(r, version):
     originator = read_id(r)
     action = r.set_(lambda: read_id(r), 256, skey)
     if not action:
@@ -287,14 +287,27 @@ def body_cable(r):
     }
 
 
-def body_clearance(r):
+def read_marking(r, version):
+    """Version 2: the cable's classification and caption. Version 1 had
+    none; such documents are taken as TOP SECRET (wire-format.md)."""
+    if version < 2:
+        return {"classification": "TOP SECRET", "caption": ""}
+    classification = r.enum(CLASSIFICATION, "Classification")
+    caption = r.option(lambda: read_caption(r))
+    return {"classification": CLASSIFICATION[classification],
+            "caption": caption or ""}
+
+
+def body_clearance(r, version):
     cable = read_docid(r)
     originator = read_id(r)
     note = r.str_(4096)
-    return {"cable": cable.hex(), "originator": originator, "note": note}
+    fields = {"cable": cable.hex(), "originator": originator, "note": note}
+    fields.update(read_marking(r, version))
+    return fields
 
 
-def body_release(r):
+def body_release(r, version):
     # wire-format.md: the draft is a complete signed envelope of kind CABLE;
     # verifying the release verifies its signature too (see check_document).
     draft = r.bytes_(MAX_DOCUMENT)
@@ -307,13 +320,15 @@ def body_release(r):
             "clearances": hexlist(clearances), "_embedded": [draft]}
 
 
-def body_receipt(r):
+def body_receipt(r, version):
     cable = read_docid(r)
     originator = read_id(r)
     mission = read_id(r)
     status = r.enum(RECEIPT_STATUS, "ReceiptStatus")
-    return {"cable": cable.hex(), "originator": originator, "mission": mission,
-            "status": RECEIPT_STATUS[status]}
+    fields = {"cable": cable.hex(), "originator": originator,
+              "mission": mission, "status": RECEIPT_STATUS[status]}
+    fields.update(read_marking(r, version))
+    return fields
 
 
 def read_mission(r):
@@ -369,9 +384,26 @@ def strictly_ascending(items, key, what):
             raise DecodeError("%s not strictly ascending" % what)
 
 
-def body_roster(r):
-    version = r.varint()
-    if version < 1:
+def read_term(r):
+    until = r.varint()
+    mission = read_id(r)
+    key = r.fixed(32)
+    clearance = r.enum(CLASSIFICATION, "Classification")
+    captions = r.set_(lambda: read_caption(r), 64, skey)
+    roles = read_roles(r)
+    return {"until": until, "mission": mission, "key": key,
+            "clearance": clearance, "captions": captions, "roles": roles}
+
+
+def read_history(r):
+    person = read_id(r)
+    terms = r.seq(lambda: read_term(r), 256)
+    return {"person": person, "terms": terms}
+
+
+def body_roster(r, version):
+    roster_version = r.varint()
+    if roster_version < 1:
         raise DecodeError("roster version must be >= 1")
     ministry = check_required(r.str_(256), "ministry")
     cas = r.set_(lambda: r.fixed(32), 8)
@@ -386,6 +418,8 @@ def body_roster(r):
     strictly_ascending(people, lambda p: skey(p["id"]), "people")
     revocations = r.seq(lambda: read_revocation(r), 400000)
     strictly_ascending(revocations, lambda v: v["sort"], "revocations")
+    history = r.seq(lambda: read_history(r), 200000) if version >= 2 else []
+    strictly_ascending(history, lambda h: skey(h["person"]), "history")
 
     mission_ids = {m["id"] for m in missions}
     for n in nodes:
@@ -394,11 +428,31 @@ def body_roster(r):
     for p in people:
         if p["mission"] not in mission_ids:
             raise DecodeError("person %s names unlisted mission" % p["id"])
-    keys = [n["key"] for n in nodes] + [p["key"] for p in people]
-    if len(set(keys)) != len(keys):
-        raise DecodeError("signing key appears more than once")
+    person_ids = {p["id"] for p in people}
+    for h in history:
+        if h["person"] not in person_ids:
+            raise DecodeError("history of unlisted person %s" % h["person"])
+        if not h["terms"]:
+            raise DecodeError("empty history of %s" % h["person"])
+        strictly_ascending(h["terms"], lambda t: t["until"], "person terms")
+        for t in h["terms"]:
+            if t["mission"] not in mission_ids:
+                raise DecodeError("term names unlisted mission")
+    # A key signs for one node, or for one person in any of their terms.
+    owner = {}
+    for n in nodes:
+        if n["key"] in owner:
+            raise DecodeError("signing key appears more than once")
+        owner[n["key"]] = ("node", n["id"])
+    for p in people:
+        keys = {p["key"]} | {t["key"] for h in history
+                             if h["person"] == p["id"] for t in h["terms"]}
+        for k in keys:
+            if k in owner:
+                raise DecodeError("signing key appears more than once")
+            owner[k] = ("person", p["id"])
     return {
-        "version": str(version),
+        "version": str(roster_version),
         "ministry": ministry,
         "ca_fingerprints": hexlist(cas),
         "crl": crl.hex(),
@@ -408,6 +462,7 @@ def body_roster(r):
         # wire-format.md section 5: a roster vector gives the number of
         # revocations as `revocation_count`.
         "revocation_count": str(len(revocations)),
+        "history": ",".join(h["person"] for h in history),
     }
 
 
@@ -425,7 +480,7 @@ def decode_document(doc):
     if r.fixed(4) != MAGIC:
         raise DecodeError("bad magic")
     version = r.u8()
-    if version != VERSION:
+    if version not in VERSIONS:
         raise DecodeError("unsupported version %d" % version)
     kind = r.enum(KIND, "Kind")
     author = r.fixed(32)
@@ -434,7 +489,7 @@ def decode_document(doc):
     signature = r.fixed(64)
     r.end("signature")
     br = Reader(body)
-    fields = BODIES[kind](br)
+    fields = BODIES[kind](br, version)
     br.end("body")
     fields["kind"] = KIND[kind]
     fields["created_ms"] = str(created)

@@ -666,3 +666,99 @@ async fn a_burst_of_crafted_signatures_is_held_alike_by_every_node() {
         n.stop().await;
     }
 }
+
+/// A person submits only documents they signed, dated by a clock within
+/// the tolerance of the node's; a peer may bring old documents, never
+/// ones dated ahead of the node's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitters_and_dates_are_checked_at_first_ingest() {
+    use chapar_proto::policy::CLOCK_TOLERANCE_MS;
+    let (m, hub, a, editor) = hub_and_embassy_node(29);
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+    let add = |id: &str| {
+        m.add_user(
+            id,
+            "mfa",
+            Classification::Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user")
+    };
+    let (alisher, bahrom) = (add("alisher"), add("bahrom"));
+    let as_alisher = Client::connect(&alisher.bundle, addr)
+        .await
+        .expect("client");
+    let as_bahrom = Client::connect(&bahrom.bundle, addr).await.expect("client");
+    let dated = |user: &User, n: u8, created: u64| {
+        Document::sign(
+            &user.key,
+            created,
+            Body::WikiRevision(WikiRevision {
+                page: PageId([n; 16]),
+                parents: vec![],
+                title: format!("Page {n}"),
+                classification: Classification::Unclassified,
+                caption: None,
+                body: "text".into(),
+                summary: String::new(),
+            }),
+        )
+        .expect("sign")
+    };
+    let now = chapar_tests::now_ms();
+    let hour = 6 * CLOCK_TOLERANCE_MS;
+
+    // Bahrom relays a page Alisher signed: refused.
+    let theirs = dated(&alisher, 1, now);
+    let err = as_bahrom.submit(&theirs).await.expect_err("not his");
+    assert!(
+        err.to_string()
+            .contains("may submit only documents they signed"),
+        "{err}"
+    );
+    // Alisher backdates one and postdates another: refused; now: stored.
+    for created in [now - hour, now + hour] {
+        let err = as_alisher
+            .submit(&dated(&alisher, 2, created))
+            .await
+            .expect_err("dated out of tolerance");
+        assert!(err.to_string().contains("clock"), "{err}");
+    }
+    as_alisher
+        .submit(&theirs)
+        .await
+        .expect("his own, dated now");
+
+    // From a peer: an old page is history and is stored; one from the
+    // future is refused.
+    let (_c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    let old = dated(&editor, 3, now - hour);
+    let future = dated(&editor, 4, now + hour);
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: vec![future.as_bytes().to_vec(), old.as_bytes().to_vec()],
+        },
+    )
+    .await
+    .expect("send");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h.contains(&old.id()))
+            .unwrap_or(false))
+        .await,
+        "the old page from a peer is stored"
+    );
+    let held_now = held(&hub_n).expect("held");
+    assert!(
+        !held_now.contains(&future.id()),
+        "the future page is refused"
+    );
+    let mut expected = vec![theirs.id(), old.id()];
+    expected.sort();
+    assert_eq!(held_now, expected);
+    hub_n.stop().await;
+}

@@ -178,6 +178,7 @@ pub fn all_kinds() -> Vec<Document> {
             cable: c.id(),
             originator: id("emb-tokyo"),
             note: "cleared".into(),
+            marking: cable().marking(),
         }),
     )
     .expect("clearance");
@@ -198,9 +199,29 @@ pub fn all_kinds() -> Vec<Document> {
             originator: id("emb-tokyo"),
             mission: id("mfa"),
             status: ReceiptStatus::Delivered,
+            marking: cable().marking(),
         }),
     )
     .expect("receipt");
     let w = Document::sign(&key(22), T0 + 14, Body::WikiRevision(wiki())).expect("wiki");
     vec![roster_doc(1), w, c, cl, rel, rc]
+}
+
+/// A document of envelope version 1, signed by `key`: what a node may
+/// still hold from before version 2.
+pub fn version_1(key: &ed25519_dalek::SigningKey, kind: Kind, body: &[u8]) -> Document {
+    use ed25519_dalek::Signer;
+    use sha2::{Digest, Sha256};
+    let mut w = chapar_proto::codec::Writer::default();
+    w.fixed(b"CHPR");
+    w.u8(1);
+    w.u8(kind.code());
+    w.fixed(&key.verifying_key().to_bytes());
+    w.varint(T0);
+    w.bytes(body);
+    let mut bytes = w.into_bytes();
+    let mut msg = chapar_proto::document::SIGNING_CONTEXT.to_vec();
+    msg.extend_from_slice(&Sha256::digest(&bytes));
+    bytes.extend_from_slice(&key.sign(&msg).to_bytes());
+    Document::decode(&bytes).expect("a version 1 document")
 }
