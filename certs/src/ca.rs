@@ -13,10 +13,12 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
 };
+use x509_parser::x509::SubjectPublicKeyInfo;
+use zeroize::Zeroizing;
 
 use crate::error::fmt_time;
-use crate::identity::Identity;
-use crate::pem::{read_cert_pem, read_private_key_pem, sec1_p256_to_pkcs8, to_pem};
+use crate::identity::{Identity, URN_PREFIX};
+use crate::pem::{read_cert_pem, read_csr_pem, read_private_key_pem, sec1_p256_to_pkcs8, to_pem};
 use crate::{CertError, RevokedCert};
 
 /// Validity window of a certificate: `not_before` and `not_after` are both inclusive.
@@ -54,6 +56,33 @@ impl Validity {
     }
 }
 
+/// Reads a plaintext private key (PKCS#8, or SEC1 for P-256) as an rcgen key pair; ECDSA
+/// P-256 and Ed25519 only.
+pub(crate) fn key_pair(key_pem: &str, what: &str) -> Result<KeyPair, CertError> {
+    let key_der = read_private_key_pem(key_pem, what)?;
+    let pkcs8 = match &key_der {
+        PrivateKeyDer::Pkcs8(k) => k.clone_key(),
+        PrivateKeyDer::Sec1(k) => sec1_p256_to_pkcs8(k.secret_sec1_der()),
+        _ => {
+            return Err(CertError::UnsupportedAlgorithm {
+                what: what.to_owned(),
+                found: "RSA".to_owned(),
+            });
+        }
+    };
+    let key = KeyPair::try_from(&pkcs8).map_err(|e| CertError::Parse {
+        what: what.to_owned(),
+        reason: format!("{e}; chapar reads ECDSA P-256 and Ed25519 keys"),
+    })?;
+    if KeyAlgorithm::from_rcgen(key.algorithm()).is_none() {
+        return Err(CertError::UnsupportedAlgorithm {
+            what: what.to_owned(),
+            found: format!("{:?}", key.algorithm()),
+        });
+    }
+    Ok(key)
+}
+
 /// "Now", truncated to whole seconds.
 pub(crate) fn now_secs() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
@@ -71,7 +100,7 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
-    fn rcgen(self) -> &'static SignatureAlgorithm {
+    pub(crate) fn rcgen(self) -> &'static SignatureAlgorithm {
         match self {
             KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
@@ -127,8 +156,9 @@ impl LeafRequest {
 pub struct IssuedCert {
     /// The certificate, PEM.
     pub cert_pem: String,
-    /// The private key, PKCS#8 PEM. Secret: write it with restrictive permissions.
-    pub key_pem: String,
+    /// The private key, PKCS#8 PEM. Secret: write it with restrictive permissions. Wiped
+    /// from memory when dropped.
+    pub key_pem: Zeroizing<String>,
     /// The serial number, as requested.
     pub serial: u64,
     /// Expiry, as written into the certificate.
@@ -143,6 +173,18 @@ impl std::fmt::Debug for IssuedCert {
             .field("key_pem", &"[secret elided]")
             .finish_non_exhaustive()
     }
+}
+
+/// A certificate issued for a key the CA never saw: the public key of a certificate
+/// request ([`Ca::issue_for_csr`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The serial number, as requested.
+    pub serial: u64,
+    /// Expiry, as written into the certificate.
+    pub not_after: OffsetDateTime,
 }
 
 /// The ministry CA: its certificate and signing key, able to issue certificates and CRLs.
@@ -212,27 +254,7 @@ impl Ca {
             let cert = parse_cert(&cert_der, "CA certificate")?;
             spki_algorithm(&cert, "CA certificate")?;
         }
-        let key_der = read_private_key_pem(key_pem, "CA private key")?;
-        let pkcs8 = match &key_der {
-            PrivateKeyDer::Pkcs8(k) => k.clone_key(),
-            PrivateKeyDer::Sec1(k) => sec1_p256_to_pkcs8(k.secret_sec1_der()),
-            _ => {
-                return Err(CertError::UnsupportedAlgorithm {
-                    what: "CA private key".to_owned(),
-                    found: "RSA".to_owned(),
-                });
-            }
-        };
-        let key = KeyPair::try_from(&pkcs8).map_err(|e| CertError::Parse {
-            what: "CA private key".to_owned(),
-            reason: format!("{e}; chapar reads ECDSA P-256 and Ed25519 keys"),
-        })?;
-        if KeyAlgorithm::from_rcgen(key.algorithm()).is_none() {
-            return Err(CertError::UnsupportedAlgorithm {
-                what: "CA private key".to_owned(),
-                found: format!("{:?}", key.algorithm()),
-            });
-        }
+        let key = key_pair(key_pem, "CA private key")?;
         Ca::from_parts(cert_der, key)
     }
 
@@ -313,9 +335,9 @@ impl Ca {
         to_pem("CERTIFICATE", &self.cert_der)
     }
 
-    /// The CA private key, PKCS#8 PEM. Secret.
-    pub fn key_pem(&self) -> String {
-        self.issuer.key().serialize_pem()
+    /// The CA private key, PKCS#8 PEM. Secret: wiped from memory when dropped.
+    pub fn key_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.issuer.key().serialize_pem())
     }
 
     /// The CA certificate, DER.
@@ -347,6 +369,45 @@ impl Ca {
     /// Fails if the validity ends after the CA's, if `serial` is 0, or if DNS/IP SANs are
     /// requested for a user.
     pub fn issue(&self, req: &LeafRequest) -> Result<IssuedCert, CertError> {
+        let params = self.leaf_params(req)?;
+        let key = KeyPair::generate_for(req.alg.rcgen())?;
+        let (cert_pem, not_after) = self.sign_leaf(&params, &key)?;
+        Ok(IssuedCert {
+            cert_pem,
+            key_pem: Zeroizing::new(key.serialize_pem()),
+            serial: req.serial,
+            not_after,
+        })
+    }
+
+    /// Issues a leaf certificate, exactly as [`Ca::issue`] would, for the public key of a
+    /// PKCS#10 certificate request (PEM) — for a node whose private key never leaves it
+    /// (`chapar-node keygen`). `req.alg` is ignored: the request's key decides.
+    ///
+    /// The request's self-signature must verify (it proves possession of the key), and its
+    /// key must be ECDSA P-256 or Ed25519. Nothing else in it is trusted: the names,
+    /// extensions and validity of the certificate come from `req` alone. A request that
+    /// names a *different* chapar identity (in its subject or a SAN URI) is refused, as it is
+    /// almost certainly the wrong file.
+    pub fn issue_for_csr(
+        &self,
+        req: &LeafRequest,
+        csr_pem: &str,
+        what: &str,
+    ) -> Result<SignedCert, CertError> {
+        let der = read_csr_pem(csr_pem, what)?;
+        let spki = csr_public_key(&der, &req.identity, what)?;
+        let params = self.leaf_params(req)?;
+        let (cert_pem, not_after) = self.sign_leaf(&params, &spki)?;
+        Ok(SignedCert {
+            cert_pem,
+            serial: req.serial,
+            not_after,
+        })
+    }
+
+    /// The certificate parameters of a leaf, after checking the request.
+    fn leaf_params(&self, req: &LeafRequest) -> Result<CertificateParams, CertError> {
         req.identity.validate()?;
         if req.serial == 0 {
             return Err(CertError::Serial(
@@ -395,19 +456,22 @@ impl Ca {
         params.serial_number = Some(SerialNumber::from(req.serial));
         params.not_before = req.validity.not_before;
         params.not_after = req.validity.not_after;
-        let key = KeyPair::generate_for(req.alg.rcgen())?;
-        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(params)
+    }
+
+    /// Signs `params` for `public`; the certificate's PEM and expiry.
+    fn sign_leaf(
+        &self,
+        params: &CertificateParams,
+        public: &impl PublicKeyData,
+    ) -> Result<(String, OffsetDateTime), CertError> {
+        let cert = params.signed_by(public, &self.issuer)?;
         let not_after = {
             let parsed = parse_cert(cert.der(), "issued certificate")?;
             self.check_issuer_name(parsed.issuer().as_raw(), "issued certificate")?;
             parsed.validity().not_after.to_datetime()
         };
-        Ok(IssuedCert {
-            cert_pem: to_pem("CERTIFICATE", cert.der()),
-            key_pem: key.serialize_pem(),
-            serial: req.serial,
-            not_after,
-        })
+        Ok((to_pem("CERTIFICATE", cert.der()), not_after))
     }
 
     /// Signs a CRL (PEM) listing `revoked`, numbered `crl_number`, valid from `this_update`
@@ -517,7 +581,12 @@ pub(crate) fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificat
 
 /// The key algorithm of a certificate's subject public key, if chapar supports it.
 fn spki_algorithm(cert: &X509Certificate<'_>, what: &str) -> Result<KeyAlgorithm, CertError> {
-    let alg = &cert.public_key().algorithm;
+    key_algorithm(cert.public_key(), what)
+}
+
+/// The algorithm of a subject public key, if chapar supports it.
+fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>, what: &str) -> Result<KeyAlgorithm, CertError> {
+    let alg = &spki.algorithm;
     if alg.algorithm == OID_SIG_ED25519 {
         return Ok(KeyAlgorithm::Ed25519);
     }
@@ -543,4 +612,61 @@ fn spki_algorithm(cert: &X509Certificate<'_>, what: &str) -> Result<KeyAlgorithm
         what: what.to_owned(),
         found,
     })
+}
+
+/// Parses a PKCS#10 request, checks its self-signature and key algorithm, and returns its
+/// public key. Names in it are only compared with `identity` (see [`Ca::issue_for_csr`]).
+fn csr_public_key(
+    der: &[u8],
+    identity: &Identity,
+    what: &str,
+) -> Result<rcgen::SubjectPublicKeyInfo, CertError> {
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    use x509_parser::prelude::FromDer;
+
+    let bad = |reason: String| CertError::Csr {
+        what: what.to_owned(),
+        reason,
+    };
+    let csr = match X509CertificationRequest::from_der(der) {
+        Ok(([], csr)) => csr,
+        Ok(_) => return Err(bad("trailing bytes after the request".to_owned())),
+        Err(e) => return Err(bad(format!("not a PKCS#10 certificate request ({e})"))),
+    };
+    let spki = &csr.certification_request_info.subject_pki;
+    key_algorithm(spki, what)?;
+    csr.verify_signature().map_err(|e| {
+        bad(format!(
+            "its self-signature does not verify ({e}): it was altered, or not made with the key it carries"
+        ))
+    })?;
+    let wanted = identity.uri();
+    let mut named: Vec<String> = csr
+        .certification_request_info
+        .subject
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+        .collect();
+    if let Some(exts) = csr.requested_extensions() {
+        for ext in exts {
+            if let ParsedExtension::SubjectAlternativeName(san) = ext {
+                for name in &san.general_names {
+                    if let GeneralName::URI(u) = name {
+                        named.push((*u).to_owned());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(other) = named
+        .iter()
+        .find(|n| n.starts_with(URN_PREFIX) && **n != wanted)
+    {
+        return Err(bad(format!(
+            "it was made for {other}, not {wanted}; check that this is the right node's request"
+        )));
+    }
+    rcgen::SubjectPublicKeyInfo::from_der(spki.raw)
+        .map_err(|e| bad(format!("unusable public key: {e}")))
 }

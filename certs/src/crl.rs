@@ -21,8 +21,8 @@ pub struct CrlInfo {
     pub crl_number: Option<u64>,
     /// When the CRL was issued.
     pub this_update: OffsetDateTime,
-    /// When the next CRL is due; past this instant chapar considers the CRL stale and refuses
-    /// handshakes.
+    /// When the next CRL is due; past this instant the CRL is stale: chapar still refuses
+    /// every certificate it lists, and warns (ADR 0014).
     pub next_update: Option<OffsetDateTime>,
     /// Revoked certificates (serials that do not fit a `u64` are not chapar's and are skipped).
     pub revoked: Vec<RevokedCert>,

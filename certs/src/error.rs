@@ -193,6 +193,38 @@ pub enum CertError {
         source: std::io::Error,
     },
 
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A private key file can be read (or written) by users other than its owner.
+    #[error(
+        "private key {} is readable or writable by group or others (mode {mode:04o}); restrict it with `chmod 600 {}` and make sure it belongs to the account that runs chapar",
+        path.display(),
+        path.display()
+    )]
+    KeyPermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// A certificate signing request (PKCS#10) cannot be signed.
+    #[error("certificate request {what}: {reason}")]
+    Csr {
+        /// Which input.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Random number generation failed (system entropy unavailable).
     #[error("system random number generator failed; check /dev/urandom")]
     Random,

@@ -56,6 +56,35 @@ pub fn peer_identity(cert_der: &[u8]) -> Result<PeerCert, CertError> {
     })
 }
 
+/// The DNS names and IP addresses (SAN) of a certificate (DER): what a renewal carries
+/// over to the new certificate.
+pub fn cert_host_names(cert_der: &[u8]) -> Result<(Vec<String>, Vec<std::net::IpAddr>), CertError> {
+    let cert = parse_cert(cert_der, "certificate")?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| CertError::Parse {
+            what: "certificate".to_owned(),
+            reason: format!("subjectAltName: {e}"),
+        })?;
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    for name in san.iter().flat_map(|ext| ext.value.general_names.iter()) {
+        match name {
+            GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+            GeneralName::IPAddress(b) => match b.len() {
+                4 => ips.push(std::net::IpAddr::from(
+                    <[u8; 4]>::try_from(*b).unwrap_or_default(),
+                )),
+                16 => ips.push(std::net::IpAddr::from(
+                    <[u8; 16]>::try_from(*b).unwrap_or_default(),
+                )),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Ok((dns, ips))
+}
+
 /// Decodes a DER INTEGER's content bytes as a positive `u64`.
 pub(crate) fn serial_u64(raw: &[u8]) -> Result<u64, CertError> {
     if raw.first().is_some_and(|b| b & 0x80 != 0) {

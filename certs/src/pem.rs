@@ -1,9 +1,12 @@
-//! Robust PEM reading: every failure becomes [`CertError::Pem`] naming the input.
+//! Robust PEM reading with the PEM parser of `rustls-pki-types` (`pem::PemObject`): every
+//! failure becomes [`CertError::Pem`] naming the input.
 
-use rustls_pemfile::Item;
+use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+    PrivateSec1KeyDer,
 };
+use zeroize::Zeroize;
 
 use crate::CertError;
 
@@ -14,23 +17,58 @@ fn pem_err(what: &str, reason: impl Into<String>) -> CertError {
     }
 }
 
-/// Reads every PEM item of `pem`; fails on any malformed section.
-fn read_items(pem: &str, what: &str) -> Result<Vec<Item>, CertError> {
-    let mut rd = pem.as_bytes();
-    let items = rustls_pemfile::read_all(&mut rd)
+/// A PEM label or line for an error message: printable ASCII only, at most 64 characters.
+fn shown(bytes: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("{text:?}")
+}
+
+/// The parser's complaint, in words a person can act on.
+fn reason(e: pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "a section is not closed: no \"-----END {}-----\" line (truncated file?)",
+            String::from_utf8_lossy(&end_marker)
+        ),
+        pem::Error::IllegalSectionStart { line } => {
+            format!("malformed BEGIN line {}", shown(&line))
+        }
+        pem::Error::Base64Decode(e) => format!("a section's base64 body is damaged ({e})"),
+        pem::Error::SectionTooLarge => "a PEM section is too large".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Every PEM section of `pem` with a label rustls knows, in order (sections with other
+/// labels are skipped); fails on any malformed section.
+fn read_items(pem: &str, what: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, CertError> {
+    <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(what, e.to_string()))?;
-    Ok(items)
+        .map_err(|e| pem_err(what, reason(e)))
+}
+
+/// Wipes the DER of every section left over (a key file may hold more than one key).
+fn wipe(items: Vec<(SectionKind, Vec<u8>)>) {
+    for (_, mut der) in items {
+        der.zeroize();
+    }
 }
 
 /// All `CERTIFICATE` items of `pem`, in order. Fails if the PEM is malformed or has none.
 pub fn read_certs_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let certs: Vec<_> = read_items(pem, what)?
         .into_iter()
-        .filter_map(|item| match item {
-            Item::X509Certificate(c) => Some(c),
-            _ => None,
-        })
+        .filter_map(|(kind, der)| (kind == SectionKind::Certificate).then(|| der.into()))
         .collect();
     if certs.is_empty() {
         return Err(pem_err(
@@ -61,30 +99,44 @@ pub fn read_private_key_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'stat
             what: what.to_owned(),
         });
     }
-    let mut keys: Vec<PrivateKeyDer<'static>> = Vec::new();
-    for item in read_items(pem, what)? {
-        match item {
-            Item::Pkcs8Key(k) => keys.push(k.into()),
-            Item::Sec1Key(k) => keys.push(k.into()),
-            Item::Pkcs1Key(_) => {
-                return Err(CertError::UnsupportedAlgorithm {
-                    what: what.to_owned(),
-                    found: "RSA".to_owned(),
-                });
-            }
-            _ => {}
-        }
+    let items = read_items(pem, what)?;
+    let (keys, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|(kind, _)| {
+        matches!(
+            kind,
+            SectionKind::PrivateKey | SectionKind::EcPrivateKey | SectionKind::RsaPrivateKey
+        )
+    });
+    wipe(rest);
+    if keys
+        .iter()
+        .any(|(kind, _)| *kind == SectionKind::RsaPrivateKey)
+    {
+        wipe(keys);
+        return Err(CertError::UnsupportedAlgorithm {
+            what: what.to_owned(),
+            found: "RSA".to_owned(),
+        });
     }
     match keys.len() {
         0 => Err(pem_err(
             what,
             "no \"BEGIN PRIVATE KEY\" or \"BEGIN EC PRIVATE KEY\" block found; expected a plaintext PKCS#8 or SEC1 private key",
         )),
-        1 => Ok(keys.remove(0)),
-        n => Err(pem_err(
-            what,
-            format!("found {n} private keys, expected exactly one"),
-        )),
+        1 => {
+            let mut keys = keys;
+            let (kind, der) = keys.remove(0);
+            Ok(match kind {
+                SectionKind::EcPrivateKey => PrivateSec1KeyDer::from(der).into(),
+                _ => PrivatePkcs8KeyDer::from(der).into(),
+            })
+        }
+        n => {
+            wipe(keys);
+            Err(pem_err(
+                what,
+                format!("found {n} private keys, expected exactly one"),
+            ))
+        }
     }
 }
 
@@ -95,10 +147,7 @@ pub fn read_crls_pem(
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, CertError> {
     let crls: Vec<_> = read_items(pem, what)?
         .into_iter()
-        .filter_map(|item| match item {
-            Item::Crl(c) => Some(c),
-            _ => None,
-        })
+        .filter_map(|(kind, der)| (kind == SectionKind::Crl).then(|| der.into()))
         .collect();
     if crls.is_empty() {
         return Err(pem_err(
@@ -107,6 +156,25 @@ pub fn read_crls_pem(
         ));
     }
     Ok(crls)
+}
+
+/// Exactly one `CERTIFICATE REQUEST` (PKCS#10) item of `pem`, as DER.
+pub fn read_csr_pem(pem: &str, what: &str) -> Result<Vec<u8>, CertError> {
+    let mut csrs: Vec<Vec<u8>> = read_items(pem, what)?
+        .into_iter()
+        .filter_map(|(kind, der)| (kind == SectionKind::Csr).then_some(der))
+        .collect();
+    match csrs.len() {
+        0 => Err(pem_err(
+            what,
+            "no \"BEGIN CERTIFICATE REQUEST\" block found; expected a PEM certificate request (e.g. `chapar-node keygen` writes node.csr)",
+        )),
+        1 => Ok(csrs.remove(0)),
+        n => Err(pem_err(
+            what,
+            format!("found {n} certificate requests, expected exactly one"),
+        )),
+    }
 }
 
 /// Encodes DER as PEM with the given label (`CERTIFICATE`, `X509 CRL`, ...), LF line endings.
@@ -209,7 +277,7 @@ mod tests {
             let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let pem = to_pem("CERTIFICATE", &der);
             if len == 0 {
-                continue; // rustls-pemfile treats an empty body as no item
+                continue; // an empty body is no certificate
             }
             let back = read_cert_pem(&pem, "x").unwrap();
             assert_eq!(back.as_ref(), &der[..], "len {len}");

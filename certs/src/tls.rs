@@ -12,6 +12,7 @@ use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::ca::parse_cert;
 use crate::crl::parse_crl_der;
@@ -26,8 +27,8 @@ pub struct TlsMaterials {
     pub ca_pem: String,
     /// This party's certificate (optionally followed by intermediates, none in chapar).
     pub cert_pem: String,
-    /// This party's private key (PKCS#8 or SEC1). Secret.
-    pub key_pem: String,
+    /// This party's private key (PKCS#8 or SEC1). Secret: wiped from memory when dropped.
+    pub key_pem: Zeroizing<String>,
     /// CRLs signed by the ministry CA, one or more per entry.
     pub crl_pems: Vec<String>,
 }
@@ -43,6 +44,8 @@ impl std::fmt::Debug for TlsMaterials {
 
 impl TlsMaterials {
     /// Reads the files of a bundle. Errors name the file that could not be read or parsed.
+    /// The key is read into memory that is wiped when dropped; its permissions are not
+    /// checked here (see [`crate::check_key_permissions`]).
     pub fn from_files(
         ca: &Path,
         cert: &Path,
@@ -58,7 +61,7 @@ impl TlsMaterials {
         let m = TlsMaterials {
             ca_pem: read(ca)?,
             cert_pem: read(cert)?,
-            key_pem: read(key)?,
+            key_pem: crate::files::read_secret(key)?,
             crl_pems: crls.iter().map(|p| read(p)).collect::<Result<_, _>>()?,
         };
         // Parse now so that a bad file is reported by its name.
@@ -170,10 +173,14 @@ fn map_key_error(e: rustls::Error) -> CertError {
 ///
 /// * Client certificates are **required** and verified by rustls' `WebPkiClientVerifier`
 ///   against the ministry CA only.
-/// * At least one CRL is required ([`CertError::NoCrl`] otherwise). CRLs are enforced with
-///   `enforce_revocation_expiration()`: once a CRL is past its `nextUpdate`, **every**
-///   handshake is refused until a fresh CRL is installed (fail closed: a stale CRL might
-///   hide a recent revocation). Revocation is checked for the whole chain below the trust
+/// * At least one CRL is required ([`CertError::NoCrl`] otherwise), and every CRL must be
+///   signed by the CA (integrity fails closed). Every certificate a CRL lists is refused,
+///   whether the CRL is fresh or past its `nextUpdate`: staleness is **not** enforced (the
+///   rustls and webpki default), because a chapar CRL travels inside the signed roster,
+///   which only arrives over these handshakes — enforcing it would lock every node out of
+///   the very exchange that brings the fresh CRL (ADR 0014). A stale CRL is reported as a
+///   warning instead, and the roster's revocations, checked after every handshake, cover
+///   what the CRL lists. Revocation is checked for the whole chain below the trust
 ///   anchor (in chapar that is just the leaf, as the CA has path length 0); a certificate
 ///   whose status no CRL covers is refused (rustls' default `Deny` policy, kept on
 ///   purpose). The CA itself, being the trust anchor, is never revocation-checked: to
@@ -199,7 +206,6 @@ pub fn server_config(m: &TlsMaterials, alpn: &[&[u8]]) -> Result<ServerConfig, C
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(l.roots, provider.clone())
         .with_crls(l.crls)
-        .enforce_revocation_expiration()
         .build()?;
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -221,7 +227,8 @@ pub fn server_config(m: &TlsMaterials, alpn: &[&[u8]]) -> Result<ServerConfig, C
 ///
 /// Trusts only the ministry CA (no WebPKI roots), presents our certificate, TLS 1.3 only,
 /// ALPN = `alpn`, no 0-RTT. CRLs, if any are given, are applied to the server's certificate
-/// with the same policy as [`server_config`] (stale CRL => refuse). With no CRL the server
+/// with the same policy as [`server_config`] (listed => refused; a stale CRL still counts,
+/// its staleness is only a warning). With no CRL the server
 /// certificate is not revocation-checked: a user's laptop may not hold a fresh CRL, and
 /// the node re-checks the user anyway. Session resumption is disabled as well, so a
 /// revoked server certificate is never trusted on the strength of an earlier handshake.
@@ -230,7 +237,7 @@ pub fn client_config(m: &TlsMaterials, alpn: &[&[u8]]) -> Result<ClientConfig, C
     let provider = provider();
     let mut verifier = WebPkiServerVerifier::builder_with_provider(l.roots, provider.clone());
     if !l.crls.is_empty() {
-        verifier = verifier.with_crls(l.crls).enforce_revocation_expiration();
+        verifier = verifier.with_crls(l.crls);
     }
     let verifier = verifier.build()?;
     let mut cfg = ClientConfig::builder_with_provider(provider)

@@ -183,3 +183,174 @@ fn from_files_names_the_bad_file() {
         "{err}"
     );
 }
+
+/// Runs a real rustls handshake in memory between a client and a server configuration
+/// (no network: the two state machines hand each other their bytes). `Err` carries the
+/// error of whichever side refused first.
+fn handshake(
+    server: rustls::ServerConfig,
+    client: rustls::ClientConfig,
+) -> Result<(), rustls::Error> {
+    use std::sync::Arc;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut c = rustls::ClientConnection::new(Arc::new(client), name)?;
+    let mut s = rustls::ServerConnection::new(Arc::new(server))?;
+    // A TLS 1.3 handshake needs a handful of flights; 20 rounds is far more than enough.
+    for _ in 0..20 {
+        let mut buf = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut buf).unwrap();
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            s.read_tls(&mut rd).unwrap();
+            s.process_new_packets()?;
+        }
+        let mut buf = Vec::new();
+        while s.wants_write() {
+            s.write_tls(&mut buf).unwrap();
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            c.read_tls(&mut rd).unwrap();
+            c.process_new_packets()?;
+        }
+        if !c.is_handshaking() && !s.is_handshaking() {
+            return Ok(());
+        }
+    }
+    panic!("handshake did not finish in 20 rounds");
+}
+
+/// ADR 0014: a CRL past its nextUpdate is a warning, not a wall. It still revokes what it
+/// lists (on both sides), and admits everyone else — the node then receives the fresh CRL in
+/// the roster over that very connection.
+#[test]
+fn stale_crl_still_revokes_and_admits_the_rest() {
+    let p = pki();
+    let now = OffsetDateTime::now_utc();
+    let revoked =
+        p.ca.issue(&LeafRequest::new(
+            Identity::user("gone").unwrap(),
+            3,
+            Validity::days_from_now(10),
+        ))
+        .unwrap();
+    let stale =
+        p.ca.crl(
+            7,
+            now - Duration::days(40),
+            now - Duration::days(10),
+            &[RevokedCert {
+                serial: revoked.serial,
+                revoked_at: (now - Duration::days(20)).replace_nanosecond(0).unwrap(),
+            }],
+        )
+        .unwrap();
+    assert!(parse_crl_pem(&stale).unwrap().is_stale(now));
+    let server = || server_config(&materials(&p, &p.node, vec![stale.clone()]), &[ALPN]).unwrap();
+
+    // A person holding only the stale CRL still reaches their node.
+    let user = client_config(&materials(&p, &p.user, vec![stale.clone()]), &[ALPN]).unwrap();
+    handshake(server(), user).expect("stale CRL, unrevoked client: admitted");
+
+    // The revoked certificate is refused all the same.
+    let gone = client_config(&materials(&p, &revoked, vec![]), &[ALPN]).unwrap();
+    let err = handshake(server(), gone).expect_err("listed in the stale CRL: refused");
+    assert!(
+        matches!(
+            err,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+        ),
+        "{err:?}"
+    );
+
+    // And a client holding a stale CRL that lists the *server* refuses the server.
+    let node2 =
+        p.ca.issue(&LeafRequest {
+            dns_names: vec!["localhost".into()],
+            ..LeafRequest::new(
+                Identity::node("n2").unwrap(),
+                4,
+                Validity::days_from_now(10),
+            )
+        })
+        .unwrap();
+    let lists_node2 =
+        p.ca.crl(
+            8,
+            now - Duration::days(40),
+            now - Duration::days(10),
+            &[RevokedCert {
+                serial: node2.serial,
+                revoked_at: (now - Duration::days(20)).replace_nanosecond(0).unwrap(),
+            }],
+        )
+        .unwrap();
+    let server2 = server_config(&materials(&p, &node2, vec![p.crl.clone()]), &[ALPN]).unwrap();
+    let client = client_config(&materials(&p, &p.user, vec![lists_node2]), &[ALPN]).unwrap();
+    let err = handshake(server2, client).expect_err("stale CRL lists the server: refused");
+    assert!(
+        matches!(
+            err,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+        ),
+        "{err:?}"
+    );
+}
+
+/// A CRL's integrity is never relaxed: a stale CRL signed by another CA is still refused
+/// when the configuration is built.
+#[test]
+fn stale_crl_from_another_ca_is_refused() {
+    let p = pki();
+    let other = pki();
+    let now = OffsetDateTime::now_utc();
+    let stale = other
+        .ca
+        .crl(1, now - Duration::days(40), now - Duration::days(10), &[])
+        .unwrap();
+    let err = server_config(&materials(&p, &p.node, vec![stale]), &[ALPN]).unwrap_err();
+    assert!(matches!(err, CertError::WrongIssuer { .. }), "{err:?}");
+}
+
+/// Damaged PEM in any bundle file is reported with that file's name and what is wrong.
+#[test]
+fn damaged_pem_names_the_file_and_the_damage() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    let cert = dir.path().join("node.crt");
+    let key = dir.path().join("node.key");
+    let crl = dir.path().join("crl.pem");
+    let write_all = || {
+        std::fs::write(&ca, p.ca.cert_pem()).unwrap();
+        std::fs::write(&cert, &p.node.cert_pem).unwrap();
+        std::fs::write(&key, &*p.node.key_pem).unwrap();
+        std::fs::write(&crl, &p.crl).unwrap();
+    };
+    for (file, damage, needle) in [
+        (&cert, "truncate", "not closed"),
+        (&key, "truncate", "not closed"),
+        (&crl, "truncate", "not closed"),
+        (&ca, "base64", "base64"),
+        (&key, "base64", "base64"),
+        (&crl, "begin", "malformed BEGIN line"),
+    ] {
+        write_all();
+        let text = std::fs::read_to_string(file).unwrap();
+        let bad = match damage {
+            "truncate" => text[..text.len() / 2].to_owned(),
+            "base64" => text.replacen('\n', "\n!!!!", 2).replacen("\n!!!!", "\n", 1),
+            _ => text.replacen("-----\n", "---\n", 1),
+        };
+        std::fs::write(file, bad).unwrap();
+        let err = TlsMaterials::from_files(&ca, &cert, &key, &[&crl]).unwrap_err();
+        let msg = err.to_string();
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            matches!(err, CertError::Pem { .. }) && msg.contains(name) && msg.contains(needle),
+            "{damage} {name}: {msg}"
+        );
+    }
+}

@@ -2,22 +2,34 @@
 //!
 //! A command first computes everything it will write into a [`Plan`]; the
 //! plan is checked (nothing is overwritten without `--force`) before any
-//! byte reaches the disk. Each file is then written to a temporary name,
-//! synced and renamed into place, so a reader never sees half a file.
-//! Secrets are created with mode 0600 from the start, never chmod-ed later.
+//! byte reaches the disk. Each file is then written to a temporary name
+//! created with `create_new` and without following symlinks, synced and
+//! renamed into place ([`chapar_certs::write_atomic`]), so a reader never
+//! sees half a file and a planted symlink is never written through.
+//! Secrets are created with mode 0600 from the start, never chmod-ed later,
+//! and their contents are wiped from memory once written.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use chapar_certs::{Access, Zeroizing};
 
 /// One file to write.
-#[derive(Debug)]
 struct Entry {
     path: PathBuf,
-    contents: Vec<u8>,
+    contents: Zeroizing<Vec<u8>>,
     secret: bool,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("path", &self.path)
+            .field("bytes", &self.contents.len())
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// The files a command will write.
@@ -26,20 +38,33 @@ pub struct Plan {
     entries: Vec<Entry>,
     /// Directories whose old contents are discarded first (`init --force`).
     discard: Vec<PathBuf>,
+    /// Files removed after everything is written.
+    remove: Vec<PathBuf>,
 }
 
 impl Plan {
     /// Adds a public file.
     pub fn file(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) {
-        self.push(path.into(), contents.into(), false);
+        self.push(path.into(), Zeroizing::new(contents.into()), false);
     }
 
-    /// Adds a secret file (mode 0600).
-    pub fn secret(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) {
-        self.push(path.into(), contents.into(), true);
+    /// Adds a secret file (mode 0600). The plan keeps its own copy, wiped
+    /// when the plan is dropped; the caller wipes theirs (pass a
+    /// [`Zeroizing`] value).
+    pub fn secret(&mut self, path: impl Into<PathBuf>, contents: impl AsRef<[u8]>) {
+        self.push(
+            path.into(),
+            Zeroizing::new(contents.as_ref().to_vec()),
+            true,
+        );
     }
 
-    fn push(&mut self, path: PathBuf, contents: Vec<u8>, secret: bool) {
+    /// The paths the plan will write, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.entries.iter().map(|e| e.path.as_path())
+    }
+
+    fn push(&mut self, path: PathBuf, contents: Zeroizing<Vec<u8>>, secret: bool) {
         self.entries.retain(|e| e.path != path);
         self.entries.push(Entry {
             path,
@@ -52,6 +77,13 @@ impl Plan {
     /// only then): for state that belongs to something being replaced.
     pub fn discard_dir(&mut self, dir: impl Into<PathBuf>) {
         self.discard.push(dir.into());
+    }
+
+    /// Removes `path`, if it exists, once every file is written (a file the
+    /// new state makes wrong, e.g. a key that no longer matches the
+    /// certificate beside it).
+    pub fn remove(&mut self, path: impl Into<PathBuf>) {
+        self.remove.push(path.into());
     }
 
     /// Refuses to replace files the caller did not say may be replaced:
@@ -100,6 +132,15 @@ impl Plan {
             write_atomic(&e.path, &e.contents, e.secret)?;
             written.push(e.path);
         }
+        for path in &self.remove {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+                }
+            }
+        }
         Ok(written)
     }
 }
@@ -118,41 +159,30 @@ fn create_dirs(dir: &Path, private: bool) -> Result<()> {
         .with_context(|| format!("cannot create directory {}", dir.display()))
 }
 
-/// Writes `contents` to `path` through a synced temporary file and a rename.
+/// Writes `contents` to `path` through a synced temporary file (created
+/// `create_new`, without following symlinks) and a rename.
 pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_dirs(dir, secret)?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    let result = (|| -> std::io::Result<()> {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
+    let access = if secret {
+        Access::Secret
+    } else {
+        Access::Public
+    };
+    chapar_certs::write_atomic(path, contents, access)?;
     Ok(())
 }
 
 /// Reads a text file, naming it in the error.
 pub fn read_text(path: &Path, what: &str) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// Reads a secret text file (a private key) into memory wiped on drop,
+/// naming it in the error.
+pub fn read_secret(path: &Path, what: &str) -> Result<Zeroizing<String>> {
+    chapar_certs::read_secret(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
 /// Reads a binary file, naming it in the error.

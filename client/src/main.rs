@@ -103,19 +103,25 @@ enum MissionCommand {
 
 #[derive(Debug, Subcommand)]
 enum NodeCommand {
-    /// Add a node and write its provisioning bundle.
-    Add(admin::NodeAddArgs),
+    /// Add a node and write its provisioning bundle (with --csr: for keys
+    /// the node made itself with `chapar-node keygen`).
+    Add(admin::NodeAddCli),
+    /// Issue a new certificate for a node (same id and signing key) into its bundle.
+    Renew(admin::NodeRenewArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add a person and write their bundle (certificate, TLS key, signing key).
     Add(admin::UserAddArgs),
+    /// Issue a new certificate for a person (same id and signing key) into their bundle.
+    Renew(admin::RenewArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum CrlCommand {
-    /// Issue a fresh CRL (do this before the current one expires).
+    /// Issue a fresh CRL (do this before the current one expires; nodes and
+    /// clients warn 14 days ahead).
     Renew {
         /// Lifetime of this and later CRLs, in days.
         #[arg(long)]
@@ -183,10 +189,16 @@ fn run(cli: &Cli) -> Result<()> {
                 } => admin::add_mission(dir, a)?,
                 AdminCommand::Node {
                     command: NodeCommand::Add(a),
-                } => admin::add_node(dir, a)?,
+                } => admin::add_node_with(dir, &a.node, &a.keys)?,
+                AdminCommand::Node {
+                    command: NodeCommand::Renew(a),
+                } => admin::renew_node(dir, a)?,
                 AdminCommand::User {
                     command: UserCommand::Add(a),
                 } => admin::add_user(dir, a)?,
+                AdminCommand::User {
+                    command: UserCommand::Renew(a),
+                } => admin::renew_user(dir, a)?,
                 AdminCommand::Revoke(a) => admin::revoke(dir, a)?,
                 AdminCommand::Crl {
                     command: CrlCommand::Renew { days },

@@ -105,7 +105,7 @@ pub enum RpcError {
     },
     /// We refused the node's certificate.
     #[error(
-        "we refused node {node}'s certificate: {detail} (wrong node address, a certificate from another ministry, or an expired CRL in the bundle: get a fresh crl.pem from the ministry administrators)"
+        "we refused node {node}'s certificate: {detail} (wrong node address, a certificate from another ministry, or the node's certificate is revoked or expired: tell the ministry administrators)"
     )]
     NodeCertificateRefused {
         /// Node id.
@@ -434,6 +434,30 @@ impl Client {
             Message::StatusReport { json } => Ok(json),
             other => Err(self.unexpected(&other, "Status")),
         }
+    }
+
+    /// `Roster`: hands the node the roster we hold (applied there if newer)
+    /// and returns the node's roster in force (signed envelope), which
+    /// carries the current CRL. The caller checks its signature.
+    pub async fn exchange_roster(&self, ours: &[u8]) -> Result<Vec<u8>, RpcError> {
+        let request = Message::Roster {
+            document: ours.to_vec(),
+        };
+        match self.call(&request).await? {
+            Message::Roster { document } => Ok(document),
+            other => Err(self.unexpected(&other, "Roster")),
+        }
+    }
+
+    /// The node's certificate as verified in the handshake: identity,
+    /// serial and expiry.
+    pub fn node_certificate(&self) -> Option<chapar_certs::PeerCert> {
+        let certs = self
+            .conn
+            .peer_identity()?
+            .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+            .ok()?;
+        chapar_certs::peer_identity(certs.first()?).ok()
     }
 
     /// `Search`: a full-text search as the connected person.

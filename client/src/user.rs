@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::admin::ministry::{now_ms, rfc3339};
 use crate::config::{FILE_NAME, UserConfig};
-use crate::files::{read_bytes, read_text, write_atomic};
+use crate::files::{read_bytes, read_secret, read_text, write_atomic};
 use crate::rpc::{self, Client, ListQuery, Timeouts};
 use chapar_node::config::bundle as bundle_files;
 
@@ -382,9 +382,16 @@ impl Bundle {
         &self.config
     }
 
-    /// Connects to the bundle's node and hands it the bundle's roster (in
-    /// case the node's is older and does not list this person yet).
+    /// Connects to the bundle's node, hands it the bundle's roster (in case
+    /// the node's is older and does not list this person yet) and takes the
+    /// node's roster — with the CRL inside it — into the bundle when it is
+    /// newer: a bundle is refreshed by using it.
     pub async fn connect(&self, timeouts: Timeouts) -> Result<Client> {
+        Ok(self.connect_refreshing(timeouts).await?.0)
+    }
+
+    /// [`Bundle::connect`], saying what the roster exchange did.
+    pub async fn connect_refreshing(&self, timeouts: Timeouts) -> Result<(Client, Refresh)> {
         let client = rpc::connect(
             &self.config.node_id,
             &self.config.node_address,
@@ -393,11 +400,51 @@ impl Bundle {
         )
         .await?;
         let roster = read_bytes(&self.path(Path::new(bundle_files::ROSTER)), "roster")?;
-        client
-            .submit(&roster)
+        let theirs = client
+            .exchange_roster(&roster)
             .await
             .context("the node refused this bundle's roster")?;
-        Ok(client)
+        let refresh = self.refresh(&theirs)?;
+        Ok((client, refresh))
+    }
+
+    /// Takes `node_roster` (the node's roster in force) into the bundle if
+    /// it is signed by the bundle's root key and newer than the bundle's:
+    /// `roster.chpr` and the CRL it carries (`crl.pem`), each written
+    /// atomically.
+    pub fn refresh(&self, node_roster: &[u8]) -> Result<Refresh> {
+        let node = &self.config.node_id;
+        let doc = Document::decode(node_roster)
+            .with_context(|| format!("node {node} sent a malformed roster"))?;
+        let root_path = self.path(&self.config.root_key);
+        let root = public_key_from_pem(&read_text(&root_path, "root key")?)
+            .with_context(|| format!("bad root key {}", root_path.display()))?;
+        let held = self.roster();
+        let roster = match accept_update(&root, held.as_ref(), &doc) {
+            Ok(r) => r,
+            Err(chapar_proto::RosterError::NotNewer { held, .. }) => {
+                return Ok(Refresh::Current(held));
+            }
+            Err(e) => bail!(
+                "node {node} sent a roster this bundle cannot accept ({e}); is the node part of this ministry?"
+            ),
+        };
+        if !roster.crl.is_empty() {
+            let pem = chapar_certs::to_pem("X509 CRL", &roster.crl);
+            // Check it before it replaces a working one.
+            chapar_certs::parse_crl_pem(&pem)
+                .with_context(|| format!("node {node} sent a roster with a damaged CRL"))?;
+            write_atomic(&self.path(&self.config.crl), pem.as_bytes(), false)?;
+        }
+        write_atomic(
+            &self.path(Path::new(bundle_files::ROSTER)),
+            doc.as_bytes(),
+            false,
+        )?;
+        Ok(Refresh::Updated {
+            from: held.map(|r| r.version),
+            to: roster.version,
+        })
     }
 
     /// The person's mission.
@@ -410,15 +457,18 @@ impl Bundle {
         })
     }
 
-    /// The person's document-signing key.
+    /// The person's document-signing key (refused if others can read it).
     pub fn signing_key(&self) -> Result<SigningKey> {
         let path = self.path(&self.config.signing_key);
-        signing_key_from_pem(&read_text(&path, "signing key")?)
+        chapar_certs::check_key_permissions(&path)?;
+        signing_key_from_pem(&read_secret(&path, "signing key")?)
             .with_context(|| format!("bad signing key {}", path.display()))
     }
 
-    /// The TLS certificate, key, CA and CRL.
+    /// The TLS certificate, key, CA and CRL (the key is refused if others
+    /// can read it).
     pub fn tls(&self) -> Result<TlsMaterials> {
+        chapar_certs::check_key_permissions(&self.path(&self.config.key))?;
         let crl = self.path(&self.config.crl);
         Ok(TlsMaterials::from_files(
             &self.path(&self.config.ca),
@@ -441,6 +491,66 @@ impl Bundle {
         let root = read_text(&self.path(&self.config.root_key), "root key").ok()?;
         accept_update(&public_key_from_pem(&root).ok()?, None, doc).ok()
     }
+}
+
+/// What taking the node's roster did to the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// The bundle already held this roster version (or a newer one).
+    Current(u64),
+    /// The bundle's roster (and CRL) were replaced by the node's.
+    Updated {
+        /// The bundle's version before, if it had a readable one.
+        from: Option<u64>,
+        /// The version now in the bundle.
+        to: u64,
+    },
+}
+
+/// Warnings about the bundle's own certificate: it expires within 14 days,
+/// or has.
+pub fn bundle_warnings(bundle: &Bundle) -> Vec<String> {
+    use chapar_certs::expiry::{cert_not_after, crl_next_update, due};
+    let now = time::OffsetDateTime::now_utc();
+    let cfg = bundle.config();
+    let text = |p: &Path| std::fs::read_to_string(bundle.path(p)).ok();
+    let line = |what: String, at: Option<time::OffsetDateTime>, action: String| {
+        let d = due(at?, now)?;
+        let when = rfc3339(d.at);
+        Some(if d.expired {
+            format!("{what} EXPIRED at {when}: {action}")
+        } else {
+            format!(
+                "{what} expires at {when} (in {} days): {action}",
+                d.days_left
+            )
+        })
+    };
+    [
+        line(
+            format!("your certificate {}", bundle.path(&cfg.cert).display()),
+            text(&cfg.cert).and_then(|t| cert_not_after(&t, "certificate").ok()),
+            format!(
+                "ask the ministry administrators for a new one (`chapar admin user renew {}`) and put the new user.crt and user.key in your bundle; once it has expired your node refuses you",
+                cfg.user_id
+            ),
+        ),
+        line(
+            format!("the ministry CA {}", bundle.path(&cfg.ca).display()),
+            text(&cfg.ca).and_then(|t| cert_not_after(&t, "CA").ok()),
+            "the ministry administrators must put a new CA in place".to_owned(),
+        ),
+        line(
+            format!("the CRL {}", bundle.path(&cfg.crl).display()),
+            text(&cfg.crl)
+                .and_then(|t| crl_next_update(&t, "CRL").ok())
+                .and_then(|(_, next)| next),
+            "your node hands you the next one the ministry publishes (`chapar admin crl renew`); a stale CRL locks no one out".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Who holds which signing key, for showing authors.
@@ -948,19 +1058,38 @@ pub fn listing_text(entries: &[Listed]) -> String {
     out
 }
 
-/// A short human summary of the node's JSON status report.
+/// A short human summary of the node's JSON status report; its warnings
+/// come last, one per line.
 pub fn status_text(report: &str) -> String {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(report) else {
         return format!("{}\n", report.trim_end());
     };
-    let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    let shown = |k: &str| k != "warnings";
+    let width = map
+        .keys()
+        .filter(|k| shown(k))
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
-    for (k, v) in &map {
+    for (k, v) in map.iter().filter(|(k, _)| shown(k)) {
         let text = match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         out.push_str(&format!("{k:<width$}  {text}\n"));
+    }
+    for w in map
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let m = w
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| w.to_string(), str::to_owned);
+        out.push_str(&format!("WARNING: {m}\n"));
     }
     out
 }
@@ -973,13 +1102,17 @@ struct Session<'a> {
     bundle: &'a Bundle,
     timeouts: Timeouts,
     client: Option<Client>,
+    /// What the roster exchange on connecting did to the bundle.
+    refresh: Option<Refresh>,
 }
 
 impl Session<'_> {
     /// The connection, opened on first use.
     async fn client(&mut self) -> Result<&Client> {
         if self.client.is_none() {
-            self.client = Some(self.bundle.connect(self.timeouts).await?);
+            let (client, refresh) = self.bundle.connect_refreshing(self.timeouts).await?;
+            self.client = Some(client);
+            self.refresh = Some(refresh);
         }
         Ok(self.client.as_ref().expect("connected above"))
     }
@@ -996,32 +1129,15 @@ impl Session<'_> {
         Ok(doc)
     }
 
-    /// Names of authors, from the newest roster at hand: the node's (if it
-    /// answers and the roster is signed by the root key) or the bundle's.
-    /// Best effort: without a roster, authors are shown by key.
+    /// Names of authors, from the newest roster at hand: connecting takes
+    /// the node's roster into the bundle when it is newer. Best effort:
+    /// without a roster, authors are shown by key.
     async fn names(&mut self) -> Names {
-        let mut best = self.bundle.roster();
-        let newest = ListQuery {
-            kind: Some(Kind::Roster),
-            from_ms: 0,
-            to_ms: u64::MAX,
-            limit: 1,
-            newest_first: true,
-        };
-        let listed = match self.client().await {
-            Ok(c) => c.list(newest).await.ok(),
-            Err(_) => None,
-        };
-        if let Some(entry) = listed.as_ref().and_then(|l| l.first()) {
-            if let Ok(doc) = self.fetch(entry.id).await {
-                if let Some(r) = self.bundle.accept_roster(&doc) {
-                    if best.as_ref().is_none_or(|b| r.version > b.version) {
-                        best = Some(r);
-                    }
-                }
-            }
-        }
-        best.map(|r| Names::of(&r)).unwrap_or_default()
+        let _ = self.client().await;
+        self.bundle
+            .roster()
+            .map(|r| Names::of(&r))
+            .unwrap_or_default()
     }
 
     async fn close(self) {
@@ -1043,6 +1159,7 @@ pub fn run(cmd: &UserCommand, opts: &ConnectOpts, json: bool) -> Result<()> {
             bundle: &bundle,
             timeouts: opts.timeouts(),
             client: None,
+            refresh: None,
         };
         let result = dispatch(cmd, &mut s, json).await;
         s.close().await;
@@ -1081,18 +1198,58 @@ fn print_json(v: &Value) -> Result<()> {
 }
 
 async fn status(s: &mut Session<'_>, json: bool) -> Result<()> {
-    let report = s.client().await?.status().await?;
-    if json {
-        match serde_json::from_str::<Value>(&report) {
-            Ok(v) => print_json(&v),
-            Err(_) => print_json(&json!({ "report": report })),
+    let report = match s.client().await {
+        Ok(c) => c.status().await?,
+        Err(e) => {
+            // Perhaps unreachable *because* something expired: say so.
+            for w in bundle_warnings(s.bundle) {
+                eprintln!("warning: {w}");
+            }
+            return Err(e);
         }
+    };
+    // The node reports on itself, the CA and the CRL (now also the
+    // bundle's); only the person's own certificate is checked here.
+    let own: Vec<String> = bundle_warnings(s.bundle)
+        .into_iter()
+        .filter(|w| w.starts_with("your certificate"))
+        .collect();
+    let (bundle_version, refreshed) = match s.refresh {
+        Some(Refresh::Updated { to, .. }) => (Some(to), true),
+        Some(Refresh::Current(v)) => (Some(v), false),
+        None => (None, false),
+    };
+    if json {
+        let mut v = match serde_json::from_str::<Value>(&report) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => json!({ "report": report }),
+        };
+        if let Value::Object(o) = &mut v {
+            o.insert(
+                "bundle".into(),
+                json!({
+                    "roster_version": bundle_version,
+                    "refreshed": refreshed,
+                    "warnings": own,
+                }),
+            );
+        }
+        print_json(&v)
     } else {
         println!(
             "node {} at {}",
             s.bundle.config.node_id, s.bundle.config.node_address
         );
         print!("{}", status_text(&report));
+        if let Some(Refresh::Updated { from, to }) = s.refresh {
+            println!(
+                "bundle refreshed: roster version {} -> {to}, with its CRL",
+                from.map_or_else(|| "?".to_owned(), |f| f.to_string())
+            );
+        }
+        for w in own {
+            println!("WARNING: {w}");
+        }
         Ok(())
     }
 }
@@ -1620,7 +1777,10 @@ mod tests {
 
     #[test]
     fn status_summary_lists_keys() {
-        let t = status_text(r#"{"node":"hub","documents":12,"peers":["a"]}"#);
+        let t = status_text(
+            r#"{"node":"hub","documents":12,"peers":["a"],"warnings":[{"message":"CRL #3 expires"}]}"#,
+        );
+        assert!(t.ends_with("WARNING: CRL #3 expires\n"), "{t}");
         assert!(
             t.contains("node       hub") && t.contains(r#"peers      ["a"]"#),
             "{t}"

@@ -38,7 +38,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Ask the running node for its status (peers, counts, last sync).
+    /// Make this node's keys here, so that they never leave it: a TLS key,
+    /// a document-signing key, and what to send the ministry — a
+    /// certificate request (node.csr) and the public signing key
+    /// (node-sign.pub). Existing keys are kept (never overwritten) and a
+    /// fresh request is written for them, e.g. to renew the certificate.
+    Keygen {
+        /// Directory for the keys: where the node's bundle will be.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's id in the roster, as the ministry will register it.
+        #[arg(long)]
+        id: String,
+        /// Algorithm of a new TLS key.
+        #[arg(long, value_enum, default_value_t = KeyAlg::EcdsaP256)]
+        algorithm: KeyAlg,
+    },
+    /// Ask the running node for its status (peers, counts, last sync,
+    /// certificates about to expire).
     Status {
         /// The node's configuration.
         #[arg(long, short)]
@@ -47,6 +64,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// TLS key algorithms of `keygen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeyAlg {
+    /// ECDSA P-256 (widest TLS support).
+    EcdsaP256,
+    /// Ed25519.
+    Ed25519,
 }
 
 fn main() -> ExitCode {
@@ -92,9 +118,20 @@ async fn run(cli: Cli) -> Result<()> {
             let cfg = NodeConfig::load(&config)?;
             reindex(&cfg, json)
         }
+        Command::Keygen { dir, id, algorithm } => keygen(&dir, &id, algorithm),
         Command::Status { config, json } => {
             let cfg = NodeConfig::load(&config)?;
-            let report = status(&cfg).await?;
+            let report = match status(&cfg).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The node may be unreachable *because* something
+                    // expired: say so from the files.
+                    for w in local_warnings(&cfg) {
+                        eprintln!("warning: {w}");
+                    }
+                    return Err(e);
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -228,6 +265,134 @@ async fn status(cfg: &NodeConfig) -> Result<serde_json::Value> {
     }
 }
 
+/// Expiry warnings from the bundle's own files (certificate, CA, CRL),
+/// for when the node cannot be asked.
+fn local_warnings(cfg: &NodeConfig) -> Vec<String> {
+    use chapar_certs::expiry::{cert_not_after, crl_next_update, due};
+    let now = time::OffsetDateTime::now_utc();
+    let text = |p: &std::path::Path| std::fs::read_to_string(p).ok();
+    let mut out = Vec::new();
+    let mut check = |what: String, at: Option<time::OffsetDateTime>, action: &str| {
+        if let Some(d) = at.and_then(|at| due(at, now)) {
+            let when =
+                d.at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+            out.push(if d.expired {
+                format!("{what} EXPIRED at {when}: {action}")
+            } else {
+                format!(
+                    "{what} expires at {when} (in {} days): {action}",
+                    d.days_left
+                )
+            });
+        }
+    };
+    check(
+        format!("this node's certificate {}", cfg.tls.cert.display()),
+        text(&cfg.tls.cert).and_then(|t| cert_not_after(&t, "certificate").ok()),
+        &format!(
+            "ask the ministry administrators for `chapar admin node renew {}`, install the new node.crt (and node.key) and restart the node",
+            cfg.node_id
+        ),
+    );
+    check(
+        format!("the ministry CA {}", cfg.tls.ca.display()),
+        text(&cfg.tls.ca).and_then(|t| cert_not_after(&t, "CA").ok()),
+        "the ministry administrators must put a new CA in place",
+    );
+    check(
+        format!("the bundle's CRL {}", cfg.tls.crl.display()),
+        text(&cfg.tls.crl)
+            .and_then(|t| crl_next_update(&t, "CRL").ok())
+            .and_then(|(_, next)| next),
+        "a running node uses the newer one its roster carries; the ministry administrators renew it with `chapar admin crl renew`",
+    );
+    out
+}
+
+/// `chapar-node keygen`: the node's keys, made here and kept here.
+fn keygen(dir: &std::path::Path, id: &str, alg: KeyAlg) -> Result<()> {
+    use chapar_certs::{Access, Identity, KeyAlgorithm, Zeroizing};
+    use chapar_node::config::bundle;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+
+    let identity = Identity::node(id).with_context(|| format!("bad --id {id:?}"))?;
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tls_key = dir.join(bundle::KEY);
+    let sign_key = dir.join(bundle::SIGNING_KEY);
+    let mut report = Vec::new();
+
+    // The TLS key: made once, never overwritten.
+    let key_pem = if tls_key.exists() {
+        chapar_certs::check_key_permissions(&tls_key)?;
+        report.push(format!("kept the TLS key {}", tls_key.display()));
+        chapar_certs::read_secret(&tls_key)?
+    } else {
+        let alg = match alg {
+            KeyAlg::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+            KeyAlg::Ed25519 => KeyAlgorithm::Ed25519,
+        };
+        let pem = chapar_certs::new_private_key(alg)?;
+        chapar_certs::write_new(&tls_key, pem.as_bytes(), Access::Secret)?;
+        report.push(format!("wrote the TLS key {} (0600)", tls_key.display()));
+        pem
+    };
+    let csr =
+        chapar_certs::certificate_request(&identity, &key_pem, &tls_key.display().to_string())?;
+
+    // The document-signing key: likewise.
+    let signing = if sign_key.exists() {
+        chapar_certs::check_key_permissions(&sign_key)?;
+        report.push(format!("kept the signing key {}", sign_key.display()));
+        let pem = chapar_certs::read_secret(&sign_key)?;
+        chapar_proto::keys::signing_key_from_pem(&pem)
+            .with_context(|| format!("bad signing key {}", sign_key.display()))?
+    } else {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut *seed).map_err(|e| anyhow!("no OS randomness: {e}"))?;
+        let key = chapar_proto::keys::signing_key_from_seed(*seed);
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| anyhow!("cannot encode the signing key: {e}"))?;
+        chapar_certs::write_new(&sign_key, pem.as_bytes(), Access::Secret)?;
+        report.push(format!(
+            "wrote the signing key {} (0600)",
+            sign_key.display()
+        ));
+        key
+    };
+    let public = chapar_proto::keys::public_key_to_pem(&chapar_proto::PublicKey(
+        signing.verifying_key().to_bytes(),
+    ))?;
+    let csr_path = dir.join("node.csr");
+    let pub_path = dir.join("node-sign.pub");
+    chapar_certs::write_atomic(&csr_path, csr.as_bytes(), Access::Public)?;
+    chapar_certs::write_atomic(&pub_path, public.as_bytes(), Access::Public)?;
+    report.push(format!(
+        "wrote the certificate request {} and the public signing key {}",
+        csr_path.display(),
+        pub_path.display()
+    ));
+    for line in report {
+        println!("{line}");
+    }
+    println!(
+        "\nNext: send {} and {} (nothing secret) to the ministry administrators, who run\n  chapar admin node add --id {id} --mission MISSION --csr node.csr --signing-key node-sign.pub ...\n(or, to renew: chapar admin node renew {id} --csr node.csr), then copy the bundle they send\n(node.toml, node.crt, ca.crt, crl.pem, roster.chpr, root.pub) into {}.",
+        csr_path.display(),
+        pub_path.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
 fn print_status(r: &serde_json::Value) {
     let s = |k: &str| {
         r.get(k)
@@ -266,6 +431,13 @@ fn print_status(r: &serde_json::Value) {
                 g("last_sync_ms"),
                 g("last_error").replace("null", ""),
             );
+        }
+    }
+    if let Some(warnings) = r.get("warnings").and_then(|w| w.as_array()) {
+        for w in warnings {
+            if let Some(m) = w.get("message").and_then(|m| m.as_str()) {
+                println!("WARNING: {m}");
+            }
         }
     }
 }

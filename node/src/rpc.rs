@@ -60,13 +60,17 @@ async fn handle(
     send: &mut quinn::SendStream,
 ) -> Option<Message> {
     if let Message::Status = request {
-        // Only listed, unrevoked nodes and people learn about peers.
-        return Some(match shared.admit_identity(who) {
-            Ok(()) => Message::StatusReport {
-                json: crate::status::report(shared).to_string(),
+        // Only listed, unrevoked nodes and people; counts and peers only for
+        // nodes and administrators.
+        return Some(match crate::status::report_for(shared, who) {
+            Ok(report) => Message::StatusReport {
+                json: report.to_string(),
             },
             Err(reason) => error(code::FORBIDDEN, reason),
         });
+    }
+    if let Message::Roster { document } = request {
+        return Some(crate::status::roster_exchange(shared, who, document).await);
     }
     let Some(me) = person(shared, who) else {
         // Not (yet) in this node's roster: the only thing to do is to

@@ -98,9 +98,20 @@ pub fn bundle_trust(cfg: &NodeConfig) -> Result<(chapar_proto::PublicKey, Docume
     Ok((root, roster))
 }
 
+/// Refuses private key files that other users can read (the TLS key, and
+/// the signing key if the bundle has one), with the `chmod` that fixes it.
+pub fn check_key_files(cfg: &NodeConfig) -> Result<(), StartError> {
+    chapar_certs::check_key_permissions(&cfg.tls.key)?;
+    if cfg.trust.signing_key.exists() {
+        chapar_certs::check_key_permissions(&cfg.trust.signing_key)?;
+    }
+    Ok(())
+}
+
 /// Opens the store, puts the roster in force, listens, and dials peers.
 pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
     let (root, roster) = bundle_trust(&cfg)?;
+    check_key_files(&cfg)?;
     let tls = cfg.tls_materials()?;
     let store = Store::open(&cfg.data_dir)?;
     let (stop, stop_rx) = watch::channel(false);
@@ -129,6 +140,7 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
             peer,
         )));
     }
+    tasks.push(tokio::spawn(watch_expiry(shared.clone())));
     info!(
         node = %shared.me,
         addr = %endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -143,6 +155,45 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
         tasks,
         indexer: Some(indexer),
     })
+}
+
+/// How often the node looks for certificates and CRLs about to expire.
+const EXPIRY_CHECK: Duration = Duration::from_secs(15 * 60);
+/// How often the same expiry warning is logged again.
+const EXPIRY_REPEAT: Duration = Duration::from_secs(24 * 3600);
+
+/// Logs every certificate or CRL that expires within 14 days (or has):
+/// this node's, the CA's, the CRL in force and connected peers' — at
+/// start, as soon as a new one shows up, and once a day after that.
+async fn watch_expiry(shared: Arc<Shared>) {
+    let mut logged: std::collections::HashMap<String, std::time::Instant> = Default::default();
+    let mut shutdown = shared.shutdown.clone();
+    // The first check waits a moment, so that peers dialed at start are
+    // connected and their certificates seen.
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let found = crate::status::warnings(&shared, time::OffsetDateTime::now_utc());
+        for w in &found {
+            let again = logged
+                .get(&w.subject)
+                .is_none_or(|at| now.duration_since(*at) >= EXPIRY_REPEAT);
+            if again {
+                tracing::warn!(expires = %w.due.at, "{}", w.line());
+                logged.insert(w.subject.clone(), now);
+            }
+        }
+        // Forget what was renewed, so that a later problem is logged at once.
+        logged.retain(|subject, _| found.iter().any(|w| &w.subject == subject));
+        next = tokio::time::Instant::now() + EXPIRY_CHECK;
+    }
 }
 
 /// Opens (or rebuilds) the search index and starts following the store.

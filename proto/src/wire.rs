@@ -14,7 +14,9 @@
 //! - **RPC**: a client opens one bidirectional stream per request, writes
 //!   one request frame and reads the answer: `Submitted`, `Documents`,
 //!   `Listing`, `StatusReport` or `Error`; `Subscribe` is answered by a
-//!   stream of `Documents` frames until the client goes away.
+//!   stream of `Documents` frames until the client goes away; `Roster`
+//!   (the client's roster, applied if newer; may be empty) is answered by
+//!   the node's `Roster` in force, which carries the current CRL.
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::document::{Kind, MAX_DOCUMENT};

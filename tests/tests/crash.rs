@@ -353,8 +353,10 @@ async fn kill_9_during_catch_up_loses_nothing_acknowledged_and_converges() {
     let uh = m
         .add_user("uh", "mfa", Secret, &ROLES, &[], "hub")
         .expect("uh");
+    // An administrator: only they (and nodes) see a node's document count.
+    let ua_roles = [ROLES.as_slice(), &[Role::Admin]].concat();
     let ua = m
-        .add_user("ua", "emb-a", Secret, &ROLES, &[], "a-1")
+        .add_user("ua", "emb-a", Secret, &ua_roles, &[], "a-1")
         .expect("ua");
     let a_dir = NodeConfig::load(&a_toml).expect("a-1 config").data_dir;
 

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use chapar_certs::{Ca, Identity, IssuedCert, LeafRequest, RevokedCert, Validity};
+use chapar_certs::{
+    Ca, Identity, IssuedCert, LeafRequest, RevokedCert, SignedCert, Validity, Zeroizing,
+};
 use chapar_node::config::bundle;
 use chapar_proto::keys::{public_key_to_pem, signing_key_from_pem, signing_key_from_seed};
 use chapar_proto::roster::accept_update;
@@ -28,7 +30,7 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::files::{Plan, read_bytes, read_text};
+use crate::files::{Plan, read_bytes, read_secret, read_text};
 
 /// File names inside the ministry directory.
 pub mod file {
@@ -50,9 +52,10 @@ pub mod file {
     pub const CRL: &str = "crl.pem";
 }
 
-/// Default CRL lifetime: nodes refuse every handshake once the CRL is
-/// older than this, so it must be renewed (`chapar admin crl renew`)
-/// before then.
+/// Default CRL lifetime. Nodes and clients warn from 14 days before it
+/// runs out; a stale CRL still revokes what it lists and no longer locks
+/// anyone out (ADR 0014), but renew it (`chapar admin crl renew`) before
+/// then all the same.
 pub const DEFAULT_CRL_DAYS: u32 = 30;
 
 /// The bookkeeping in `ministry.toml`.
@@ -120,7 +123,18 @@ pub fn random_seed() -> Result<[u8; 32]> {
 
 /// A fresh ed25519 signing key.
 pub fn new_signing_key() -> Result<SigningKey> {
-    Ok(signing_key_from_seed(random_seed()?))
+    let seed = Zeroizing::new(random_seed()?);
+    Ok(signing_key_from_seed(*seed))
+}
+
+/// The PKCS#8 PEM of a signing key, in memory wiped on drop.
+pub fn signing_key_pem(key: &SigningKey) -> Result<Zeroizing<String>> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("cannot encode a signing key: {e}"))?;
+    Ok(Zeroizing::new(pem.as_str().to_owned()))
 }
 
 /// RFC 3339 text of a time.
@@ -145,11 +159,11 @@ impl Ministry {
         let state: State = toml::from_str(&read_text(&state_path, "ministry state")?)
             .with_context(|| format!("malformed ministry state {}", state_path.display()))?;
         let root_path = dir.join(file::ROOT_KEY);
-        let root = signing_key_from_pem(&read_text(&root_path, "root key")?)
+        let root = signing_key_from_pem(&read_secret(&root_path, "root key")?)
             .with_context(|| format!("bad root key {}", root_path.display()))?;
         let ca = Ca::from_pem(
             &read_text(&dir.join(file::CA_CERT), "CA certificate")?,
-            &read_text(&dir.join(file::CA_KEY), "CA key")?,
+            &read_secret(&dir.join(file::CA_KEY), "CA key")?,
         )
         .with_context(|| format!("cannot load the ministry CA from {}", dir.display()))?;
         let roster_path = dir.join(file::ROSTER);
@@ -212,6 +226,76 @@ impl Ministry {
         Ok(cert)
     }
 
+    /// Like [`Ministry::issue`], for the public key of a certificate
+    /// request (`csr_pem`, read from `csr_path`): the ministry never sees
+    /// the private key.
+    pub fn issue_for_csr(
+        &mut self,
+        identity: &Identity,
+        days: u32,
+        dns_names: Vec<String>,
+        ips: Vec<std::net::IpAddr>,
+        csr_pem: &str,
+        csr_path: &Path,
+    ) -> Result<SignedCert> {
+        let serial = self.state.next_serial;
+        let mut req = LeafRequest::new(identity.clone(), serial, Validity::days_from_now(days));
+        req.dns_names = dns_names;
+        req.ips = ips;
+        let cert = self
+            .ca
+            .issue_for_csr(&req, csr_pem, &csr_path.display().to_string())
+            .with_context(|| {
+                format!(
+                    "cannot issue a certificate for {} {} from {}",
+                    identity.kind(),
+                    identity.id(),
+                    csr_path.display()
+                )
+            })?;
+        self.state.next_serial += 1;
+        self.state.certificates.push(IssuedRecord {
+            serial,
+            identity: identity.uri(),
+            not_after: rfc3339(cert.not_after),
+            revoked_at: None,
+        });
+        Ok(cert)
+    }
+
+    /// Serials of the certificates of `identity` (a SAN URI) that are
+    /// neither revoked nor expired.
+    pub fn live_certificates(&self, identity: &str) -> Vec<u64> {
+        let now = OffsetDateTime::now_utc();
+        self.state
+            .certificates
+            .iter()
+            .filter(|c| c.identity == identity && c.revoked_at.is_none())
+            .filter(|c| {
+                OffsetDateTime::parse(&c.not_after, &time::format_description::well_known::Rfc3339)
+                    .map_or(true, |t| t > now)
+            })
+            .map(|c| c.serial)
+            .collect()
+    }
+
+    /// The signed roster in force, as stored in the directory.
+    pub fn roster_doc(&self) -> Result<Document> {
+        let path = self.dir.join(file::ROSTER);
+        Document::decode(&read_bytes(&path, "roster")?)
+            .with_context(|| format!("malformed roster {}", path.display()))
+    }
+
+    /// Adds the bookkeeping (`ministry.toml`) to `plan`, for changes that
+    /// publish no new roster.
+    pub fn save_state(&self, plan: &mut Plan) -> Result<()> {
+        plan.file(
+            self.dir.join(file::STATE),
+            toml::to_string_pretty(&self.state).context("cannot serialise ministry state")?,
+        );
+        Ok(())
+    }
+
     /// Marks every unrevoked certificate whose identity is `identity` (or
     /// whose serial is `serial`) as revoked now; returns their serials.
     pub fn revoke_certificates(&mut self, identity: Option<&str>, serial: Option<u64>) -> Vec<u64> {
@@ -255,10 +339,7 @@ impl Ministry {
         );
         plan.file(self.dir.join(file::CRL), crl_pem.clone());
         self.crl_pem = crl_pem;
-        plan.file(
-            self.dir.join(file::STATE),
-            toml::to_string_pretty(&self.state).context("cannot serialise ministry state")?,
-        );
+        self.save_state(plan)?;
         self.roster = roster;
         Ok(doc)
     }

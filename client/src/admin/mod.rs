@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chapar_certs::{Ca, Identity, KeyAlgorithm, Validity};
 use chapar_node::config::{NodeConfig, Peer};
-use chapar_proto::keys::{public_key_to_pem, signing_key_to_pem};
+use chapar_proto::keys::{public_key_from_pem, public_key_to_pem};
 use chapar_proto::{
     Caption, Classification, Country, Id, Mission, MissionKind, Node, NodeRole, Person, PublicKey,
     Revocation, Role, Roles, Roster, Subject,
@@ -21,8 +21,10 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::config::UserConfig;
-use crate::files::{Plan, read_text};
-use ministry::{DEFAULT_CRL_DAYS, Ministry, State, file, new_signing_key, now_ms};
+use crate::files::{Plan, read_secret, read_text};
+use ministry::{
+    DEFAULT_CRL_DAYS, Ministry, State, file, new_signing_key, now_ms, rfc3339, signing_key_pem,
+};
 
 /// Arguments of `chapar admin init`.
 #[derive(Debug, Clone, Args)]
@@ -155,6 +157,32 @@ pub struct NodeAddArgs {
     pub bundle: BundleArgs,
 }
 
+/// `chapar admin node add` on the command line: [`NodeAddArgs`] and,
+/// for a node that made its own keys, its certificate request.
+#[derive(Debug, Clone, Args)]
+pub struct NodeAddCli {
+    /// The node.
+    #[command(flatten)]
+    pub node: NodeAddArgs,
+    /// Keys the node made itself.
+    #[command(flatten)]
+    pub keys: NodeKeys,
+}
+
+/// A node's own keys (`chapar-node keygen`): the bundle then holds no
+/// private key at all.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeKeys {
+    /// The node's certificate request (node.csr from `chapar-node keygen`):
+    /// sign its TLS key instead of making one. Only its public key is used.
+    #[arg(long, requires = "signing_key")]
+    pub csr: Option<PathBuf>,
+    /// The node's public signing key (node-sign.pub from `chapar-node
+    /// keygen`), put in the roster.
+    #[arg(long, requires = "csr")]
+    pub signing_key: Option<PathBuf>,
+}
+
 /// Node roles on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleArg {
@@ -206,6 +234,44 @@ pub struct BundleArgs {
     /// Replace files in an existing bundle directory.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Arguments of `chapar admin node renew` and `chapar admin user renew`.
+#[derive(Debug, Clone, Args)]
+pub struct RenewArgs {
+    /// The node or person whose certificate to renew.
+    pub id: String,
+    /// Lifetime of the new certificate, in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Revoke the current certificate(s) now, by serial (in a new roster and
+    /// CRL). Without it they stay valid until they expire, so the node or
+    /// person keeps working until the new files are installed.
+    #[arg(long)]
+    pub revoke_old: bool,
+    /// Bundle directory to write the new files into [default: <ministry
+    /// dir>/nodes/<id> or users/<id>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `chapar admin node renew`.
+#[derive(Debug, Clone, Args)]
+pub struct NodeRenewArgs {
+    /// What to renew.
+    #[command(flatten)]
+    pub renew: RenewArgs,
+    /// The node's certificate request (from `chapar-node keygen`, which keeps
+    /// the node's key): sign it instead of making a new key.
+    #[arg(long)]
+    pub csr: Option<PathBuf>,
+    /// Extra DNS names for the certificate (besides the endpoint's and the
+    /// current certificate's).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Extra IP addresses for the certificate.
+    #[arg(long)]
+    pub ip: Vec<IpAddr>,
 }
 
 /// What `chapar admin revoke` withdraws.
@@ -278,7 +344,7 @@ pub fn init(dir: &Path, a: &InitArgs) -> Result<Outcome> {
     let ca = match (&a.ca_cert, &a.ca_key) {
         (Some(cert), Some(key)) => Ca::from_pem(
             &read_text(cert, "CA certificate")?,
-            &read_text(key, "CA key")?,
+            &read_secret(key, "CA key")?,
         )
         .with_context(|| {
             format!(
@@ -320,7 +386,7 @@ pub fn init(dir: &Path, a: &InitArgs) -> Result<Outcome> {
         root,
     };
     let mut plan = Plan::default();
-    plan.secret(dir.join(file::ROOT_KEY), signing_key_to_pem(&m.root)?);
+    plan.secret(dir.join(file::ROOT_KEY), signing_key_pem(&m.root)?);
     plan.file(
         dir.join(file::ROOT_PUB),
         public_key_to_pem(&m.root_public())?,
@@ -400,66 +466,126 @@ fn split_endpoint(endpoint: &str) -> Result<(String, u16)> {
 
 /// `chapar admin node add`.
 pub fn add_node(dir: &Path, a: &NodeAddArgs) -> Result<Outcome> {
-    let mut m = Ministry::open(dir)?;
-    let node_id = id(&a.id, "node")?;
-    let mission = id(&a.mission, "mission")?;
-    let mut dns = a.dns.clone();
-    let mut ips = a.ip.clone();
-    let listen = match &a.endpoint {
+    add_node_with(dir, a, &NodeKeys::default())
+}
+
+/// The DNS names and IP addresses a node's certificate carries: those
+/// given, and its endpoint's host; and the address it listens on.
+fn node_names(
+    endpoint: Option<&str>,
+    listen: Option<SocketAddr>,
+    dns: &[String],
+    ip: &[IpAddr],
+) -> Result<(Vec<String>, Vec<IpAddr>, SocketAddr)> {
+    let mut dns = dns.to_vec();
+    let mut ips = ip.to_vec();
+    let listen = match endpoint {
         Some(ep) => {
             let (host, port) = split_endpoint(ep)?;
             match host.parse::<IpAddr>() {
                 Ok(ip) => {
                     ips.push(ip);
-                    a.listen.unwrap_or(SocketAddr::new(ip, port))
+                    listen.unwrap_or(SocketAddr::new(ip, port))
                 }
                 Err(_) => {
                     dns.push(host);
-                    a.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], port)))
+                    listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], port)))
                 }
             }
         }
-        None => a.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7400))),
+        None => listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7400))),
     };
+    dns.sort();
+    dns.dedup();
+    ips.sort();
+    ips.dedup();
+    Ok((dns, ips, listen))
+}
+
+/// `chapar admin node add`, with the node's own keys if it made them
+/// (`keys.csr`): then the bundle holds no private key.
+pub fn add_node_with(dir: &Path, a: &NodeAddArgs, keys: &NodeKeys) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let node_id = id(&a.id, "node")?;
+    let mission = id(&a.mission, "mission")?;
+    let (dns, ips, listen) = node_names(a.endpoint.as_deref(), a.listen, &a.dns, &a.ip)?;
     let role = match a.role {
         RoleArg::Hub => NodeRole::Hub,
         RoleArg::Mission => NodeRole::Mission,
     };
-    let signing = new_signing_key()?;
+    // Either we make the node's signing key, or it sent us its public half.
+    let (signing, signing_public) = match &keys.signing_key {
+        Some(path) => {
+            let pk = public_key_from_pem(&read_text(path, "node signing public key")?)
+                .with_context(|| {
+                    format!(
+                        "{} is not the node's public signing key (node-sign.pub from `chapar-node keygen`)",
+                        path.display()
+                    )
+                })?;
+            (None, pk)
+        }
+        None => {
+            let k = new_signing_key()?;
+            let pk = PublicKey(k.verifying_key().to_bytes());
+            (Some(k), pk)
+        }
+    };
     let mut roster = m.roster.clone();
     roster.add_node(Node {
         id: node_id.clone(),
         mission: mission.clone(),
         role,
         accreditation: a.accreditation,
-        signing_key: PublicKey(signing.verifying_key().to_bytes()),
+        signing_key: signing_public,
         endpoint: a.endpoint.clone(),
     })?;
     let peers = choose_peers(&roster, &node_id, &a.peers)?;
 
-    let cert = m.issue(&Identity::node(node_id.as_str())?, a.bundle.days, dns, ips)?;
-    let serial = cert.serial;
-
+    let identity = Identity::node(node_id.as_str())?;
     let bundle = a
         .bundle
         .out
         .clone()
         .unwrap_or_else(|| dir.join("nodes").join(node_id.as_str()));
-    let mut plan = Plan::default();
-    let doc = m.publish(roster, &mut plan)?;
     let cfg = NodeConfig::for_bundle(node_id.as_str(), mission.as_str(), listen, peers);
+    let mut plan = Plan::default();
+    let serial = match &keys.csr {
+        Some(csr) => {
+            let text = read_text(csr, "certificate request")?;
+            let cert = m.issue_for_csr(&identity, a.bundle.days, dns, ips, &text, csr)?;
+            plan.file(bundle.join(&cfg.tls.cert), cert.cert_pem);
+            cert.serial
+        }
+        None => {
+            let cert = m.issue(&identity, a.bundle.days, dns, ips)?;
+            plan.file(bundle.join(&cfg.tls.cert), cert.cert_pem.clone());
+            plan.secret(bundle.join(&cfg.tls.key), &cert.key_pem);
+            cert.serial
+        }
+    };
+    if let Some(signing) = &signing {
+        plan.secret(
+            bundle.join(&cfg.trust.signing_key),
+            signing_key_pem(signing)?,
+        );
+    }
+    let doc = m.publish(roster, &mut plan)?;
     plan.file(bundle.join(chapar_node::config::FILE_NAME), cfg.to_toml());
-    plan.file(bundle.join(&cfg.tls.cert), cert.cert_pem.clone());
-    plan.secret(bundle.join(&cfg.tls.key), cert.key_pem.clone());
-    plan.secret(
-        bundle.join(&cfg.trust.signing_key),
-        signing_key_to_pem(&signing)?,
-    );
     m.common_bundle_files(&bundle, &doc, &mut plan)?;
     let files = commit(&m, plan, a.bundle.force)?;
+    let keys_note = if keys.csr.is_some() {
+        format!(
+            "; the bundle holds no private key: copy its files into the node's key directory (beside the {} and {} `chapar-node keygen` wrote)",
+            cfg.tls.key.display(),
+            cfg.trust.signing_key.display()
+        )
+    } else {
+        String::new()
+    };
     Ok(Outcome {
         message: format!(
-            "added node {node_id} ({}, {}) for mission {mission}; bundle in {}",
+            "added node {node_id} ({}, {}) for mission {mission}; bundle in {}{keys_note}",
             role.as_str().to_ascii_lowercase(),
             a.accreditation,
             bundle.display()
@@ -597,8 +723,8 @@ pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
     );
     plan.file(bundle.join(crate::config::FILE_NAME), cfg.to_toml());
     plan.file(bundle.join(&cfg.cert), cert.cert_pem.clone());
-    plan.secret(bundle.join(&cfg.key), cert.key_pem.clone());
-    plan.secret(bundle.join(&cfg.signing_key), signing_key_to_pem(&signing)?);
+    plan.secret(bundle.join(&cfg.key), &cert.key_pem);
+    plan.secret(bundle.join(&cfg.signing_key), signing_key_pem(&signing)?);
     m.common_bundle_files(&bundle, &doc, &mut plan)?;
     let files = commit(&m, plan, a.bundle.force)?;
     Ok(Outcome {
@@ -708,6 +834,166 @@ pub fn renew_crl(dir: &Path, days: Option<u32>) -> Result<Outcome> {
         roster_version: m.roster.version,
         bundle: None,
         serials: vec![],
+        files,
+    })
+}
+
+/// `chapar admin node renew`: a new certificate for a node already in the
+/// roster — same id, same signing key, same roster entry — with a new TLS
+/// key (or the public key of the node's own request, `--csr`). The new
+/// `node.crt` (and `node.key`), with the current roster, CRL, CA and root
+/// key, are written into the bundle directory; the node uses them once the
+/// operator copies them over the old ones and restarts it. The old
+/// certificate is revoked now with `--revoke-old`, else left to expire.
+pub fn renew_node(dir: &Path, a: &NodeRenewArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let nid = id(&a.renew.id, "node")?;
+    let node = usable_node(&m.roster, &nid, "node")?.clone();
+    let identity = Identity::node(nid.as_str())?;
+    let bundle = a
+        .renew
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("nodes").join(nid.as_str()));
+    let (cert_file, key_file) = (
+        chapar_node::config::bundle::CERT,
+        chapar_node::config::bundle::KEY,
+    );
+    // Keep every name the current certificate answers to (the bundle's, if
+    // it is this node's), and the endpoint's.
+    let (mut dns, mut ips) = (a.dns.clone(), a.ip.clone());
+    if let Ok(text) = std::fs::read_to_string(bundle.join(cert_file))
+        && let Ok(der) = chapar_certs::read_cert_pem(&text, "current certificate")
+        && chapar_certs::peer_identity(&der).is_ok_and(|p| p.identity == identity)
+        && let Ok((d, i)) = chapar_certs::cert_host_names(&der)
+    {
+        dns.extend(d);
+        ips.extend(i);
+    }
+    let (dns, ips, _) = node_names(node.endpoint.as_deref(), None, &dns, &ips)?;
+
+    let old = m.live_certificates(&identity.uri());
+    let mut plan = Plan::default();
+    let (serial, not_after) = match &a.csr {
+        Some(csr) => {
+            let text = read_text(csr, "certificate request")?;
+            let cert = m.issue_for_csr(&identity, a.renew.days, dns, ips, &text, csr)?;
+            plan.file(bundle.join(cert_file), cert.cert_pem);
+            // The node keeps its key: a key left in the bundle would not
+            // match the new certificate.
+            plan.remove(bundle.join(key_file));
+            (cert.serial, cert.not_after)
+        }
+        None => {
+            let cert = m.issue(&identity, a.renew.days, dns, ips)?;
+            plan.file(bundle.join(cert_file), cert.cert_pem.clone());
+            plan.secret(bundle.join(key_file), &cert.key_pem);
+            (cert.serial, cert.not_after)
+        }
+    };
+    finish_renewal(
+        &mut m,
+        plan,
+        &bundle,
+        &old,
+        a.renew.revoke_old,
+        &format!("node {nid}"),
+        serial,
+        not_after,
+    )
+}
+
+/// `chapar admin user renew`: a new certificate and TLS key for a person
+/// already in the roster — same id, same signing key — written into their
+/// bundle directory. The old certificate is revoked now with
+/// `--revoke-old`, else left to expire.
+pub fn renew_user(dir: &Path, a: &RenewArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let pid = id(&a.id, "user")?;
+    if m.roster.person(&pid).is_none() {
+        bail!("no user {pid} in the roster; `chapar admin roster show` lists them");
+    }
+    if m.roster.is_revoked(&Subject::Person(pid.clone()), now_ms()) {
+        bail!("user {pid} is revoked; a revoked person gets no new certificate");
+    }
+    let identity = Identity::user(pid.as_str())?;
+    let bundle = a
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("users").join(pid.as_str()));
+    let old = m.live_certificates(&identity.uri());
+    let cert = m.issue(&identity, a.days, vec![], vec![])?;
+    let mut plan = Plan::default();
+    plan.file(
+        bundle.join(crate::config::bundle::CERT),
+        cert.cert_pem.clone(),
+    );
+    plan.secret(bundle.join(crate::config::bundle::KEY), &cert.key_pem);
+    finish_renewal(
+        &mut m,
+        plan,
+        &bundle,
+        &old,
+        a.revoke_old,
+        &format!("user {pid}"),
+        cert.serial,
+        cert.not_after,
+    )
+}
+
+/// Revokes the old certificates (new roster and CRL) or keeps them, adds
+/// the current trust files to the bundle, and writes everything.
+#[allow(clippy::too_many_arguments)]
+fn finish_renewal(
+    m: &mut Ministry,
+    mut plan: Plan,
+    bundle: &Path,
+    old: &[u64],
+    revoke_old: bool,
+    label: &str,
+    serial: u64,
+    not_after: time::OffsetDateTime,
+) -> Result<Outcome> {
+    let doc = if revoke_old && !old.is_empty() {
+        let mut roster = m.roster.clone();
+        for s in old {
+            m.revoke_certificates(None, Some(*s));
+            roster.revoke(Revocation {
+                subject: Subject::Certificate(*s),
+                effective_ms: now_ms(),
+                reason: format!("superseded by certificate serial {serial} ({label} renewed)"),
+            })?;
+        }
+        m.publish(roster, &mut plan)?
+    } else {
+        m.save_state(&mut plan)?;
+        m.roster_doc()?
+    };
+    m.common_bundle_files(bundle, &doc, &mut plan)?;
+    // Renewing replaces the bundle's certificate, key and trust files: that
+    // is its purpose, so no --force.
+    plan.check(true, &[])?;
+    let files = plan.commit()?;
+    let list = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let old_note = match (old.is_empty(), revoke_old) {
+        (true, _) => "no earlier certificate is still valid".to_owned(),
+        (false, true) => format!("old certificate(s) {} revoked", list(old)),
+        (false, false) => format!(
+            "old certificate(s) {} stay valid until they expire (revoke with `chapar admin revoke cert SERIAL`)",
+            list(old)
+        ),
+    };
+    let mut serials = vec![serial];
+    serials.extend_from_slice(old);
+    Ok(Outcome {
+        message: format!(
+            "renewed {label}: certificate serial {serial} valid until {}; {old_note}; new files in {}",
+            rfc3339(not_after),
+            bundle.display()
+        ),
+        roster_version: m.roster.version,
+        bundle: Some(bundle.to_owned()),
+        serials,
         files,
     })
 }
