@@ -116,6 +116,9 @@ enum UserCommand {
     Add(admin::UserAddArgs),
     /// Issue a new certificate for a person (same id and signing key) into their bundle.
     Renew(admin::RenewArgs),
+    /// Change a person's clearance, roles, captions, mission or name from
+    /// now on (what they signed before keeps its earlier standing).
+    Update(admin::UserUpdateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +202,9 @@ fn run(cli: &Cli) -> Result<()> {
                 AdminCommand::User {
                     command: UserCommand::Renew(a),
                 } => admin::renew_user(dir, a)?,
+                AdminCommand::User {
+                    command: UserCommand::Update(a),
+                } => admin::update_user(dir, a)?,
                 AdminCommand::Revoke(a) => admin::revoke(dir, a)?,
                 AdminCommand::Crl {
                     command: CrlCommand::Renew { days },

@@ -314,21 +314,42 @@ impl Ministry {
     /// Signs `roster` as the next version with a fresh CRL embedded, and
     /// adds the roster, its history copy, the CRL and the state to `plan`.
     /// Returns the signed roster document.
-    pub fn publish(&mut self, mut roster: Roster, plan: &mut Plan) -> Result<Document> {
+    pub fn publish(&mut self, roster: Roster, plan: &mut Plan) -> Result<Document> {
+        self.publish_at(roster, plan, now_ms())
+    }
+
+    /// [`Ministry::publish`], signed as made at `created_ms`: a roster
+    /// that closes a person's term at a time must be made no later than it
+    /// (a newer roster may not rewrite the past).
+    pub fn publish_at(
+        &mut self,
+        mut roster: Roster,
+        plan: &mut Plan,
+        created_ms: u64,
+    ) -> Result<Document> {
         roster.version = self.roster.version + 1;
-        self.finish_roster(roster, plan)
+        self.sign_roster(roster, plan, created_ms)
     }
 
     /// Like [`Ministry::publish`] but keeps `roster.version` as given (for
     /// the first roster).
-    pub fn finish_roster(&mut self, mut roster: Roster, plan: &mut Plan) -> Result<Document> {
+    pub fn finish_roster(&mut self, roster: Roster, plan: &mut Plan) -> Result<Document> {
+        self.sign_roster(roster, plan, now_ms())
+    }
+
+    fn sign_roster(
+        &mut self,
+        mut roster: Roster,
+        plan: &mut Plan,
+        created_ms: u64,
+    ) -> Result<Document> {
         let crl_pem = self.issue_crl()?;
         roster.crl = chapar_certs::read_crls_pem(&crl_pem, "fresh CRL")?
             .into_iter()
             .next()
             .map(|c| c.to_vec())
             .unwrap_or_default();
-        let doc = Document::sign(&self.root, now_ms(), Body::Roster(roster.clone()))
+        let doc = Document::sign(&self.root, created_ms, Body::Roster(roster.clone()))
             .context("cannot sign the roster")?;
         plan.file(self.dir.join(file::ROSTER), doc.as_bytes());
         plan.file(

@@ -221,6 +221,30 @@ pub struct UserAddArgs {
     pub bundle: BundleArgs,
 }
 
+/// Arguments of `chapar admin user update`: what changes, from now on.
+/// What the person signed before keeps being judged by their standing
+/// then (the roster keeps it as an earlier term).
+#[derive(Debug, Clone, Args)]
+pub struct UserUpdateArgs {
+    /// The person's id.
+    pub id: String,
+    /// New clearance.
+    #[arg(long)]
+    pub clearance: Option<Classification>,
+    /// New roles (the whole set), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<Role>>,
+    /// New captions (the whole set), comma-separated; `none` for none.
+    #[arg(long, value_delimiter = ',')]
+    pub captions: Option<Vec<String>>,
+    /// The mission they move to.
+    #[arg(long)]
+    pub mission: Option<String>,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
 /// Options shared by the commands that issue a certificate and write a
 /// bundle.
 #[derive(Debug, Clone, Args)]
@@ -738,6 +762,95 @@ pub fn add_user(dir: &Path, a: &UserAddArgs) -> Result<Outcome> {
         roster_version: m.roster.version,
         bundle: Some(bundle),
         serials: vec![serial],
+        files,
+    })
+}
+
+/// `chapar admin user update`: a new roster version in which the person's
+/// standing changes now; their earlier standing is kept as a closed term.
+pub fn update_user(dir: &Path, a: &UserUpdateArgs) -> Result<Outcome> {
+    let mut m = Ministry::open(dir)?;
+    let pid = id(&a.id, "user")?;
+    let Some(before) = m.roster.person(&pid).cloned() else {
+        bail!("no user {pid} in the roster; `chapar admin roster show` lists them");
+    };
+    if m.roster.is_revoked(&Subject::Person(pid.clone()), now_ms()) {
+        bail!("user {pid} is revoked");
+    }
+    let mission = a.mission.as_deref().map(|x| id(x, "mission")).transpose()?;
+    if let Some(ms) = &mission
+        && m.roster.mission(ms).is_none()
+    {
+        bail!("--mission {ms}: no such mission; `chapar admin mission add` first");
+    }
+    let captions = a
+        .captions
+        .as_ref()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| !c.eq_ignore_ascii_case("none"))
+                .map(|c| Caption::new(c.to_ascii_uppercase()).context("bad --captions"))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    if let Some(n) = &a.name
+        && n.trim().is_empty()
+    {
+        bail!("--name must not be empty");
+    }
+    let at = now_ms();
+    let mut roster = m.roster.clone();
+    roster.change_person(&pid, at, |p| {
+        if let Some(c) = a.clearance {
+            p.clearance = c;
+        }
+        if let Some(r) = &a.roles {
+            p.roles = Roles::of(r);
+        }
+        if let Some(c) = captions {
+            p.captions = c;
+        }
+        if let Some(ms) = mission {
+            p.mission = ms;
+        }
+        if let Some(n) = &a.name {
+            p.name = n.trim().to_owned();
+        }
+    })?;
+    let after = roster
+        .person(&pid)
+        .cloned()
+        .context("the person is still listed")?;
+    if after == before {
+        bail!("nothing to change: give --clearance, --roles, --captions, --mission or --name");
+    }
+    let mut plan = Plan::default();
+    m.publish_at(roster, &mut plan, at)?;
+    let files = commit(&m, plan, false)?;
+    Ok(Outcome {
+        message: format!(
+            "updated user {pid}: {} at {}, cleared {}, roles {}{}; documents signed before now keep their earlier standing",
+            after.name,
+            after.mission,
+            after.clearance,
+            after.roles,
+            if after.captions.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", captions {}",
+                    after
+                        .captions
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        ),
+        roster_version: m.roster.version,
+        bundle: None,
+        serials: Vec::new(),
         files,
     })
 }
