@@ -155,6 +155,8 @@ const TREE_META: &str = "meta";
 const P_DOC: u8 = b'd';
 const P_ITEM: u8 = b'i';
 const P_KIND: u8 = b'k';
+/// `v` ‖ `DocId` → empty: a held document set aside (voided).
+const P_VOID: u8 = b'v';
 const STATE_SCHEMA: &[u8] = b"s/schema";
 const STATE_MARK: &[u8] = b"s/indexed";
 /// Layout 8: the first segment whose records carry a checksum (u32, BE).
@@ -293,6 +295,8 @@ pub struct CheckReport {
     pub docs: u64,
     /// Total envelope bytes of all documents.
     pub doc_bytes: u64,
+    /// Of `docs`, how many are set aside ([`Store::void`]).
+    pub voided: u64,
 }
 
 /// The node's document store. Cheap to share behind an `Arc`; every method
@@ -320,6 +324,9 @@ pub struct Store {
     ids: Arc<IdFilter>,
     /// The threads filling `ids` and moving the durable mark.
     workers: Mutex<Vec<Worker>>,
+    /// Documents set aside ([`Store::void`]): still held, so never stored
+    /// again, but out of the indexes and never read back.
+    voided: std::sync::RwLock<HashSet<DocId>>,
 }
 
 /// How many documents the store holds and where the last one ends: as
@@ -475,7 +482,8 @@ impl Store {
             formats,
             upgrading_from,
         } = load_state(&path, &db, &main, &seg_dir)?;
-        let mark = replay_tail(&path, &db, &main, &seg_dir, durable, formats)?;
+        let voided = load_voided(&path, &main)?;
+        let mark = replay_tail(&path, &db, &main, &seg_dir, durable, formats, &voided)?;
         let end = mark.end;
         let formats = match upgrading_from {
             None => formats,
@@ -536,6 +544,7 @@ impl Store {
             main: main.clone(),
             meta,
             replayed: mark.count - durable.count,
+            voided: std::sync::RwLock::new(voided),
             writer: Mutex::new(false),
             committed: committed.clone(),
         };
@@ -738,6 +747,9 @@ impl Store {
     /// The stored envelope bytes of a document, without decoding them (for
     /// sending to a peer that will verify them anyway).
     pub fn get_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.is_void(id) {
+            return Ok(None);
+        }
         match self.main.get(doc_key(id)).map_err(|e| self.err(e))? {
             None => Ok(None),
             Some(v) => self.read_envelope(id, &v).map(Some),
@@ -749,6 +761,55 @@ impl Store {
     #[doc(hidden)]
     pub fn id_filter_ready(&self) -> bool {
         self.ids.is_complete()
+    }
+
+    /// Sets held documents aside: a roster no longer allows their author to
+    /// have written them (a compromised key, a standing changed before
+    /// they arrived; ADR 0018). They leave the time and kind indexes (so no
+    /// listing, reconciliation set or scan of the indexes shows them),
+    /// [`Store::get`] no longer returns them, and they stay held
+    /// ([`Store::contains`]), so a peer offering them again gets
+    /// "duplicate", never a second copy. Durable when it returns. Returns
+    /// the ids newly set aside; documents not held are ignored.
+    pub fn void(&self, docs: &[Document]) -> Result<Vec<DocId>, StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut newly = Vec::new();
+        for doc in docs {
+            let id = doc.id();
+            if self.is_void(&id) || !self.contains(&id)? {
+                continue;
+            }
+            let ts = doc.created_ms();
+            self.main
+                .insert(void_key(&id), &[][..])
+                .map_err(|e| self.err(e))?;
+            self.main
+                .remove(item_key(ts, &id))
+                .map_err(|e| self.err(e))?;
+            self.main
+                .remove(kind_key(doc.kind(), ts, &id))
+                .map_err(|e| self.err(e))?;
+            newly.push(id);
+        }
+        if !newly.is_empty() {
+            self.db.flush().map_err(|e| self.err(e))?;
+            let mut voided = self.voided.write().unwrap_or_else(|p| p.into_inner());
+            voided.extend(newly.iter().copied());
+        }
+        Ok(newly)
+    }
+
+    /// Whether `id` was set aside by [`Store::void`].
+    pub fn is_void(&self, id: &DocId) -> bool {
+        self.voided
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// How many documents are set aside.
+    pub fn voided(&self) -> u64 {
+        self.voided.read().unwrap_or_else(|p| p.into_inner()).len() as u64
     }
 
     /// Whether the document is held. Most absent ids are answered from
@@ -913,6 +974,7 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let mut docs = 0u64;
         let mut doc_bytes = 0u64;
+        let mut voided = 0u64;
         for record in self.scan(Position::START) {
             let (doc, after) = record?;
             let id = doc.id();
@@ -950,7 +1012,25 @@ impl Store {
                     });
                 }
             }
+            docs += 1;
+            doc_bytes += len as u64;
             let (ts, kind) = (doc.created_ms(), doc.kind());
+            if self.is_void(&id) {
+                // Set aside: in no index.
+                voided += 1;
+                let indexed = self
+                    .main
+                    .contains_key(item_key(ts, &id))
+                    .map_err(|e| self.err(e))?
+                    || self
+                        .main
+                        .contains_key(kind_key(kind, ts, &id))
+                        .map_err(|e| self.err(e))?;
+                if indexed {
+                    return Err(self.inconsistent(format!("set-aside document {id} is still indexed")));
+                }
+                continue;
+            }
             match self.main.get(item_key(ts, &id)).map_err(|e| self.err(e))? {
                 Some(value) if value[..] == item_value(&doc)[..] => {}
                 Some(_) => {
@@ -967,8 +1047,6 @@ impl Store {
             {
                 return Err(self.inconsistent(format!("document {id} has no by_kind entry")));
             }
-            docs += 1;
-            doc_bytes += len as u64;
         }
         // Each record's entry points at it, so distinct records have
         // distinct entries: with as many entries as records, every entry
@@ -997,17 +1075,22 @@ impl Store {
                 }
                 n += 1;
             }
-            if n != docs {
-                return Err(
-                    self.inconsistent(format!("{name} has {n} entries for {docs} documents"))
-                );
+            if n != docs - voided {
+                return Err(self.inconsistent(format!(
+                    "{name} has {n} entries for {} documents not set aside",
+                    docs - voided
+                )));
             }
         }
         let count = self.len();
         if count != docs {
             return Err(self.inconsistent(format!("count says {count}, found {docs} documents")));
         }
-        Ok(CheckReport { docs, doc_bytes })
+        Ok(CheckReport {
+            docs,
+            doc_bytes,
+            voided,
+        })
     }
 
     fn list_all_by_kind(&self) -> Items {
@@ -1346,6 +1429,26 @@ fn doc_key(id: &DocId) -> [u8; 33] {
     k
 }
 
+fn void_key(id: &DocId) -> [u8; 33] {
+    let mut k = [P_VOID; 33];
+    k[1..].copy_from_slice(&id.0);
+    k
+}
+
+/// The ids [`Store::void`] set aside.
+fn load_voided(path: &Path, main: &sled::Tree) -> Result<HashSet<DocId>, StoreError> {
+    let mut out = HashSet::new();
+    for kv in main.scan_prefix([P_VOID]) {
+        let (k, _) = kv.map_err(|e| engine_error(path, e))?;
+        let id: [u8; 32] = k[1..].try_into().map_err(|_| StoreError::Inconsistent {
+            path: path.to_path_buf(),
+            detail: format!("a set-aside entry of {} bytes", k.len()),
+        })?;
+        out.insert(DocId(id));
+    }
+    Ok(out)
+}
+
 fn ts_id(ts: u64, id: &DocId) -> [u8; TS_ID] {
     let mut k = [0u8; TS_ID];
     k[..8].copy_from_slice(&ts.to_be_bytes());
@@ -1590,6 +1693,7 @@ fn replay_tail(
     seg_dir: &Path,
     durable: Mark,
     formats: Formats,
+    voided: &HashSet<DocId>,
 ) -> Result<Mark, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -1695,7 +1799,13 @@ fn replay_tail(
         let Some(last) = locs.last() else { break };
         end = last.record_end();
         for (doc, loc) in docs.iter().zip(&locs) {
-            index_doc(main, doc, *loc).map_err(|e| engine_error(path, e))?;
+            if voided.contains(&doc.id()) {
+                // Set aside after it was written: its location only.
+                main.insert(&doc_key(&doc.id())[..], &loc.to_bytes()[..])
+                    .map_err(|e| engine_error(path, e))?;
+            } else {
+                index_doc(main, doc, *loc).map_err(|e| engine_error(path, e))?;
+            }
         }
         count += docs.len() as u64;
         replayed += docs.len() as u64;
