@@ -1,7 +1,7 @@
 //! The index end to end: languages (on the project's parallel Uzbek
-//! fixture in `corpus/uzbek`),
-//! query features, wiki current view and history, commit positions,
-//! repair of a damaged index, and the segment count under a trickle.
+//! fixture in `corpus/uzbek`), query features, wiki current view and
+//! history, commit positions, repair of a damaged index, and the segment
+//! count under a trickle.
 
 mod common;
 
