@@ -2,8 +2,9 @@
 //! tantivy's default analyzer, measured in one run so that the ratios are
 //! meaningful on a noisy machine.
 //!
-//! Corpus: the English UN General Debate speeches and the two Uzbek
-//! articles of `shared/corpus` (about 2.5 MB).
+//! Corpus: the English UN General Debate speeches and the parallel Uzbek
+//! fixture (Latin and Cyrillic) of the repository's `corpus/` (about
+//! 2.5 MB).
 //!
 //! `cargo bench -p chapar-search --bench analysis`
 //!
@@ -24,15 +25,15 @@ const ROUNDS: usize = 7;
 const INDEX_ROUNDS: usize = 5;
 
 fn load_corpus() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join("ungd"))
-        .expect("corpus/ungd: see shared/corpus/README.md")
+        .expect("corpus/ungd: see corpus/README.md")
         .map(|entry| entry.expect("directory entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
         .collect();
     paths.sort();
-    paths.push(dir.join("uzbek/raqamli-diplomatiya-latin.txt"));
-    paths.push(dir.join("uzbek/raqamli-diplomatiya-cyrillic.txt"));
+    paths.push(dir.join("uzbek/axborot-almashinuvi-latin.txt"));
+    paths.push(dir.join("uzbek/axborot-almashinuvi-cyrillic.txt"));
     paths
         .iter()
         .map(|path| std::fs::read_to_string(path).expect("corpus file"))

@@ -180,7 +180,7 @@ impl Rng {
     }
 }
 
-/// Russian words for cables and queries: the shared corpus has no Russian,
+/// Russian words for cables and queries: the corpus has no Russian,
 /// so this paragraph was written for the bench (diplomatic register, the
 /// usual inflections, so the Russian stemmer has work to do).
 const RUSSIAN: &str = "Министерство иностранных дел Республики Узбекистан сообщает, что \
@@ -314,20 +314,21 @@ impl Vocabs {
 const LANGUAGE_WEIGHTS: [u32; 4] = [55, 20, 15, 10];
 const QUERY_LANGUAGE_WEIGHTS: [u32; 4] = [50, 20, 20, 10];
 
+/// The repository's `corpus/` directory.
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
 }
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (see shared/corpus/README.md)", path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", path.display()))
 }
 
 /// The ungd speeches: (file name, text), by file name.
 fn speeches() -> Vec<(String, String)> {
     let dir = corpus_dir().join("ungd");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (see shared/corpus/README.md)", dir.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", dir.display()))
         .map(|entry| entry.expect("directory entry of corpus/ungd").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
         // The corpus's own UNGDC_README.txt sits among the speeches.
@@ -358,11 +359,11 @@ fn vocabs(speeches: &[(String, String)]) -> Vocabs {
         english: Vocab::new("english", &english),
         uzbek_latin: Vocab::new(
             "uzbek-latin",
-            &[read(&uzbek.join("raqamli-diplomatiya-latin.txt"))],
+            &[read(&uzbek.join("axborot-almashinuvi-latin.txt"))],
         ),
         uzbek_cyrillic: Vocab::new(
             "uzbek-cyrillic",
-            &[read(&uzbek.join("raqamli-diplomatiya-cyrillic.txt"))],
+            &[read(&uzbek.join("axborot-almashinuvi-cyrillic.txt"))],
         ),
         russian: Vocab::new("russian", &[RUSSIAN.to_string()]),
     }

@@ -1,5 +1,6 @@
-//! The analysis chain, rule by rule and on the real corpus in
-//! `shared/corpus` (see its README).
+//! The analysis chain, rule by rule, on a UN speech and on the project's
+//! parallel Uzbek fixture (Latin and Cyrillic script), all in the
+//! repository's `corpus/` (see its README).
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -17,16 +18,23 @@ const APOSTROPHES: [char; 9] = [
     '\'', '\u{2018}', '\u{2019}', '`', '\u{02BB}', '\u{02BC}', '\u{00B4}', '\u{02B9}', '\u{2032}',
 ];
 
+/// A file of the repository's `corpus/` directory.
 fn corpus(path: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
+        .join("../corpus")
         .join(path);
     std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (see shared/corpus/README.md)", path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", path.display()))
 }
 
-const LATIN: &str = "uzbek/raqamli-diplomatiya-latin.txt";
-const CYRILLIC: &str = "uzbek/raqamli-diplomatiya-cyrillic.txt";
+/// The same text in both scripts, written for the project.
+const LATIN: &str = "uzbek/axborot-almashinuvi-latin.txt";
+const CYRILLIC: &str = "uzbek/axborot-almashinuvi-cyrillic.txt";
+
+/// Whether `c` is a Cyrillic letter.
+fn is_cyrillic(c: char) -> bool {
+    ('\u{0400}'..='\u{04FF}').contains(&c)
+}
 
 fn folded(text: &str) -> Vec<String> {
     analyze(text).into_iter().map(|w| w.folded).collect()
@@ -395,7 +403,29 @@ fn stems_do_not_depend_on_what_came_before() {
 }
 
 // ---------------------------------------------------------------------------
-// The corpus.
+// The parallel fixture.
+
+#[test]
+fn the_two_scripts_fold_to_the_same_words() {
+    let latin = corpus(LATIN);
+    let cyrillic = corpus(CYRILLIC);
+    // Each file is in one script only, so a match across the two can only
+    // come from transliteration, never from a shared spelling.
+    assert!(!latin.chars().any(is_cyrillic), "{LATIN} has Cyrillic");
+    assert!(
+        !cyrillic.chars().any(|c| c.is_ascii_alphabetic()),
+        "{CYRILLIC} has Latin"
+    );
+    let latin = folded(&latin);
+    let cyrillic = folded(&cyrillic);
+    assert!(latin.len() > 400, "{} words", latin.len());
+    // Word for word: the transliteration of the fixture is exact and the
+    // chain makes the two scripts (and every apostrophe form) one.
+    for (n, (l, c)) in latin.iter().zip(&cyrillic).enumerate() {
+        assert_eq!(l, c, "word {n}");
+    }
+    assert_eq!(latin.len(), cyrillic.len());
+}
 
 #[test]
 fn raqamli_diplomatiya_in_both_scripts() {
@@ -432,14 +462,20 @@ fn o_zbekiston_spellings_fold_alike() {
     for spelling in spellings {
         assert_eq!(fold(spelling), "o'zbekiston", "{spelling}");
     }
-    // The Cyrillic article has the word; the Latin one does not (it speaks
-    // of "davlatlar", never of Uzbekistan by name).
-    assert!(token_texts(&corpus(CYRILLIC)).contains("o'zbekiston"));
-    assert!(!token_texts(&corpus(LATIN)).contains("o'zbekiston"));
+    // Both fixture texts have the word (Latin with ʻ, ` and ’; Cyrillic
+    // with ў), and neither yields a wrong key for it: ў is not u, and the
+    // apostrophe does not split o from the rest.
+    for file in [LATIN, CYRILLIC] {
+        let tokens = token_texts(&corpus(file));
+        assert!(tokens.contains("o'zbekiston"), "{file}");
+        for wrong in ["uzbekiston", "ozbekiston", "zbekiston", "o"] {
+            assert!(!tokens.contains(wrong), "{file} yields {wrong}");
+        }
+    }
 }
 
 #[test]
-fn latin_article_uses_several_apostrophe_forms_that_fold_alike() {
+fn latin_fixture_uses_every_apostrophe_form_and_they_fold_alike() {
     let text = corpus(LATIN);
     let words = analyze(&text);
     let mut forms = BTreeSet::new();
@@ -458,11 +494,12 @@ fn latin_article_uses_several_apostrophe_forms_that_fold_alike() {
                 .contains(|c: char| c != '\'' && APOSTROPHES.contains(&c))
         );
     }
-    // ‘ for oʻ and gʻ, ’ for the tutuq belgisi, and one ASCII '.
-    assert!(forms.len() >= 2, "forms: {forms:?}");
-    assert!(forms.contains(&'\u{2018}') && forms.contains(&'\u{2019}'));
-    // Across the two articles: ’ (Latin) and ъ (Cyrillic) meet in ta'sir,
-    // ‘ and ў in o'z.
+    // The forms Uzbek Latin is typed with: ʻ and ʼ (the official letters),
+    // ‘ and ’ (typographic quotes), ' and ` (the keyboard).
+    let typed: BTreeSet<char> = ['\'', '\u{2018}', '\u{2019}', '`', '\u{02BB}', '\u{02BC}'].into();
+    assert_eq!(forms, typed);
+    // Across the two scripts: ’ (Latin) and ъ (Cyrillic) meet in ta'sir;
+    // ‘, ' and ʻ (Latin) and ў (Cyrillic) in o'z.
     let cyrillic = token_texts(&corpus(CYRILLIC));
     let latin: HashSet<String> = words.into_iter().map(|w| w.folded).collect();
     for key in ["ta'sir", "o'z"] {
@@ -528,6 +565,7 @@ fn tantivy_index_finds_both_scripts() {
     assert_eq!(
         found(&fold("Ўзбекистон")),
         set(&[
+            "latin",
             "cyrillic",
             "quote-2018",
             "modifier-02bb",
