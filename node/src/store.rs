@@ -1027,7 +1027,9 @@ impl Store {
                         .contains_key(kind_key(kind, ts, &id))
                         .map_err(|e| self.err(e))?;
                 if indexed {
-                    return Err(self.inconsistent(format!("set-aside document {id} is still indexed")));
+                    return Err(
+                        self.inconsistent(format!("set-aside document {id} is still indexed"))
+                    );
                 }
                 continue;
             }

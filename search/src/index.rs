@@ -122,6 +122,9 @@ struct Current {
     parents: Vec<DocId>,
 }
 
+/// Most revisions of one page [`SearchIndex::revisions_of`] returns.
+pub const MAX_REVISIONS: usize = 10_000;
+
 /// State of the one writer.
 struct WriterState {
     writer: IndexWriter,
@@ -307,6 +310,100 @@ impl SearchIndex {
             w.pending += 1;
         }
         Ok(())
+    }
+
+    /// Takes out every entry of `doc`, which its node has set aside (a
+    /// roster no longer allows its author to have written it; ADR 0018).
+    /// If it was its page's current revision, the page shows instead the
+    /// revision that `others` — the page's other revisions the node still
+    /// holds ([`SearchIndex::revisions_of`]) — make current, or no page at
+    /// all. Not visible to searches until [`SearchIndex::commit`].
+    pub fn remove(
+        &self,
+        doc: &Document,
+        others: &[Document],
+        trust: &Trust,
+    ) -> Result<(), SearchError> {
+        let mut w = self.lock();
+        let id = doc.id();
+        let page = match doc.body() {
+            chapar_proto::Body::WikiRevision(rev) => Some(rev.page),
+            _ => None,
+        };
+        let current = match page {
+            Some(p) => match w.pending_pages.get(&p) {
+                Some(c) => Some(c.clone()),
+                None => self.committed_page(&p)?,
+            },
+            None => None,
+        };
+        w.writer
+            .delete_term(Term::from_field_text(self.fields.id, &id.to_hex()));
+        let (Some(page), Some(cur)) = (page, current) else {
+            return Ok(());
+        };
+        if cur.id != id {
+            return Ok(());
+        }
+        w.pending_pages.remove(&page);
+        let mut best: Option<(Current, crate::entry::Entry)> = None;
+        for other in others.iter().filter(|o| o.id() != id) {
+            let Some(e) = entries(other, trust)
+                .into_iter()
+                .find(|e| e.kind == EntryKind::Wiki && e.page == Some(page))
+            else {
+                continue;
+            };
+            let candidate = Current {
+                id: e.id,
+                created_ms: e.created_ms,
+                parents: e.parents.clone(),
+            };
+            if best.as_ref().is_none_or(|(b, _)| supersedes(&candidate, b)) {
+                best = Some((candidate, e));
+            }
+        }
+        if let Some((cur, e)) = best {
+            // Its entry under the page key replaces the one just deleted
+            // (a delete applies to what was added before it).
+            w.writer
+                .delete_term(Term::from_field_text(self.fields.key, &page_key(&page)));
+            w.writer
+                .add_document(self.to_tantivy(&e))
+                .map_err(err(&self.dir))?;
+            w.pending_pages.insert(page, cur);
+            w.pending += 1;
+        }
+        Ok(())
+    }
+
+    /// The ids of the revisions of `page` in the index (one history entry
+    /// each), as committed.
+    pub fn revisions_of(&self, page: &PageId) -> Result<Vec<DocId>, SearchError> {
+        let searcher = self.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.page, &page.to_string()),
+            IndexRecordOption::Basic,
+        );
+        let hits = searcher
+            .search(&q, &TopDocs::with_limit(MAX_REVISIONS).order_by_score())
+            .map_err(err(&self.dir))?;
+        let mut ids = Vec::with_capacity(hits.len());
+        for (_, addr) in hits {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
+            let is_revision = doc
+                .get_first(self.fields.kind)
+                .and_then(|v| v.as_str())
+                .is_some_and(|k| k == EntryKind::Revision.as_str());
+            let id = doc
+                .get_first(self.fields.id)
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<DocId>().ok());
+            if let (true, Some(id)) = (is_revision, id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     /// Makes everything added visible and records `position` as indexed.

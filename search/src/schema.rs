@@ -12,7 +12,7 @@ use crate::analysis::TOKENIZER;
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt from the store.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `audience` value of entries every mission may see.
 pub const EVERY_MISSION: &str = "*";
@@ -26,8 +26,9 @@ pub struct Fields {
     /// it deletes by. Other entries are never replaced and carry no key
     /// (a unique term per entry is a cost of every add for nothing).
     pub key: Field,
-    /// Document id (hex) of the revision, release or draft shown (stored
-    /// only: read back, never searched).
+    /// Document id (hex) of the revision, release or draft shown: read
+    /// back, and indexed so that a document set aside (ADR 0018) takes
+    /// its entries out by id (schema 4).
     pub id: Field,
     /// Wiki page id (hex).
     pub page: Field,
@@ -77,7 +78,7 @@ impl Fields {
             .set_stored();
         let fields = Fields {
             key: b.add_text_field("key", STRING),
-            id: b.add_text_field("id", STORED),
+            id: b.add_text_field("id", STRING | STORED),
             page: b.add_text_field("page", STRING | STORED),
             kind: b.add_text_field("kind", STORED),
             mission: b.add_text_field("mission", STORED),

@@ -515,3 +515,69 @@ fn segments_stay_bounded_under_a_trickle_of_single_commits() {
     assert!(max_seen < 30, "segments reached {max_seen}");
     assert_eq!(index.entries(), 2_000, "a page and a history entry each");
 }
+
+#[test]
+fn a_document_set_aside_leaves_the_index_and_its_page_falls_back() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let rev = |at: u64, parents: Vec<chapar_proto::DocId>, body: &str| {
+        wiki(
+            &w,
+            T0 + at,
+            [7; 16],
+            parents,
+            "Visa policy",
+            body,
+            Classification::Unclassified,
+            None,
+        )
+    };
+    let r1 = rev(1, vec![], "first alpha");
+    let r2 = rev(2, vec![r1.id()], "second bravo");
+    let r3 = rev(3, vec![r2.id()], "third charlie");
+    let other = wiki(
+        &w,
+        T0 + 4,
+        [8; 16],
+        vec![],
+        "Other",
+        "another page delta",
+        Classification::Unclassified,
+        None,
+    );
+    let (_dir, index) = fresh_index();
+    index_all(
+        &index,
+        &trust,
+        &[r1.clone(), r2.clone(), r3.clone(), other.clone()],
+    );
+    assert_eq!(run(&index, "charlie").total, 1);
+    let page = chapar_proto::PageId([7; 16]);
+    let mut revisions = index.revisions_of(&page).expect("revisions");
+    revisions.sort();
+    let mut want = vec![r1.id(), r2.id(), r3.id()];
+    want.sort();
+    assert_eq!(revisions, want);
+
+    // The current revision is set aside: the page shows the one before.
+    index
+        .remove(&r3, &[r1.clone(), r2.clone()], &trust)
+        .expect("remove");
+    index.commit(b"x").expect("commit");
+    assert_eq!(run(&index, "charlie").total, 0);
+    let r = run(&index, "visa");
+    assert_eq!(r.total, 1, "one entry for the page");
+    assert_eq!(r.hits[0].id, r2.id().to_hex());
+    assert_eq!(run(&index, "bravo").total, 1);
+    assert_eq!(index.revisions_of(&page).expect("revisions").len(), 2);
+    // An older revision set aside: only its history entry goes.
+    index.remove(&r1, &[r2.clone()], &trust).expect("remove");
+    index.commit(b"x").expect("commit");
+    assert_eq!(run(&index, "visa").hits[0].id, r2.id().to_hex());
+    assert_eq!(index.revisions_of(&page).expect("revisions"), vec![r2.id()]);
+    // The last one: the page is gone; other pages are untouched.
+    index.remove(&r2, &[], &trust).expect("remove");
+    index.commit(b"x").expect("commit");
+    assert_eq!(run(&index, "visa").total, 0);
+    assert_eq!(run(&index, "delta").total, 1);
+}
