@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chapar_proto::Trust;
+use chapar_proto::{Document, Trust};
 use chapar_search::{Rebuilt, SearchError, SearchIndex};
 use tracing::{error, info, warn};
 
@@ -75,6 +75,36 @@ pub struct IndexStatus {
     pub rebuilt: Mutex<Option<String>>,
     /// The error that stopped indexing, if any.
     pub failed: Mutex<Option<String>>,
+    /// Documents the node set aside whose entries the indexer takes out
+    /// (it owns the index's writer and its position), each with the other
+    /// revisions of its page still held.
+    pub removals: Mutex<Vec<Removal>>,
+}
+
+/// A document set aside (ADR 0018), for the indexer to take out of the
+/// index.
+#[derive(Debug)]
+pub struct Removal {
+    /// The document.
+    pub doc: Document,
+    /// If it is a wiki revision: its page's other revisions still held,
+    /// one of which becomes current if it was.
+    pub others: Vec<Document>,
+}
+
+impl IndexStatus {
+    /// Queues removals for the indexer, which applies them within its
+    /// commit interval.
+    pub fn remove(&self, removals: Vec<Removal>) {
+        self.removals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(removals);
+    }
+
+    fn take_removals(&self) -> Vec<Removal> {
+        std::mem::take(&mut *self.removals.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// Opens the node's index for `store`, setting it aside and starting over
@@ -204,11 +234,22 @@ pub fn index_store(
         if deferred.take().is_some() {
             status.deferred.store(false, Ordering::Relaxed);
         }
+        let removals = status.take_removals();
+        if !removals.is_empty() {
+            let trust = trust();
+            for r in &removals {
+                index.remove(&r.doc, &r.others, &trust)?;
+            }
+            dirty.get_or_insert_with(Instant::now);
+        }
         if end > pos {
             let trust = trust();
             for item in store.scan(pos) {
                 let (doc, next) = item?;
-                index.add(&doc, &trust)?;
+                // A document set aside (ADR 0018) is never indexed.
+                if !store.is_void(&doc.id()) {
+                    index.add(&doc, &trust)?;
+                }
                 pos = next;
                 read += 1;
                 status.scanned.fetch_add(1, Ordering::Relaxed);
