@@ -44,4 +44,3 @@ pub fn nested_releases(levels: usize) -> Vec<u8> {
     assert_eq!(out.len() as u64, len);
     out
 }
-
