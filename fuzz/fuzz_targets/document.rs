@@ -8,8 +8,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(doc) = Document::decode(data) {
-        assert_eq!(doc.reencode(), data, "decoding accepts only canonical bytes");
-        doc.body().validate().expect("a decoded body passes validation");
+        assert_eq!(
+            doc.reencode(),
+            data,
+            "decoding accepts only canonical bytes"
+        );
+        doc.body()
+            .validate()
+            .expect("a decoded body passes validation");
         for part in doc.signed_parts() {
             assert_eq!(part.reencode(), part.as_bytes());
         }

@@ -16,7 +16,10 @@ static TREE: LazyLock<Tree> = LazyLock::new(|| {
         id[0] = (i % 7) as u8;
         id[1] = (i * 37 % 251) as u8;
         id[31] = i as u8;
-        tree.insert(Item::new(1_700_000_000_000 + i * 1_000 * (i % 3 + 1), DocId(id)));
+        tree.insert(Item::new(
+            1_700_000_000_000 + i * 1_000 * (i % 3 + 1),
+            DocId(id),
+        ));
     }
     tree
 });

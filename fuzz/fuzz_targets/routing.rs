@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = Kind::from_code(code);
     if let Ok(routing) = Routing::from_bytes(rest, "routing") {
-        assert_eq!(routing.to_bytes(), rest, "decoding accepts only canonical bytes");
+        assert_eq!(
+            routing.to_bytes(),
+            rest,
+            "decoding accepts only canonical bytes"
+        );
     }
 });

@@ -18,5 +18,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(query.depth() <= MAX_NESTING);
     assert!(query.term_count() <= MAX_TERMS);
     assert_eq!(parse(&query.to_string()).as_ref(), Ok(&query), "{query}");
-    assert_eq!(parse(&format!("{query:#}")).as_ref(), Ok(&query), "{query:#}");
+    assert_eq!(
+        parse(&format!("{query:#}")).as_ref(),
+        Ok(&query),
+        "{query:#}"
+    );
 });

@@ -24,9 +24,18 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let (dir, index) = common::fresh_index();
     let mut docs = Vec::new();
     let pages = [
-        ("Raqamli diplomatiya", "Raqamli diplomatiya va elchixonalar ishi. Oʻzbekiston"),
-        ("Посольство в Токио", "Посольство работает с партнёрами; embassy relations"),
-        ("Digital diplomacy", "Embassies report on digital diplomacy, 2024-01-05 10:30"),
+        (
+            "Raqamli diplomatiya",
+            "Raqamli diplomatiya va elchixonalar ishi. Oʻzbekiston",
+        ),
+        (
+            "Посольство в Токио",
+            "Посольство работает с партнёрами; embassy relations",
+        ),
+        (
+            "Digital diplomacy",
+            "Embassies report on digital diplomacy, 2024-01-05 10:30",
+        ),
     ];
     for (n, (title, body)) in pages.iter().enumerate() {
         docs.push(common::wiki(

@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(message) = Message::from_frame_body(data) else {
         return;
     };
-    assert_eq!(message.to_bytes(), data, "decoding accepts only canonical bytes");
+    assert_eq!(
+        message.to_bytes(),
+        data,
+        "decoding accepts only canonical bytes"
+    );
     let frame = message.to_frame();
     let header = frame.first_chunk::<4>().expect("a frame has a header");
     assert_eq!(Message::check_frame_len(*header), Ok(frame.len() - 4));
