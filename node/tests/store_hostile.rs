@@ -71,7 +71,9 @@ fn a_location_claiming_four_gigabytes_is_refused_without_allocating_them() {
     let path = dir.path().join("store");
     let doc = wiki();
     let store = Store::open(&path).expect("open");
-    store.insert_batch(&[doc.clone()]).expect("insert");
+    store
+        .insert_batch(std::slice::from_ref(&doc))
+        .expect("insert");
     store.close().expect("close");
 
     // The location entry `d ‖ id` is segment (4) ‖ offset (8) ‖ length (4):
