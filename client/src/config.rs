@@ -64,6 +64,12 @@ impl UserConfig {
         }
     }
 
+    /// Parses the file's text; the error is the TOML parser's message,
+    /// with line and column.
+    pub fn parse(text: &str) -> Result<UserConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
     /// The file's text, with a header saying what it is.
     pub fn to_toml(&self) -> String {
         let body = toml::to_string_pretty(self)

@@ -364,8 +364,8 @@ impl Bundle {
             );
         }
         let text = read_text(&path, "bundle configuration")?;
-        let config: UserConfig = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid {FILE_NAME}", path.display()))?;
+        let config = UserConfig::parse(&text)
+            .map_err(|e| anyhow!("{} is not a valid {FILE_NAME}: {e}", path.display()))?;
         Ok(Bundle {
             dir: dir.to_owned(),
             config,

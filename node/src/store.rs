@@ -957,6 +957,18 @@ impl Store {
             id: *id,
             reason: format!("index entry of {} bytes is not a location", location.len()),
         })?;
+        // The buffer is allocated before the read: a damaged or crafted
+        // entry must not make a 16-byte value claim gigabytes.
+        let max = chapar_proto::document::MAX_DOCUMENT;
+        if loc.len as usize > max {
+            return Err(StoreError::Corrupt {
+                id: *id,
+                reason: format!(
+                    "its index entry claims {} bytes, more than the largest document ({max})",
+                    loc.len
+                ),
+            });
+        }
         self.segments.read(loc).map_err(|e| StoreError::Corrupt {
             id: *id,
             reason: format!("cannot read it from segment {}: {e}", loc.segment),

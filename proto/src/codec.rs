@@ -116,6 +116,9 @@ pub trait Decode: Sized {
     }
 }
 
+/// Most bytes a sequence decoder reserves before its items have decoded.
+const PREALLOC_BYTES: usize = 64 << 10;
+
 /// Appends canonical encodings to a growing buffer.
 #[derive(Debug, Default, Clone)]
 pub struct Writer {
@@ -335,9 +338,13 @@ impl<'a> Reader<'a> {
         max: usize,
     ) -> Result<Vec<T>, DecodeError> {
         let n = self.bounded(field, max as u64)? as usize;
-        // Each item takes at least one byte: never reserve more than remains,
-        // so a hostile count cannot make us allocate.
-        let mut out = Vec::with_capacity(n.min(self.remaining()));
+        // Each item takes at least one byte, but may be far larger in
+        // memory than on the wire (a person is ~140 bytes, its first byte
+        // can already fail): reserve no more than remains, and at most
+        // `PREALLOC_BYTES`; beyond that the vector grows only as items
+        // actually decode, so memory follows the input.
+        let cap = PREALLOC_BYTES / std::mem::size_of::<T>().max(1);
+        let mut out = Vec::with_capacity(n.min(self.remaining()).min(cap));
         for _ in 0..n {
             out.push(T::decode(self)?);
         }

@@ -1,6 +1,6 @@
 //! Builders of hostile inputs, shared with the node-level tests
-#![allow(dead_code)]
 //! (`tests/tests/security.rs` includes this file by path).
+#![allow(dead_code)]
 
 use chapar_proto::Kind;
 use chapar_proto::codec::Writer;
