@@ -216,6 +216,8 @@ pub struct Shared {
     pub udp_buffer: std::sync::atomic::AtomicUsize,
     /// Replication sessions running, one per peer and direction.
     pub sessions: crate::session::Sessions,
+    /// What each node or person may make this node do at once.
+    pub limiter: crate::limits::Limiter,
 }
 
 /// The node's search index and what its indexer reports.
@@ -296,7 +298,9 @@ impl Shared {
         let trust = Trust::new(root, roster);
         check_listed(&trust, &me)?;
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let limiter = crate::limits::Limiter::new(cfg.limits.clone());
         Ok(Shared {
+            limiter,
             cfg,
             me,
             store,
