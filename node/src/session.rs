@@ -388,13 +388,17 @@ async fn session(
         bulk.clone(),
         ingest_rx,
     ));
-    let mut rec = Reconciler::new(ReconcileConfig::default());
+    let mut rec = Some(Reconciler::new(ReconcileConfig::default()));
+    let mut pace = Pace::new();
     let mut shutdown = shared.shutdown.clone();
     // Every exit, `?` included, leaves this block and reaches the cleanup
     // below: the writer stops and everything received is stored.
     let result: Result<(), SessionError> = async {
         if initiator {
-            let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
+            let first = reconcile(shared, &peer_node, &mut rec, &mut pace, None)
+                .await?
+                .reply
+                .unwrap_or_default();
             send_ctl(&ctl, Message::Reconcile { payload: first }).await?;
         }
         loop {
@@ -416,7 +420,8 @@ async fn session(
             };
             match msg {
                 Message::Reconcile { payload } => {
-                    let step = shared.with_tree(&peer_node, |t| rec.respond(t, &payload))??;
+                    let step =
+                        reconcile(shared, &peer_node, &mut rec, &mut pace, Some(payload)).await?;
                     bulk.push(step.have.iter().map(|i| i.id))?;
                     for chunk in step.need.chunks(MAX_WANT) {
                         send_ctl(
@@ -476,6 +481,86 @@ async fn session(
         warn!(%peer, "ingest worker failed: {e}");
     }
     result
+}
+
+/// Share of one core a session may spend answering reconciliation, on
+/// average, and the burst it may spend at once. An honest catch-up of
+/// 10^6 documents spends about a second in all (a few ms a message), so
+/// it never waits; a peer sending messages as fast as it can is slowed to
+/// this share instead of taking a core (ADR 0019).
+const RECONCILE_SHARE: f64 = 0.25;
+const RECONCILE_BURST: Duration = Duration::from_secs(2);
+
+/// A session's budget of reconciliation work: credit grows at
+/// [`RECONCILE_SHARE`] of the time that passes, up to [`RECONCILE_BURST`],
+/// and each answer spends the time it took.
+struct Pace {
+    credit: f64,
+    at: std::time::Instant,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            credit: RECONCILE_BURST.as_secs_f64(),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// How long to wait before the next answer (zero while in credit).
+    fn wait(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * RECONCILE_SHARE;
+        self.at = now;
+        self.credit = (self.credit + earned).min(RECONCILE_BURST.as_secs_f64());
+        if self.credit >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.credit / RECONCILE_SHARE)
+        }
+    }
+
+    fn spend(&mut self, took: Duration) {
+        self.credit -= took.as_secs_f64();
+    }
+}
+
+/// Computes the first reconciliation message (`payload: None`) or the
+/// answer to the peer's, on the blocking threads, within the session's
+/// [`Pace`]: the work is O(message size x log n) and an id list can make
+/// it walk the whole set, so it never runs on the async threads, and it
+/// holds no lock that ingest needs.
+async fn reconcile(
+    shared: &Arc<Shared>,
+    peer: &Node,
+    rec: &mut Option<Reconciler>,
+    pace: &mut Pace,
+    payload: Option<Vec<u8>>,
+) -> Result<chapar_proto::reconcile::Step, SessionError> {
+    let wait = pace.wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let mut r = rec
+        .take()
+        .ok_or_else(|| SessionError::Internal("reconciliation state lost".into()))?;
+    let (sh, node) = (shared.clone(), peer.clone());
+    let (r, took, out) = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let out = sh.with_tree(&node, |tree| match &payload {
+            None => Ok(chapar_proto::reconcile::Step {
+                reply: Some(r.initiate(tree)),
+                ..Default::default()
+            }),
+            Some(p) => r.respond(tree, p),
+        });
+        (r, t.elapsed(), out)
+    })
+    .await
+    .map_err(|e| SessionError::Internal(e.to_string()))?;
+    *rec = Some(r);
+    pace.spend(took);
+    Ok(out??)
 }
 
 /// Received documents and their share of the session's [`INGEST_BYTES`],
