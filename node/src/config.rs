@@ -94,6 +94,11 @@ pub struct NodeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
+    /// New connections (TLS handshakes) this node begins per second from
+    /// one address (an IPv6 /64 counts as one), with bursts of twice as
+    /// many; more are refused before any cryptography. A handshake is the
+    /// one thing a client makes a node do before it is known.
+    pub handshakes_per_address: u32,
     /// Connections one node or person may have open to this node at once
     /// (each of a person's commands or windows is one connection).
     pub connections_per_identity: u32,
@@ -118,6 +123,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            handshakes_per_address: 50,
             connections_per_identity: 8,
             streams_per_connection: 16,
             requests_per_identity: 4,
@@ -138,6 +144,10 @@ impl Limits {
     /// Checks that every cap lets some work through.
     pub fn validate(&self) -> Result<(), String> {
         for (name, v) in [
+            (
+                "handshakes_per_address",
+                u64::from(self.handshakes_per_address),
+            ),
             (
                 "connections_per_identity",
                 u64::from(self.connections_per_identity),

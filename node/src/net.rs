@@ -160,6 +160,17 @@ pub fn identity_of(conn: &quinn::Connection) -> Result<PeerCert, String> {
 /// Accepts connections until the endpoint closes.
 pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
+        // Before any cryptography: a handshake is the one thing anyone
+        // can make the node do before it knows who they are.
+        if !shared
+            .limiter
+            .handshakes
+            .allow(incoming.remote_address().ip())
+        {
+            debug!(remote = %incoming.remote_address(), "too many handshakes from this address: refused");
+            incoming.refuse();
+            continue;
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
