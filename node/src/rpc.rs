@@ -6,7 +6,8 @@
 //! No request can stall the node for others (ADR 0019): each identity
 //! has at most `limits.requests_per_identity` requests and
 //! `limits.subscriptions_per_identity` subscriptions in progress (more are
-//! refused at once with [`code::BUSY`]); store work runs on the blocking
+//! refused with [`code::BUSY`], after a pause that throttles a flood of
+//! them); store work runs on the blocking
 //! threads, never on the async ones; and a listing works within a budget
 //! (entries examined, time), ruling out from the index what the person
 //! may not see before it reads any document.
@@ -47,7 +48,7 @@ pub async fn serve(
         }
         Err(reason) => {
             debug!(%who, "request refused: {reason}");
-            Some(error(code::BUSY, reason))
+            Some(busy(reason).await)
         }
     };
     if let Some(m) = answers {
@@ -56,6 +57,20 @@ pub async fn serve(
         }
     }
     let _ = send.finish();
+}
+
+/// How long a request refused over a cap waits for its answer. The
+/// refused stream still counts against the connection's streams meanwhile,
+/// so a client that floods requests gets at most
+/// `limits.streams_per_connection` refusals a second per connection, each
+/// costing the node next to nothing; one over the cap by mistake hears
+/// back within the second.
+const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
+
+/// A [`code::BUSY`] answer, after [`REFUSAL_PAUSE`].
+async fn busy(reason: String) -> Message {
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    error(code::BUSY, reason)
 }
 
 fn error(code: u16, message: impl Into<String>) -> Message {
@@ -255,7 +270,7 @@ struct ListQuery {
 async fn list(shared: &Arc<Shared>, who: &Identity, me: Person, query: ListQuery) -> Message {
     let slot = match shared.limiter.listing(who) {
         Ok(slot) => slot,
-        Err(reason) => return error(code::BUSY, reason),
+        Err(reason) => return busy(reason).await,
     };
     let sh = shared.clone();
     let out = tokio::task::spawn_blocking(move || {
