@@ -132,6 +132,9 @@ pub async fn run(
 #[derive(Default)]
 pub struct Sessions {
     running: Mutex<HashMap<Way, Registered>>,
+    /// Each peer's reconciliation budget between its sessions, so that
+    /// reconnecting does not refill it.
+    paces: Mutex<HashMap<Way, Pace>>,
     next: AtomicU64,
 }
 
@@ -173,6 +176,24 @@ impl Sessions {
             id,
             superseded,
         }
+    }
+
+    /// The reconciliation budget a new session with `peer` starts with:
+    /// what its previous one left, or a full one.
+    fn pace(&self, peer: &Id, initiator: bool) -> Pace {
+        self.paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(peer.clone(), initiator))
+            .unwrap_or_else(Pace::new)
+    }
+
+    /// Keeps what a session leaves of its budget for the next one.
+    fn keep_pace(&self, peer: &Id, initiator: bool, pace: Pace) {
+        self.paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((peer.clone(), initiator), pace);
     }
 
     /// How many sessions with `peer` are running: 0, 1 or 2 (one each
@@ -389,7 +410,7 @@ async fn session(
         ingest_rx,
     ));
     let mut rec = Some(Reconciler::new(ReconcileConfig::default()));
-    let mut pace = Pace::new();
+    let mut pace = shared.sessions.pace(peer, initiator);
     let mut shutdown = shared.shutdown.clone();
     // Every exit, `?` included, leaves this block and reaches the cleanup
     // below: the writer stops and everything received is stored.
@@ -475,6 +496,7 @@ async fn session(
     .await;
     drop(ctl);
     writer.abort();
+    shared.sessions.keep_pace(peer, initiator, pace);
     // Whatever was received is stored before the session is over.
     drop(to_ingest);
     if let Err(e) = ingester.await {
@@ -491,9 +513,10 @@ async fn session(
 const RECONCILE_SHARE: f64 = 0.25;
 const RECONCILE_BURST: Duration = Duration::from_secs(2);
 
-/// A session's budget of reconciliation work: credit grows at
-/// [`RECONCILE_SHARE`] of the time that passes, up to [`RECONCILE_BURST`],
-/// and each answer spends the time it took.
+/// A peer's budget of reconciliation work, kept from one session to the
+/// next: credit grows at [`RECONCILE_SHARE`] of the time that passes, up
+/// to [`RECONCILE_BURST`], and each answer spends the time it took.
+#[derive(Debug)]
 struct Pace {
     credit: f64,
     at: std::time::Instant,
@@ -509,7 +532,10 @@ impl Pace {
 
     /// How long to wait before the next answer (zero while in credit).
     fn wait(&mut self) -> Duration {
-        let now = std::time::Instant::now();
+        self.wait_at(std::time::Instant::now())
+    }
+
+    fn wait_at(&mut self, now: std::time::Instant) -> Duration {
         let earned = now.duration_since(self.at).as_secs_f64() * RECONCILE_SHARE;
         self.at = now;
         self.credit = (self.credit + earned).min(RECONCILE_BURST.as_secs_f64());
@@ -1017,6 +1043,32 @@ mod tests {
             .expect("alone");
         assert_eq!(budget.available_permits(), 0);
         drop(huge);
+    }
+
+    /// A peer answered faster than its share waits in proportion, and
+    /// the budget survives its reconnecting.
+    #[test]
+    fn reconciliation_work_is_paced_per_peer() {
+        let mut pace = Pace::new();
+        let t0 = pace.at;
+        assert_eq!(pace.wait_at(t0), Duration::ZERO, "a burst at first");
+        pace.spend(RECONCILE_BURST + Duration::from_millis(500));
+        let wait = pace.wait_at(t0);
+        let expect = 0.5 / RECONCILE_SHARE;
+        assert!((wait.as_secs_f64() - expect).abs() < 1e-6, "{wait:?}");
+        assert_eq!(pace.wait_at(t0 + wait), Duration::ZERO);
+        // Kept between sessions.
+        let sessions = Sessions::default();
+        let a = Id::new("a-1").expect("id");
+        let mut p = sessions.pace(&a, false);
+        p.spend(RECONCILE_BURST * 2);
+        sessions.keep_pace(&a, false, p);
+        let mut again = sessions.pace(&a, false);
+        assert!(!again.wait().is_zero(), "reconnecting refilled the budget");
+        assert!(
+            sessions.pace(&a, true).wait().is_zero(),
+            "the other direction has its own"
+        );
     }
 
     /// One session per peer and direction: a newer one ends the older, and
