@@ -34,9 +34,10 @@ pub fn client_config(bundle: &Path) -> Result<quinn::ClientConfig> {
     Ok(chapar_node::net::client_config(&tls)?)
 }
 
-/// A client endpoint on loopback.
-pub fn endpoint() -> Result<quinn::Endpoint> {
-    Ok(quinn::Endpoint::client("127.0.0.1:0".parse()?)?)
+/// A client endpoint on loopback address `ip` (any `127.x.y.z` works on
+/// Linux), so each attacker has its own address, as on a real network.
+pub fn endpoint(ip: &str) -> Result<quinn::Endpoint> {
+    Ok(quinn::Endpoint::client(format!("{ip}:0").parse()?)?)
 }
 
 /// A raw connection (handshake within 10 s), or `None`.
@@ -100,24 +101,25 @@ pub async fn stuck_streams(
 /// What [`connection_churn`] saw.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Churn {
+    /// Connections attempted.
+    pub attempts: u64,
     /// Handshakes that completed.
     pub connected: u64,
     /// Of those, connections the node closed within 2 s.
     pub closed: u64,
 }
 
-/// Connects again and again until `stop`, each connection closed by us
-/// after 2 s if the node has not closed it by then.
+/// Connects from `ep` again and again until `stop`, each connection
+/// closed by us after 2 s if the node has not closed it by then.
 pub async fn connection_churn(
+    ep: quinn::Endpoint,
     cfg: quinn::ClientConfig,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
 ) -> Churn {
     let mut churn = Churn::default();
-    let Ok(ep) = endpoint() else {
-        return churn;
-    };
     while !stop.load(Ordering::Relaxed) {
+        churn.attempts += 1;
         if let Some(c) = raw_connect(&ep, &cfg, addr).await {
             churn.connected += 1;
             if closed_within(&c, Duration::from_secs(2)).await.is_some() {
@@ -195,20 +197,32 @@ fn roster_version(doc: &Document) -> u64 {
     }
 }
 
+/// What [`reconcile_loop`] did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reconciled {
+    /// Replication sessions opened.
+    pub sessions: u64,
+    /// Reconciliation messages written (the node reads them at its pace).
+    pub sent: u64,
+    /// Reconciliation answers received.
+    pub answered: u64,
+}
+
 /// A peer with node `node`'s valid certificate that opens a replication
-/// session with the node at `addr` and sends reconciliation messages as
-/// fast as the node takes them — a whole-range empty id list (the node
-/// must walk its whole set and queue every document for it) alternating
-/// with a message of fingerprints that all mismatch — reading and
-/// dropping whatever comes back, and reconnecting whenever the session
-/// ends, until `stop`. Returns the messages sent.
+/// session with the node at `addr` (from `ep`) and sends reconciliation
+/// messages as fast as the node takes them — a whole-range empty id list
+/// (the node must walk its whole set and queue every document for it)
+/// alternating with a message of fingerprints that all mismatch —
+/// counting the answers and dropping whatever else comes back, and
+/// reconnecting whenever the session ends, until `stop`.
 pub async fn reconcile_loop(
+    ep: quinn::Endpoint,
     roster: Document,
     bundle: &Path,
     addr: SocketAddr,
     node: &str,
     stop: Arc<AtomicBool>,
-) -> Result<u64> {
+) -> Result<Reconciled> {
     let empty = Reconciler::new(ReconcileConfig::default()).initiate(&Tree::new());
     let noise: Tree = (0..5_000u64)
         .map(|i| {
@@ -219,7 +233,6 @@ pub async fn reconcile_loop(
         .collect();
     let fingerprints = Reconciler::new(ReconcileConfig::default()).initiate(&noise);
     let cfg = client_config(bundle)?;
-    let ep = endpoint()?;
     let hello = Message::Hello {
         protocol: PROTOCOL_VERSION,
         node: Id::new(node)?,
@@ -228,7 +241,8 @@ pub async fn reconcile_loop(
     let roster = Message::Roster {
         document: roster.into_bytes(),
     };
-    let mut sent = 0u64;
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut done = Reconciled::default();
     while !stop.load(Ordering::Relaxed) {
         let Some(conn) = raw_connect(&ep, &cfg, addr).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -244,12 +258,21 @@ pub async fn reconcile_loop(
         {
             continue;
         }
-        let drain =
-            tokio::spawn(
-                async move { while chapar_node::frames::read(&mut recv).await.is_ok() {} },
-            );
+        done.sessions += 1;
+        let answers = answered.clone();
+        let drain = tokio::spawn(async move {
+            while let Ok(m) = chapar_node::frames::read(&mut recv).await {
+                if let Message::Reconcile { .. } = m {
+                    answers.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
         while !stop.load(Ordering::Relaxed) {
-            let payload = if sent % 2 == 0 { &empty } else { &fingerprints };
+            let payload = if done.sent % 2 == 0 {
+                &empty
+            } else {
+                &fingerprints
+            };
             let frame = Message::Reconcile {
                 payload: payload.clone(),
             };
@@ -260,7 +283,7 @@ pub async fn reconcile_loop(
             )
             .await
             {
-                Ok(Ok(())) => sent += 1,
+                Ok(Ok(())) => done.sent += 1,
                 Ok(Err(_)) => break,
                 Err(_) if conn.close_reason().is_some() => break,
                 Err(_) => {}
@@ -269,5 +292,6 @@ pub async fn reconcile_loop(
         conn.close(0u32.into(), b"done");
         drain.abort();
     }
-    Ok(sent)
+    done.answered = answered.load(Ordering::Relaxed);
+    Ok(done)
 }
