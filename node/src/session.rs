@@ -505,20 +505,29 @@ async fn session(
     result
 }
 
-/// Share of one core a session may spend answering reconciliation, on
+/// Share of one core a peer may spend answering reconciliation, on
 /// average, and the burst it may spend at once. An honest catch-up of
 /// 10^6 documents spends about a second in all (a few ms a message), so
 /// it never waits; a peer sending messages as fast as it can is slowed to
 /// this share instead of taking a core (ADR 0019).
 const RECONCILE_SHARE: f64 = 0.25;
 const RECONCILE_BURST: Duration = Duration::from_secs(2);
+/// Reconciliation messages a peer may have answered per second on
+/// average, and at once: each answer is up to 64 KiB to send. Reconciling
+/// 10^6 documents with 10,000 differences takes 126 messages (docs/
+/// benchmarks.md); a fresh node's catch-up, two.
+const RECONCILE_RATE: f64 = 50.0;
+const RECONCILE_MESSAGES: f64 = 1000.0;
 
 /// A peer's budget of reconciliation work, kept from one session to the
-/// next: credit grows at [`RECONCILE_SHARE`] of the time that passes, up
-/// to [`RECONCILE_BURST`], and each answer spends the time it took.
+/// next: time credit grows at [`RECONCILE_SHARE`] of the time that
+/// passes, up to [`RECONCILE_BURST`], and each answer spends the time it
+/// took; message credit grows at [`RECONCILE_RATE`] a second, up to
+/// [`RECONCILE_MESSAGES`], and each answer spends one.
 #[derive(Debug)]
 struct Pace {
     credit: f64,
+    messages: f64,
     at: std::time::Instant,
 }
 
@@ -526,6 +535,7 @@ impl Pace {
     fn new() -> Pace {
         Pace {
             credit: RECONCILE_BURST.as_secs_f64(),
+            messages: RECONCILE_MESSAGES,
             at: std::time::Instant::now(),
         }
     }
@@ -536,18 +546,18 @@ impl Pace {
     }
 
     fn wait_at(&mut self, now: std::time::Instant) -> Duration {
-        let earned = now.duration_since(self.at).as_secs_f64() * RECONCILE_SHARE;
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.at = now;
-        self.credit = (self.credit + earned).min(RECONCILE_BURST.as_secs_f64());
-        if self.credit >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.credit / RECONCILE_SHARE)
-        }
+        self.credit = (self.credit + elapsed * RECONCILE_SHARE).min(RECONCILE_BURST.as_secs_f64());
+        self.messages = (self.messages + elapsed * RECONCILE_RATE).min(RECONCILE_MESSAGES);
+        let for_time = (-self.credit).max(0.0) / RECONCILE_SHARE;
+        let for_messages = (1.0 - self.messages).max(0.0) / RECONCILE_RATE;
+        Duration::from_secs_f64(for_time.max(for_messages))
     }
 
     fn spend(&mut self, took: Duration) {
         self.credit -= took.as_secs_f64();
+        self.messages -= 1.0;
     }
 }
 
@@ -1057,6 +1067,18 @@ mod tests {
         let expect = 0.5 / RECONCILE_SHARE;
         assert!((wait.as_secs_f64() - expect).abs() < 1e-6, "{wait:?}");
         assert_eq!(pace.wait_at(t0 + wait), Duration::ZERO);
+        // Cheap messages: a burst, then the message rate.
+        let mut pace = Pace::new();
+        let t0 = pace.at;
+        for _ in 0..RECONCILE_MESSAGES as usize {
+            assert_eq!(pace.wait_at(t0), Duration::ZERO);
+            pace.spend(Duration::ZERO);
+        }
+        let wait = pace.wait_at(t0);
+        assert!(
+            (wait.as_secs_f64() - 1.0 / RECONCILE_RATE).abs() < 1e-6,
+            "{wait:?}"
+        );
         // Kept between sessions.
         let sessions = Sessions::default();
         let a = Id::new("a-1").expect("id");
