@@ -149,8 +149,13 @@ impl Drop for Node {
     }
 }
 
+/// The tests of this file run one at a time: the first measures what the
+/// whole process allocates.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_insider_and_one_rogue_peer_do_not_stall_search_or_replication() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     use Classification::*;
     let limits = Limits::default();
     let m = Ministry::new(80, &["emb-b", "emb-c"]).expect("ministry");
@@ -452,5 +457,97 @@ async fn one_insider_and_one_rogue_peer_do_not_stall_search_or_replication() {
     hon.connection().close(0u32.into(), b"done");
     ed.connection().close(0u32.into(), b"done");
     third_n.stop().await;
+    hub_n.stop().await;
+}
+
+/// While a reconciliation answer is being computed for a peer (here: one
+/// that takes as long as the test likes), a person's submit is stored and
+/// acknowledged, and the next answer includes it. Before ADR 0019 the
+/// answer held the lock every ingest needs: the submit waited for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_does_not_wait_for_a_reconciliation_answer() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    use Classification::*;
+    let m = Ministry::new(82, &["emb-a"]).expect("ministry");
+    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
+    m.add_node("a-1", "emb-a", false, Secret, &["hub"])
+        .expect("a-1");
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("editor");
+    let hub_n = chapar_tests::start(&hub).await.expect("hub");
+    let client = Client::connect(&editor.bundle, hub_n.local_addr().expect("addr"))
+        .await
+        .expect("client");
+    client
+        .submit(&m.roster().expect("roster"))
+        .await
+        .expect("roster");
+    let first = page(&editor, 1, now_ms(), Unclassified, None, "first");
+    client.submit(&first).await.expect("first page");
+
+    // The set a-1's class reconciles over, and an answer on it that lasts
+    // until we say.
+    let shared = hub_n.shared().clone();
+    let a1 = shared
+        .trust()
+        .roster()
+        .node(&chapar_proto::Id::new("a-1").expect("id"))
+        .cloned()
+        .expect("a-1 listed");
+    {
+        let (sh, node) = (shared.clone(), a1.clone());
+        tokio::task::spawn_blocking(move || sh.ensure_tree(&node))
+            .await
+            .expect("task")
+            .expect("set built");
+    }
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let answering = {
+        let (sh, node) = (shared.clone(), a1.clone());
+        std::thread::spawn(move || {
+            sh.with_tree(&node, |tree| {
+                let _ = started_tx.send(tree.len());
+                let _ = release_rx.recv_timeout(Duration::from_secs(60));
+                tree.len()
+            })
+        })
+    };
+    let held = tokio::task::spawn_blocking(move || started_rx.recv_timeout(WAIT))
+        .await
+        .expect("task")
+        .expect("the answer started");
+    assert_eq!(held, 1);
+
+    let second = page(&editor, 2, now_ms(), Unclassified, None, "second");
+    let stored = tokio::time::timeout(Duration::from_secs(10), client.submit(&second)).await;
+    let _ = release_tx.send(());
+    let during = answering.join().expect("answer").expect("answer ran");
+    assert!(
+        matches!(stored, Ok(Ok(id)) if id == second.id()),
+        "the submit waited for the reconciliation answer: {stored:?}"
+    );
+    assert_eq!(during, 1, "the answer in progress saw a stable set");
+    let item = chapar_proto::reconcile::Item::new(second.created_ms(), second.id());
+    let sh = shared.clone();
+    let after =
+        tokio::task::spawn_blocking(move || sh.with_tree(&a1, |t| (t.len(), t.contains(&item))))
+            .await
+            .expect("task")
+            .expect("answer");
+    assert_eq!(
+        after,
+        (2, true),
+        "the next answer includes what was published meanwhile"
+    );
+    client.connection().close(0u32.into(), b"done");
     hub_n.stop().await;
 }
