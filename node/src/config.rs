@@ -96,8 +96,9 @@ pub struct NodeConfig {
 pub struct Limits {
     /// New connections (TLS handshakes) this node begins per second from
     /// one address (an IPv6 /64 counts as one), with bursts of twice as
-    /// many; more are refused before any cryptography. A handshake is the
-    /// one thing a client makes a node do before it is known.
+    /// many; more are ignored (no reply) before any cryptography. A
+    /// handshake is the one thing a client makes a node do before it is
+    /// known.
     pub handshakes_per_address: u32,
     /// Connections one node or person may have open to this node at once
     /// (each of a person's commands or windows is one connection).

@@ -167,8 +167,12 @@ pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
             .handshakes
             .allow(incoming.remote_address().ip())
         {
-            debug!(remote = %incoming.remote_address(), "too many handshakes from this address: refused");
-            incoming.refuse();
+            // No reply: a flooder gets nothing back to pace itself by,
+            // no packet goes to a spoofed address, and an honest client's
+            // QUIC resends its first packet a second later and gets in
+            // once the address is back under its rate.
+            debug!(remote = %incoming.remote_address(), "too many handshakes from this address: ignored");
+            incoming.ignore();
             continue;
         }
         let shared = shared.clone();

@@ -466,6 +466,7 @@ async fn bench() -> Result<()> {
                 mal_cfg.clone(),
                 addr,
                 stop.clone(),
+                32,
             )));
         }
         let conn = |i: usize| -> Result<quinn::Connection> {
@@ -516,7 +517,7 @@ async fn bench() -> Result<()> {
         if let Some(c) = churn {
             let c = c.await?;
             notes.push(format!(
-                "{} connections attempted: {} refused before the handshake, {} closed after it; {} held",
+                "{} connections attempted: {} ignored before the handshake, {} closed after it; {} held",
                 c.attempts,
                 c.attempts - c.connected,
                 c.closed,

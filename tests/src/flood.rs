@@ -109,26 +109,44 @@ pub struct Churn {
     pub closed: u64,
 }
 
-/// Connects from `ep` again and again until `stop`, each connection
-/// closed by us after 2 s if the node has not closed it by then.
+/// Connects from `ep` again and again, `parallel` attempts at a time,
+/// until `stop`; each connection is closed by us after 2 s if the node has
+/// not closed it by then.
 pub async fn connection_churn(
     ep: quinn::Endpoint,
     cfg: quinn::ClientConfig,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    parallel: usize,
 ) -> Churn {
-    let mut churn = Churn::default();
-    while !stop.load(Ordering::Relaxed) {
-        churn.attempts += 1;
-        if let Some(c) = raw_connect(&ep, &cfg, addr).await {
-            churn.connected += 1;
-            if closed_within(&c, Duration::from_secs(2)).await.is_some() {
-                churn.closed += 1;
-            }
-            c.close(0u32.into(), b"again");
+    let tasks: Vec<_> = (0..parallel.max(1))
+        .map(|_| {
+            let (ep, cfg, stop) = (ep.clone(), cfg.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut churn = Churn::default();
+                while !stop.load(Ordering::Relaxed) {
+                    churn.attempts += 1;
+                    if let Some(c) = raw_connect(&ep, &cfg, addr).await {
+                        churn.connected += 1;
+                        if closed_within(&c, Duration::from_secs(2)).await.is_some() {
+                            churn.closed += 1;
+                        }
+                        c.close(0u32.into(), b"again");
+                    }
+                }
+                churn
+            })
+        })
+        .collect();
+    let mut all = Churn::default();
+    for t in tasks {
+        if let Ok(c) = t.await {
+            all.attempts += c.attempts;
+            all.connected += c.connected;
+            all.closed += c.closed;
         }
     }
-    churn
+    all
 }
 
 /// What a flood of requests got back.

@@ -343,6 +343,7 @@ async fn one_insider_and_one_rogue_peer_do_not_stall_search_or_replication() {
         mal_cfg.clone(),
         addr,
         stop.clone(),
+        16,
     ));
     let rogue = {
         let stop = stop.clone();
