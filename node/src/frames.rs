@@ -2,7 +2,7 @@
 //! big-endian length, then the message. The length is checked against
 //! [`MAX_FRAME`](chapar_proto::wire::MAX_FRAME) before the body is read, and
 //! the body's buffer grows as its bytes arrive: a peer that announces a
-//! large frame and sends nothing costs this node nothing, and one that
+//! large frame and sends nothing costs this node 64 KiB, and one that
 //! sends costs what it sent (at most twice), never the announced length.
 
 use chapar_proto::wire::{FrameError, Message};
@@ -38,11 +38,19 @@ pub async fn read(recv: &mut quinn::RecvStream) -> Result<Message, FramedError> 
         Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
     }
     let len = Message::check_frame_len(header)?;
-    let mut body = Vec::with_capacity(len.min(FIRST_BUFFER));
-    while body.len() < len {
-        match recv.read_chunk(len - body.len(), true).await? {
-            // Grows by doubling: capacity stays under twice what arrived.
-            Some(chunk) => body.extend_from_slice(&chunk.bytes),
+    let mut body = Vec::new();
+    let mut filled = 0;
+    while filled < len {
+        if filled == body.len() {
+            // Doubles as bytes arrive: never more than twice what came
+            // (or the first 64 KiB), whatever was announced.
+            let grow = (2 * body.len()).max(FIRST_BUFFER).min(len);
+            body.resize(grow, 0);
+        }
+        // `read` takes whatever has arrived in one go (`read_chunk` would
+        // hand it over one datagram at a time).
+        match recv.read(&mut body[filled..]).await? {
+            Some(n) => filled += n,
             None => return Err(FramedError::Truncated),
         }
     }
