@@ -173,6 +173,9 @@ pub fn code_meaning(c: u16) -> &'static str {
             "refused: the document was not accepted (signature, author's roles or clearance, need to know)"
         }
         code::INTERNAL => "node failure: try again later",
+        code::BUSY => {
+            "busy: too many of your requests at once, or too large a request; see the message"
+        }
         _ => "unknown error code",
     }
 }

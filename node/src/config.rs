@@ -81,6 +81,108 @@ pub struct NodeConfig {
     /// Nodes to connect to.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// What one node or person may make this node do at once (the
+    /// `[limits]` table; every field optional, defaults in [`Limits`]).
+    #[serde(default, skip_serializing_if = "Limits::is_default")]
+    pub limits: Limits,
+}
+
+/// Caps on what one connected node or person may make this node do at
+/// once, so that no insider can stall it for the others (ADR 0019). A
+/// request over a cap is refused at once with a message naming the cap;
+/// a connection over its cap is closed with such a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// New connections (TLS handshakes) this node begins per second from
+    /// one address (an IPv6 /64 counts as one), with bursts of twice as
+    /// many; more are ignored (no reply) before any cryptography. A
+    /// handshake is the one thing a client makes a node do before it is
+    /// known.
+    pub handshakes_per_address: u32,
+    /// Connections one node or person may have open to this node at once
+    /// (each of a person's commands or windows is one connection).
+    pub connections_per_identity: u32,
+    /// Streams the other end of one connection may have open at once
+    /// (each request is one stream; a replication session is one).
+    pub streams_per_connection: u32,
+    /// Requests (submit, fetch, list, search, status) one person — or
+    /// node — may have in progress at once, over all their connections.
+    /// A person's listings run one at a time within this.
+    pub requests_per_identity: u32,
+    /// Subscriptions (`chapar watch`) one person may hold at once.
+    pub subscriptions_per_identity: u32,
+    /// Longest one fetch or listing may work on the store, in
+    /// milliseconds; a listing that needs more is refused and asked to
+    /// narrow its time range.
+    pub request_time_ms: u64,
+    /// Most index entries one listing examines (whether or not the person
+    /// may see them) before it is refused and asked to narrow its range.
+    pub list_examined: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshakes_per_address: 50,
+            connections_per_identity: 8,
+            streams_per_connection: 16,
+            requests_per_identity: 4,
+            subscriptions_per_identity: 4,
+            request_time_ms: 2_000,
+            list_examined: 1_000_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether every field has its default (then `node.toml` need not
+    /// mention them).
+    pub fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// Checks that every cap lets some work through.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            (
+                "handshakes_per_address",
+                u64::from(self.handshakes_per_address),
+            ),
+            (
+                "connections_per_identity",
+                u64::from(self.connections_per_identity),
+            ),
+            (
+                "streams_per_connection",
+                u64::from(self.streams_per_connection),
+            ),
+            (
+                "requests_per_identity",
+                u64::from(self.requests_per_identity),
+            ),
+            (
+                "subscriptions_per_identity",
+                u64::from(self.subscriptions_per_identity),
+            ),
+            ("request_time_ms", self.request_time_ms),
+            ("list_examined", self.list_examined),
+        ] {
+            if v == 0 {
+                return Err(format!(
+                    "limits.{name} is 0: nothing could get through; remove it to use the default"
+                ));
+            }
+        }
+        // A replication session and a request must fit on one connection.
+        if self.streams_per_connection < 2 {
+            return Err(
+                "limits.streams_per_connection must be at least 2 (a replication session and a request)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// TLS files of a node.
@@ -140,6 +242,7 @@ impl NodeConfig {
                 roster: bundle::ROSTER.into(),
             },
             peers,
+            limits: Limits::default(),
         }
     }
 
@@ -194,6 +297,7 @@ impl NodeConfig {
 
     /// Checks values the type system does not.
     pub fn validate(&self) -> Result<(), String> {
+        self.limits.validate()?;
         for (what, id) in std::iter::once(("node_id", &self.node_id))
             .chain(std::iter::once(("mission", &self.mission)))
             .chain(self.peers.iter().map(|p| ("peer id", &p.id)))
@@ -280,5 +384,44 @@ mod tests {
         std::fs::write(&path, bad.to_toml()).expect("write");
         let id = NodeConfig::load(&path).expect_err("bad id").to_string();
         assert!(id.contains("node_id"), "{id}");
+
+        let text = format!(
+            "{}\n[limits]\nrequests_per_identity = 0\n",
+            sample().to_toml()
+        );
+        std::fs::write(&path, text).expect("write");
+        let zero = NodeConfig::load(&path).expect_err("zero cap").to_string();
+        assert!(zero.contains("limits.requests_per_identity"), "{zero}");
+
+        let text = format!(
+            "{}\n[limits]\nrequest_per_identity = 3\n",
+            sample().to_toml()
+        );
+        std::fs::write(&path, text).expect("write");
+        let typo = NodeConfig::load(&path).expect_err("typo").to_string();
+        assert!(typo.contains("request_per_identity"), "{typo}");
+    }
+
+    /// A bundle's `node.toml` says nothing of limits unless an operator
+    /// sets some; what is set is read, the rest defaults.
+    #[test]
+    fn limits_default_and_can_be_set_one_by_one() {
+        let text = sample().to_toml();
+        assert!(!text.contains("limits"), "{text}");
+        assert_eq!(
+            NodeConfig::parse(&text).expect("parse").limits,
+            Limits::default()
+        );
+        let text =
+            format!("{text}\n[limits]\nconnections_per_identity = 3\nlist_examined = 5000\n");
+        let cfg = NodeConfig::parse(&text).expect("parse");
+        assert_eq!(cfg.limits.connections_per_identity, 3);
+        assert_eq!(cfg.limits.list_examined, 5000);
+        assert_eq!(
+            cfg.limits.requests_per_identity,
+            Limits::default().requests_per_identity
+        );
+        let back = NodeConfig::parse(&cfg.to_toml()).expect("written back");
+        assert_eq!(back, cfg);
     }
 }

@@ -1,7 +1,9 @@
 //! Reading and writing [`Message`] frames on QUIC streams: a 4-byte
 //! big-endian length, then the message. The length is checked against
-//! [`MAX_FRAME`](chapar_proto::wire::MAX_FRAME) before the body is read, so a
-//! peer cannot make us allocate more than one maximum frame.
+//! [`MAX_FRAME`](chapar_proto::wire::MAX_FRAME) before the body is read, and
+//! the body's buffer grows as its bytes arrive: a peer that announces a
+//! large frame and sends nothing costs this node 64 KiB, and one that
+//! sends costs what it sent (at most twice), never the announced length.
 
 use chapar_proto::wire::{FrameError, Message};
 use thiserror::Error;
@@ -36,14 +38,28 @@ pub async fn read(recv: &mut quinn::RecvStream) -> Result<Message, FramedError> 
         Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
     }
     let len = Message::check_frame_len(header)?;
-    let mut body = vec![0u8; len];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err(FramedError::Truncated),
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
+    let mut body = Vec::new();
+    let mut filled = 0;
+    while filled < len {
+        if filled == body.len() {
+            // Doubles as bytes arrive: never more than twice what came
+            // (or the first 64 KiB), whatever was announced.
+            let grow = (2 * body.len()).max(FIRST_BUFFER).min(len);
+            body.resize(grow, 0);
+        }
+        // `read` takes whatever has arrived in one go (`read_chunk` would
+        // hand it over one datagram at a time).
+        match recv.read(&mut body[filled..]).await? {
+            Some(n) => filled += n,
+            None => return Err(FramedError::Truncated),
+        }
     }
     Ok(Message::from_frame_body(&body)?)
 }
+
+/// What a frame's buffer starts with: most frames (requests, answers,
+/// reconciliation, one document) fit, and a larger one grows from there.
+const FIRST_BUFFER: usize = 64 * 1024;
 
 /// Writes one frame.
 pub async fn write(send: &mut quinn::SendStream, msg: &Message) -> Result<(), FramedError> {

@@ -13,6 +13,7 @@
 //! - [`session`]: one replication session (roster, reconciliation, live).
 //! - [`net`]: QUIC endpoint, accepting and dialing with identity checks.
 //! - [`rpc`]: client requests (submit, fetch, list, subscribe, status).
+//! - [`limits`]: what one node or person may make this node do at once.
 //! - [`run`]: starting and stopping a node.
 
 #![warn(missing_docs)]
@@ -21,6 +22,7 @@ pub mod config;
 pub mod frames;
 mod idfilter;
 pub mod indexer;
+pub mod limits;
 pub mod net;
 pub mod priority;
 pub mod rpc;

@@ -27,6 +27,9 @@ pub const CLOSE_SHUTDOWN: u32 = 0;
 pub const CLOSE_REVOKED: u32 = 1;
 /// Close code: the peer broke the protocol.
 pub const CLOSE_PROTOCOL: u32 = 2;
+/// Close code: the peer already has as many connections open as it may
+/// (`limits.connections_per_identity`); the reason says so.
+pub const CLOSE_LIMIT: u32 = 3;
 
 /// Receive and send buffer the node asks of the kernel for its UDP
 /// socket. A catch-up arrives at ~50 MB/s; with the usual default (208
@@ -87,7 +90,21 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-fn transport() -> Arc<quinn::TransportConfig> {
+/// Connection receive window of a node's link: a catch-up moves ~50 MB/s,
+/// and one stream carries it (ADR 0012).
+pub const NODE_WINDOW: u32 = 64 << 20;
+
+/// Connection receive window until the other end is known to be a node,
+/// and for people: one largest frame and a little more. It bounds what a
+/// person can make this node buffer per connection, whatever they send
+/// (ADR 0019).
+pub const PERSON_WINDOW: u32 = (chapar_proto::wire::MAX_FRAME + (1 << 20)) as u32;
+
+/// Streams the other end may open at once before its identity is known;
+/// then `limits.streams_per_connection` applies.
+const HANDSHAKE_STREAMS: u32 = 16;
+
+fn transport(accept_streams: bool) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     // Long, lossy links: keep the connection alive, notice a dead peer in
     // half a minute, and let one stream carry a large window.
@@ -96,9 +113,14 @@ fn transport() -> Arc<quinn::TransportConfig> {
         t.max_idle_timeout(Some(idle));
     }
     t.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
-    t.receive_window(quinn::VarInt::from_u32(64 << 20));
+    // Raised to NODE_WINDOW once the other end is a node.
+    t.receive_window(quinn::VarInt::from_u32(PERSON_WINDOW));
     t.send_window(64 << 20);
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    // Nothing here reads unidirectional streams, and nobody opens streams
+    // towards a connection's dialer: grant none, so none can buffer data.
+    let streams = if accept_streams { HANDSHAKE_STREAMS } else { 0 };
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(streams));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     Arc::new(t)
 }
 
@@ -108,7 +130,7 @@ pub fn server_config(m: &TlsMaterials) -> Result<quinn::ServerConfig, CertError>
     let crypto = QuicServerConfig::try_from(Arc::new(tls))
         .map_err(|e| CertError::Validity(format!("TLS config unusable for QUIC: {e}")))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(transport());
+    cfg.transport_config(transport(true));
     Ok(cfg)
 }
 
@@ -118,7 +140,7 @@ pub fn client_config(m: &TlsMaterials) -> Result<quinn::ClientConfig, CertError>
     let crypto = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| CertError::Validity(format!("TLS config unusable for QUIC: {e}")))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(transport());
+    cfg.transport_config(transport(false));
     Ok(cfg)
 }
 
@@ -138,6 +160,21 @@ pub fn identity_of(conn: &quinn::Connection) -> Result<PeerCert, String> {
 /// Accepts connections until the endpoint closes.
 pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
+        // Before any cryptography: a handshake is the one thing anyone
+        // can make the node do before it knows who they are.
+        if !shared
+            .limiter
+            .handshakes
+            .allow(incoming.remote_address().ip())
+        {
+            // No reply: a flooder gets nothing back to pace itself by,
+            // no packet goes to a spoofed address, and an honest client's
+            // QUIC resends its first packet a second later and gets in
+            // once the address is back under its rate.
+            debug!(remote = %incoming.remote_address(), "too many handshakes from this address: ignored");
+            incoming.ignore();
+            continue;
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
@@ -166,11 +203,26 @@ async fn handle_connection(shared: Arc<Shared>, conn: quinn::Connection) {
         conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
         return;
     }
+    // Held until the connection ends.
+    let _slot = match shared.limiter.connection(&peer.identity) {
+        Ok(slot) => slot,
+        Err(reason) => {
+            warn!(%remote, peer = %peer.identity, "refused connection: {reason}");
+            conn.close(CLOSE_LIMIT.into(), reason.as_bytes());
+            return;
+        }
+    };
     if let Err(reason) = shared.register(peer.identity.clone(), peer.serial, conn.clone()) {
         warn!(%remote, peer = %peer.identity, "refused connection: {reason}");
         conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
         return;
     }
+    if let Identity::Node(_) = peer.identity {
+        conn.set_receive_window(quinn::VarInt::from_u32(NODE_WINDOW));
+    }
+    conn.set_max_concurrent_bi_streams(quinn::VarInt::from_u32(
+        shared.limiter.limits.streams_per_connection,
+    ));
     debug!(%remote, peer = %peer.identity, "connection accepted");
     loop {
         let (send, mut recv) = match conn.accept_bi().await {
@@ -290,6 +342,7 @@ async fn dial_once(
         conn.close(CLOSE_REVOKED.into(), reason.as_bytes());
         return Err(reason);
     }
+    conn.set_receive_window(quinn::VarInt::from_u32(NODE_WINDOW));
     let (send, recv) = conn
         .open_bi()
         .await

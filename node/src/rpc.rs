@@ -2,15 +2,26 @@
 //! request per stream. A person only ever receives documents they may read
 //! (`person_may_read`): a document they may not see is reported as not
 //! found, never as forbidden, so its existence does not leak.
+//!
+//! No request can stall the node for others (ADR 0019): each identity
+//! has at most `limits.requests_per_identity` requests and
+//! `limits.subscriptions_per_identity` subscriptions in progress (more are
+//! refused with [`code::BUSY`], after a pause that throttles a flood of
+//! them); store work runs on the blocking
+//! threads, never on the async ones; and a listing works within a budget
+//! (entries examined, time), ruling out from the index what the person
+//! may not see before it reads any document.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chapar_certs::Identity;
-use chapar_proto::access::person_may_read;
+use chapar_proto::access::{person_may_reach, person_may_read};
 use chapar_proto::wire::{Listed, MAX_LISTING, Message, code};
-use chapar_proto::{Document, Id, Person};
+use chapar_proto::{DocId, Document, Id, Person};
 use tracing::{debug, warn};
 
+use crate::config::Limits;
 use crate::frames;
 use crate::state::{Shared, Source};
 use crate::store::Order;
@@ -24,13 +35,42 @@ pub async fn serve(
     request: Message,
 ) {
     debug!(%who, request = request.name(), "rpc");
-    let answers = handle(&shared, &who, request, &mut send).await;
+    // Held until the answer is written (a subscription: until it ends).
+    let claim = match request {
+        Message::Subscribe { .. } => shared.limiter.subscription(&who),
+        _ => shared.limiter.request(&who),
+    };
+    let answers = match claim {
+        Ok(slot) => {
+            let answers = handle(&shared, &who, request, &mut send).await;
+            drop(slot);
+            answers
+        }
+        Err(reason) => {
+            debug!(%who, "request refused: {reason}");
+            Some(busy(reason).await)
+        }
+    };
     if let Some(m) = answers {
         if let Err(e) = frames::write(&mut send, &m).await {
             debug!(%who, "rpc answer not delivered: {e}");
         }
     }
     let _ = send.finish();
+}
+
+/// How long a request refused over a cap waits for its answer. The
+/// refused stream still counts against the connection's streams meanwhile,
+/// so a client that floods requests gets at most
+/// `limits.streams_per_connection` refusals a second per connection, each
+/// costing the node next to nothing; one over the cap by mistake hears
+/// back within the second.
+const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
+
+/// A [`code::BUSY`] answer, after [`REFUSAL_PAUSE`].
+async fn busy(reason: String) -> Message {
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    error(code::BUSY, reason)
 }
 
 fn error(code: u16, message: impl Into<String>) -> Message {
@@ -76,10 +116,14 @@ async fn handle(
         // Not (yet) in this node's roster: the only thing to do is to
         // deliver a newer roster, which is checked against the root key.
         if let Message::Submit { document } = request {
-            let is_roster = Document::decode(&document)
-                .map(|d| d.kind() == chapar_proto::Kind::Roster)
-                .unwrap_or(false);
-            if is_roster {
+            // Decoding hashes up to a whole document: not on this thread.
+            let is_roster = tokio::task::spawn_blocking(move || {
+                let roster = Document::decode(&document)
+                    .is_ok_and(|d| d.kind() == chapar_proto::Kind::Roster);
+                (roster, document)
+            })
+            .await;
+            if let Ok((true, document)) = is_roster {
                 return Some(submit_as(shared, Source::Client(anonymous(who)), document).await);
             }
         }
@@ -90,20 +134,23 @@ async fn handle(
     };
     match request {
         Message::Submit { document } => Some(submit(shared, &me, document).await),
-        Message::Fetch { id } => Some(match shared.store.get(&id) {
-            Ok(Some(doc)) if person_may_read(&me, &doc) => Message::Documents {
-                documents: vec![doc.into_bytes()],
-            },
-            Ok(_) => error(code::NOT_FOUND, format!("no document {id} here")),
-            Err(e) => error(code::INTERNAL, e.to_string()),
-        }),
+        Message::Fetch { id } => Some(fetch(shared, me, id).await),
         Message::List {
             kind,
             from_ms,
             to_ms,
             limit,
             newest_first,
-        } => Some(list(shared, &me, kind, from_ms, to_ms, limit, newest_first)),
+        } => {
+            let query = ListQuery {
+                kind,
+                from_ms,
+                to_ms,
+                limit,
+                newest_first,
+            };
+            Some(list(shared, who, me, query).await)
+        }
         Message::Subscribe { kinds } => {
             subscribe(shared, &me, kinds, send).await;
             None
@@ -139,7 +186,7 @@ async fn search(shared: &Arc<Shared>, me: Person, request: String) -> Message {
         Ok(Ok(p)) => p,
         _ => {
             return error(
-                code::INTERNAL,
+                code::BUSY,
                 "the node is busy with other searches; try again in a moment",
             );
         }
@@ -193,83 +240,111 @@ async fn submit_as(shared: &Arc<Shared>, source: Source, document: Vec<u8>) -> M
     }
 }
 
-fn list(
-    shared: &Shared,
-    me: &Person,
+/// One document, read and checked on the blocking threads (a document is
+/// up to 16 MiB: reading and hashing it is not work for an async thread).
+async fn fetch(shared: &Arc<Shared>, me: Person, id: DocId) -> Message {
+    let sh = shared.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        sh.store
+            .get(&id)
+            .map(|doc| doc.filter(|d| person_may_read(&me, d)))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(doc))) => Message::Documents {
+            documents: vec![doc.into_bytes()],
+        },
+        Ok(Ok(None)) => error(code::NOT_FOUND, format!("no document {id} here")),
+        Ok(Err(e)) => error(code::INTERNAL, e.to_string()),
+        Err(e) => error(code::INTERNAL, e.to_string()),
+    }
+}
+
+/// A `List` request's parameters.
+#[derive(Debug, Clone, Copy)]
+struct ListQuery {
     kind: Option<chapar_proto::Kind>,
     from_ms: u64,
     to_ms: u64,
     limit: u32,
     newest_first: bool,
-) -> Message {
-    let limit = (limit as usize).min(MAX_LISTING);
-    let order = if newest_first {
+}
+
+/// A listing, one at a time per identity, on the blocking threads.
+async fn list(shared: &Arc<Shared>, who: &Identity, me: Person, query: ListQuery) -> Message {
+    let slot = match shared.limiter.listing(who) {
+        Ok(slot) => slot,
+        Err(reason) => return busy(reason).await,
+    };
+    let sh = shared.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        // Released when the work ends, whatever happens to the request.
+        let _slot = slot;
+        listing(&sh, &me, query, &sh.limiter.limits)
+    })
+    .await;
+    out.unwrap_or_else(|e| error(code::INTERNAL, e.to_string()))
+}
+
+/// The entries of `query` that `me` may read. The index says each
+/// document's kind and routing: what the routing rules out is skipped
+/// without reading the document; the rest is read and judged by
+/// [`person_may_read`] (the caption is not in the routing). Hidden
+/// documents neither show nor count. The work is bounded by
+/// `limits.list_examined` entries and `limits.request_time_ms`; a listing
+/// that reaches either before its end is refused, whatever the entries
+/// were, and asked to narrow its range. Blocking.
+fn listing(shared: &Shared, me: &Person, q: ListQuery, limits: &Limits) -> Message {
+    let limit = (q.limit as usize).min(MAX_LISTING);
+    let order = if q.newest_first {
         Order::NewestFirst
     } else {
         Order::OldestFirst
     };
-    // Filter as we go: ask the store for more than `limit` and keep what
-    // the person may read, so hidden documents neither show nor count.
+    let started = Instant::now();
+    let budget = Duration::from_millis(limits.request_time_ms);
     let mut entries = Vec::new();
-    let mut cursor_from = from_ms;
-    let mut cursor_to = to_ms;
-    loop {
-        let page = match shared
-            .store
-            .list(kind, cursor_from..=cursor_to, limit * 2 + 16, order)
-        {
-            Ok(p) => p,
+    let mut examined = 0u64;
+    if limit == 0 {
+        return Message::Listing { entries };
+    }
+    for item in shared.store.list_routed(q.kind, q.from_ms..=q.to_ms, order) {
+        let item = match item {
+            Ok(item) => item,
             Err(e) => return error(code::INTERNAL, e.to_string()),
         };
-        let exhausted = page.len() < limit * 2 + 16;
-        let mut last_ts = None;
-        for (ts, id) in page {
-            last_ts = Some(ts);
-            match shared.store.get(&id) {
-                Ok(Some(doc)) if person_may_read(me, &doc) => {
-                    if !entries.iter().any(|e: &Listed| e.id == id) {
-                        entries.push(Listed {
-                            created_ms: ts,
-                            id,
-                            kind: doc.kind(),
-                        });
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return error(code::INTERNAL, e.to_string()),
-            }
-            if entries.len() == limit {
-                return Message::Listing { entries };
-            }
+        examined += 1;
+        if examined > limits.list_examined || started.elapsed() > budget {
+            return error(
+                code::BUSY,
+                format!(
+                    "this listing examined {} entries in {} ms without reaching the end of its \
+                     range (a listing may examine {} entries and take {} ms); list a shorter \
+                     time range (--since, --until) or one kind (--kind)",
+                    examined - 1,
+                    started.elapsed().as_millis(),
+                    limits.list_examined,
+                    limits.request_time_ms
+                ),
+            );
         }
-        // The next page starts at the last timestamp seen (documents may
-        // share it; duplicates are skipped above). If a whole page shared
-        // one timestamp the cursor cannot move: step past it, so the loop
-        // always ends.
-        match (exhausted, last_ts) {
-            (false, Some(ts)) if newest_first => {
-                cursor_to = if ts == cursor_to {
-                    match ts.checked_sub(1) {
-                        Some(t) if t >= cursor_from => t,
-                        _ => return Message::Listing { entries },
-                    }
-                } else {
-                    ts
-                };
-            }
-            (false, Some(ts)) => {
-                cursor_from = if ts == cursor_from {
-                    match ts.checked_add(1) {
-                        Some(t) if t <= cursor_to => t,
-                        _ => return Message::Listing { entries },
-                    }
-                } else {
-                    ts
-                };
-            }
-            _ => return Message::Listing { entries },
+        if !person_may_reach(me, &item.routing) {
+            continue;
+        }
+        match shared.store.get(&item.id) {
+            Ok(Some(doc)) if person_may_read(me, &doc) => entries.push(Listed {
+                created_ms: item.created_ms,
+                id: item.id,
+                kind: item.kind,
+            }),
+            Ok(_) => {}
+            Err(e) => return error(code::INTERNAL, e.to_string()),
+        }
+        if entries.len() == limit {
+            break;
         }
     }
+    Message::Listing { entries }
 }
 
 async fn subscribe(

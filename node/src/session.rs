@@ -132,6 +132,9 @@ pub async fn run(
 #[derive(Default)]
 pub struct Sessions {
     running: Mutex<HashMap<Way, Registered>>,
+    /// Each peer's reconciliation budget between its sessions, so that
+    /// reconnecting does not refill it.
+    paces: Mutex<HashMap<Way, Pace>>,
     next: AtomicU64,
 }
 
@@ -173,6 +176,24 @@ impl Sessions {
             id,
             superseded,
         }
+    }
+
+    /// The reconciliation budget a new session with `peer` starts with:
+    /// what its previous one left, or a full one.
+    fn pace(&self, peer: &Id, initiator: bool) -> Pace {
+        self.paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(peer.clone(), initiator))
+            .unwrap_or_else(Pace::new)
+    }
+
+    /// Keeps what a session leaves of its budget for the next one.
+    fn keep_pace(&self, peer: &Id, initiator: bool, pace: Pace) {
+        self.paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((peer.clone(), initiator), pace);
     }
 
     /// How many sessions with `peer` are running: 0, 1 or 2 (one each
@@ -388,13 +409,17 @@ async fn session(
         bulk.clone(),
         ingest_rx,
     ));
-    let mut rec = Reconciler::new(ReconcileConfig::default());
+    let mut rec = Some(Reconciler::new(ReconcileConfig::default()));
+    let mut pace = shared.sessions.pace(peer, initiator);
     let mut shutdown = shared.shutdown.clone();
     // Every exit, `?` included, leaves this block and reaches the cleanup
     // below: the writer stops and everything received is stored.
     let result: Result<(), SessionError> = async {
         if initiator {
-            let first = shared.with_tree(&peer_node, |t| rec.initiate(t))?;
+            let first = reconcile(shared, &peer_node, &mut rec, &mut pace, None)
+                .await?
+                .reply
+                .unwrap_or_default();
             send_ctl(&ctl, Message::Reconcile { payload: first }).await?;
         }
         loop {
@@ -416,7 +441,8 @@ async fn session(
             };
             match msg {
                 Message::Reconcile { payload } => {
-                    let step = shared.with_tree(&peer_node, |t| rec.respond(t, &payload))??;
+                    let step =
+                        reconcile(shared, &peer_node, &mut rec, &mut pace, Some(payload)).await?;
                     bulk.push(step.have.iter().map(|i| i.id))?;
                     for chunk in step.need.chunks(MAX_WANT) {
                         send_ctl(
@@ -470,12 +496,107 @@ async fn session(
     .await;
     drop(ctl);
     writer.abort();
+    shared.sessions.keep_pace(peer, initiator, pace);
     // Whatever was received is stored before the session is over.
     drop(to_ingest);
     if let Err(e) = ingester.await {
         warn!(%peer, "ingest worker failed: {e}");
     }
     result
+}
+
+/// Share of one core a peer may spend answering reconciliation, on
+/// average, and the burst it may spend at once. An honest catch-up of
+/// 10^6 documents spends about a second in all (a few ms a message), so
+/// it never waits; a peer sending messages as fast as it can is slowed to
+/// this share instead of taking a core (ADR 0019).
+const RECONCILE_SHARE: f64 = 0.25;
+const RECONCILE_BURST: Duration = Duration::from_secs(2);
+/// Reconciliation messages a peer may have answered per second on
+/// average, and at once: each answer is up to 64 KiB to send. Reconciling
+/// 10^6 documents with 10,000 differences takes 126 messages (docs/
+/// benchmarks.md); a fresh node's catch-up, two.
+const RECONCILE_RATE: f64 = 50.0;
+const RECONCILE_MESSAGES: f64 = 1000.0;
+
+/// A peer's budget of reconciliation work, kept from one session to the
+/// next: time credit grows at [`RECONCILE_SHARE`] of the time that
+/// passes, up to [`RECONCILE_BURST`], and each answer spends the time it
+/// took; message credit grows at [`RECONCILE_RATE`] a second, up to
+/// [`RECONCILE_MESSAGES`], and each answer spends one.
+#[derive(Debug)]
+struct Pace {
+    credit: f64,
+    messages: f64,
+    at: std::time::Instant,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            credit: RECONCILE_BURST.as_secs_f64(),
+            messages: RECONCILE_MESSAGES,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// How long to wait before the next answer (zero while in credit).
+    fn wait(&mut self) -> Duration {
+        self.wait_at(std::time::Instant::now())
+    }
+
+    fn wait_at(&mut self, now: std::time::Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.credit = (self.credit + elapsed * RECONCILE_SHARE).min(RECONCILE_BURST.as_secs_f64());
+        self.messages = (self.messages + elapsed * RECONCILE_RATE).min(RECONCILE_MESSAGES);
+        let for_time = (-self.credit).max(0.0) / RECONCILE_SHARE;
+        let for_messages = (1.0 - self.messages).max(0.0) / RECONCILE_RATE;
+        Duration::from_secs_f64(for_time.max(for_messages))
+    }
+
+    fn spend(&mut self, took: Duration) {
+        self.credit -= took.as_secs_f64();
+        self.messages -= 1.0;
+    }
+}
+
+/// Computes the first reconciliation message (`payload: None`) or the
+/// answer to the peer's, on the blocking threads, within the session's
+/// [`Pace`]: the work is O(message size x log n) and an id list can make
+/// it walk the whole set, so it never runs on the async threads, and it
+/// holds no lock that ingest needs.
+async fn reconcile(
+    shared: &Arc<Shared>,
+    peer: &Node,
+    rec: &mut Option<Reconciler>,
+    pace: &mut Pace,
+    payload: Option<Vec<u8>>,
+) -> Result<chapar_proto::reconcile::Step, SessionError> {
+    let wait = pace.wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let mut r = rec
+        .take()
+        .ok_or_else(|| SessionError::Internal("reconciliation state lost".into()))?;
+    let (sh, node) = (shared.clone(), peer.clone());
+    let (r, took, out) = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let out = sh.with_tree(&node, |tree| match &payload {
+            None => Ok(chapar_proto::reconcile::Step {
+                reply: Some(r.initiate(tree)),
+                ..Default::default()
+            }),
+            Some(p) => r.respond(tree, p),
+        });
+        (r, t.elapsed(), out)
+    })
+    .await
+    .map_err(|e| SessionError::Internal(e.to_string()))?;
+    *rec = Some(r);
+    pace.spend(took);
+    Ok(out??)
 }
 
 /// Received documents and their share of the session's [`INGEST_BYTES`],
@@ -933,6 +1054,44 @@ mod tests {
             .expect("alone");
         assert_eq!(budget.available_permits(), 0);
         drop(huge);
+    }
+
+    /// A peer answered faster than its share waits in proportion, and
+    /// the budget survives its reconnecting.
+    #[test]
+    fn reconciliation_work_is_paced_per_peer() {
+        let mut pace = Pace::new();
+        let t0 = pace.at;
+        assert_eq!(pace.wait_at(t0), Duration::ZERO, "a burst at first");
+        pace.spend(RECONCILE_BURST + Duration::from_millis(500));
+        let wait = pace.wait_at(t0);
+        let expect = 0.5 / RECONCILE_SHARE;
+        assert!((wait.as_secs_f64() - expect).abs() < 1e-6, "{wait:?}");
+        assert_eq!(pace.wait_at(t0 + wait), Duration::ZERO);
+        // Cheap messages: a burst, then the message rate.
+        let mut pace = Pace::new();
+        let t0 = pace.at;
+        for _ in 0..RECONCILE_MESSAGES as usize {
+            assert_eq!(pace.wait_at(t0), Duration::ZERO);
+            pace.spend(Duration::ZERO);
+        }
+        let wait = pace.wait_at(t0);
+        assert!(
+            (wait.as_secs_f64() - 1.0 / RECONCILE_RATE).abs() < 1e-6,
+            "{wait:?}"
+        );
+        // Kept between sessions.
+        let sessions = Sessions::default();
+        let a = Id::new("a-1").expect("id");
+        let mut p = sessions.pace(&a, false);
+        p.spend(RECONCILE_BURST * 2);
+        sessions.keep_pace(&a, false, p);
+        let mut again = sessions.pace(&a, false);
+        assert!(!again.wait().is_zero(), "reconnecting refilled the budget");
+        assert!(
+            sessions.pace(&a, true).wait().is_zero(),
+            "the other direction has its own"
+        );
     }
 
     /// One session per peer and direction: a newer one ends the older, and

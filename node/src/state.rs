@@ -124,11 +124,39 @@ impl PeerClass {
     }
 }
 
-/// A class's reconciliation set, or the items published while it is being
-/// built (the build scans the store without holding the lock).
-enum TreeSlot {
-    Building(Vec<Item>),
-    Ready(Tree),
+/// One class's reconciliation set. Reconciliation answers read the tree
+/// (many at once); publishing never waits for them: it queues the new
+/// items in `pending` and adds them to the tree only if no answer is
+/// being computed, and every answer first adds whatever is queued. So a
+/// peer that sends reconciliation messages as fast as it can delays no
+/// ingest, and every answer covers every document published before it
+/// started (ADR 0019).
+#[derive(Default)]
+struct ClassSet {
+    /// `None` while the set is being built from the store.
+    tree: RwLock<Option<Tree>>,
+    /// Items published and not yet in `tree`.
+    pending: Mutex<Vec<Item>>,
+}
+
+impl ClassSet {
+    /// Adds the queued items, if any, to a built tree.
+    fn drain_into(&self, tree: &mut Tree) {
+        let items = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for item in items {
+            tree.insert(item);
+        }
+    }
+
+    /// Adds the queued items unless an answer is reading the tree (it or
+    /// the next answer will), or the tree is still being built.
+    fn try_drain(&self) {
+        if let Ok(mut guard) = self.tree.try_write() {
+            if let Some(tree) = guard.as_mut() {
+                self.drain_into(tree);
+            }
+        }
+    }
 }
 
 /// A live connection, so that a roster change can close it.
@@ -192,7 +220,9 @@ pub struct Shared {
     pub root: PublicKey,
     trust: RwLock<Arc<Trust>>,
     roster_doc: RwLock<Document>,
-    trees: Mutex<HashMap<PeerClass, TreeSlot>>,
+    /// Reconciliation sets by class; the map's lock is only held to find
+    /// or add a class, never while a set is read or changed.
+    trees: RwLock<HashMap<PeerClass, Arc<ClassSet>>>,
     /// New documents, for live sessions and subscribers.
     pub live: broadcast::Sender<Arc<Live>>,
     /// Peer links, by peer id.
@@ -217,6 +247,8 @@ pub struct Shared {
     pub udp_buffer: std::sync::atomic::AtomicUsize,
     /// Replication sessions running, one per peer and direction.
     pub sessions: crate::session::Sessions,
+    /// What each node or person may make this node do at once.
+    pub limiter: crate::limits::Limiter,
 }
 
 /// The node's search index and what its indexer reports.
@@ -297,14 +329,16 @@ impl Shared {
         let trust = Trust::new(root, roster);
         check_listed(&trust, &me)?;
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let limiter = crate::limits::Limiter::new(cfg.limits.clone());
         Ok(Shared {
+            limiter,
             cfg,
             me,
             store,
             root,
             trust: RwLock::new(Arc::new(trust)),
             roster_doc: RwLock::new(roster_doc),
-            trees: Mutex::new(HashMap::new()),
+            trees: RwLock::new(HashMap::new()),
             live,
             peers: Mutex::new(HashMap::new()),
             conns: Mutex::new(Vec::new()),
@@ -431,43 +465,52 @@ impl Shared {
     /// Makes sure the reconciliation set for `peer`'s class exists,
     /// building it from the store's time index (which carries each
     /// document's routing, so nothing is decoded) the first time a peer of
-    /// that class connects. Blocking: call from `spawn_blocking`. The lock
-    /// is not held while the store is scanned; documents published
-    /// meanwhile are queued and added when the build finishes.
+    /// that class connects. Blocking: call from `spawn_blocking`. No lock
+    /// is held while the store is scanned; documents published meanwhile
+    /// are queued and added when the build finishes.
     pub fn ensure_tree(&self, peer: &Node) -> Result<(), StoreError> {
         let class = PeerClass::of(peer);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            {
-                let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        let set = loop {
+            let (set, fresh) = {
+                let mut trees = self.trees.write().unwrap_or_else(|p| p.into_inner());
                 match trees.get(&class) {
-                    Some(TreeSlot::Ready(_)) => return Ok(()),
-                    Some(TreeSlot::Building(_)) => {}
+                    Some(set) => (set.clone(), false),
                     None => {
-                        trees.insert(class.clone(), TreeSlot::Building(Vec::new()));
-                        break;
+                        let set = Arc::new(ClassSet::default());
+                        trees.insert(class.clone(), set.clone());
+                        (set, true)
                     }
                 }
+            };
+            if fresh {
+                break set;
+            }
+            if set.tree.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+                return Ok(());
             }
             // Another session of the same class is building it.
             if std::time::Instant::now() > deadline {
                 return Err(self.tree_error("timed out waiting for a reconciliation set"));
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let built = self.build_tree(&class);
-        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-        match (built, trees.remove(&class)) {
-            (Ok(mut tree), Some(TreeSlot::Building(pending))) => {
-                for item in pending {
-                    tree.insert(item);
-                }
+        };
+        match self.build_tree(&class) {
+            Ok(mut tree) => {
+                let mut slot = set.tree.write().unwrap_or_else(|p| p.into_inner());
+                set.drain_into(&mut tree);
                 info!(peer_class = ?class, items = tree.len(), "built reconciliation set");
-                trees.insert(class, TreeSlot::Ready(tree));
+                *slot = Some(tree);
                 Ok(())
             }
-            (Err(e), _) => Err(e),
-            (Ok(_), _) => Err(self.tree_error("reconciliation set slot vanished")),
+            Err(e) => {
+                // The next session of this class tries again.
+                self.trees
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&class);
+                Err(e)
+            }
         }
     }
 
@@ -491,13 +534,35 @@ impl Shared {
     }
 
     /// Runs `f` on the reconciliation set of documents both this node and
-    /// `peer` may hold; [`Shared::ensure_tree`] must have built it.
+    /// `peer` may hold, including every document published before the
+    /// call; [`Shared::ensure_tree`] must have built it. Other answers may
+    /// read the set at the same time, and publishing does not wait for
+    /// `f`. Blocking (it may wait for a publication's insert): call from
+    /// `spawn_blocking` or the bulk threads.
     pub fn with_tree<R>(&self, peer: &Node, f: impl FnOnce(&Tree) -> R) -> Result<R, StoreError> {
         let class = PeerClass::of(peer);
-        let trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-        match trees.get(&class) {
-            Some(TreeSlot::Ready(tree)) => Ok(f(tree)),
-            _ => Err(self.tree_error("reconciliation set not built")),
+        let set = self
+            .trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&class)
+            .cloned()
+            .ok_or_else(|| self.tree_error("reconciliation set not built"))?;
+        let queued = !set
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if queued {
+            let mut slot = set.tree.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(tree) = slot.as_mut() {
+                set.drain_into(tree);
+            }
+        }
+        let slot = set.tree.read().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(tree) => Ok(f(tree)),
+            None => Err(self.tree_error("reconciliation set not built")),
         }
     }
 
@@ -625,22 +690,29 @@ impl Shared {
                 (d, r)
             })
             .collect();
-        {
-            let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
-            for (class, slot) in trees.iter_mut() {
-                let as_node = class.as_node();
-                for (d, r) in &routed {
-                    if r.allows(&as_node) {
-                        let item = Item::new(d.created_ms(), d.id());
-                        match slot {
-                            TreeSlot::Ready(tree) => {
-                                tree.insert(item);
-                            }
-                            TreeSlot::Building(pending) => pending.push(item),
-                        }
-                    }
-                }
+        // Queue, then insert if no reconciliation answer is reading the
+        // set: publishing never waits for a peer's reconciliation.
+        let sets: Vec<(Node, Arc<ClassSet>)> = self
+            .trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(class, set)| (class.as_node(), set.clone()))
+            .collect();
+        for (as_node, set) in sets {
+            let items: Vec<Item> = routed
+                .iter()
+                .filter(|(_, r)| r.allows(&as_node))
+                .map(|(d, _)| Item::new(d.created_ms(), d.id()))
+                .collect();
+            if items.is_empty() {
+                continue;
             }
+            set.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(items);
+            set.try_drain();
         }
         let from = match source {
             Source::Peer(p) => Some(p.clone()),

@@ -125,7 +125,33 @@ pub fn node_may_hold(node: &Node, doc: &Document) -> bool {
 /// a snippet or a facet count alike.
 pub fn person_may_read(person: &Person, doc: &Document) -> bool {
     let (classification, caption) = marking(doc);
+    reaches(
+        person,
+        classification,
+        audience(doc).map(|ms| ms.into_iter()),
+    ) && caption.is_none_or(|c| person.holds(c))
+}
+
+/// Whether a document with this routing *may* be one `person` can see:
+/// `false` settles it (its classification is above their clearance, or it
+/// concerns other missions only); `true` leaves it to [`person_may_read`]
+/// on the document, which also checks the caption (not in the routing).
+/// A node filters a listing with it from its index, without decoding the
+/// documents it rules out.
+pub fn person_may_reach(person: &Person, routing: &Routing) -> bool {
+    reaches(
+        person,
+        routing.classification,
+        routing.audience.as_ref().map(|ms| ms.iter()),
+    )
+}
+
+/// The part of [`person_may_read`] that a document's [`Routing`] decides.
+fn reaches<'a>(
+    person: &Person,
+    classification: Classification,
+    audience: Option<impl Iterator<Item = &'a Id>>,
+) -> bool {
     classification <= person.clearance
-        && caption.is_none_or(|c| person.holds(c))
-        && audience(doc).is_none_or(|missions| missions.contains(&&person.mission))
+        && audience.is_none_or(|mut missions| missions.any(|m| *m == person.mission))
 }

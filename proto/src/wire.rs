@@ -58,6 +58,10 @@ pub mod code {
     pub const REFUSED: u16 = 422;
     /// The node failed; try again later.
     pub const INTERNAL: u16 = 500;
+    /// The node will not take this on now: the caller has as many requests
+    /// in progress as it may, or the request needs more work than one may
+    /// take. The message says which and what to do.
+    pub const BUSY: u16 = 503;
 }
 
 /// Everything that travels in a frame.

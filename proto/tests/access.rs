@@ -2,7 +2,7 @@
 
 mod common;
 
-use chapar_proto::access::{node_may_hold, person_may_read};
+use chapar_proto::access::{node_may_hold, person_may_reach, person_may_read};
 use chapar_proto::*;
 use common::{T0, id, key, pk};
 
@@ -263,4 +263,66 @@ fn clearances_and_receipts_carry_their_cables_marking() {
         &old
     ));
     assert!(person_may_read(&person("emb-tokyo", TopSecret, &[]), &old));
+}
+
+/// A listing rules documents out by their stored routing before decoding
+/// any: that must never hide one the person may read, and with no caption
+/// in play it must decide exactly as the document does.
+#[test]
+fn routing_rules_out_only_what_the_person_may_not_read() {
+    use Classification::*;
+    use chapar_proto::access::Routing;
+    let mut docs = common::all_kinds();
+    docs.push(
+        Document::sign(
+            &key(22),
+            T0,
+            Body::WikiRevision(WikiRevision {
+                classification: Secret,
+                caption: Some(Caption::new("NODIS").expect("c")),
+                ..common::wiki()
+            }),
+        )
+        .expect("sign"),
+    );
+    let people = [
+        person("emb-tokyo", Secret, &[]),
+        person("emb-tokyo", Secret, &["NODIS"]),
+        person("mfa", TopSecret, &["NODIS"]),
+        person("emb-berlin", Confidential, &[]),
+        person("emb-paris", TopSecret, &[]),
+        person("emb-berlin", Restricted, &["NODIS"]),
+        person("emb-x", Unclassified, &[]),
+    ];
+    let mut ruled_out = 0;
+    for doc in &docs {
+        let routing = Routing::from_bytes(&Routing::of(doc).to_bytes(), "routing").expect("decode");
+        for p in &people {
+            let reach = person_may_reach(p, &routing);
+            let read = person_may_read(p, doc);
+            assert!(
+                reach || !read,
+                "{} hidden from {:?} by its routing",
+                doc.kind(),
+                p.mission
+            );
+            if !has_caption(doc) {
+                // Nothing but the routing can tell them apart here.
+                assert_eq!(reach, read, "{} for {:?}", doc.kind(), p.mission);
+            }
+            ruled_out += usize::from(!reach);
+        }
+    }
+    assert!(ruled_out > 0, "the fixture must exercise the prefilter");
+}
+
+fn has_caption(doc: &Document) -> bool {
+    match doc.body() {
+        Body::WikiRevision(w) => w.caption.is_some(),
+        Body::Cable(c) => c.caption.is_some(),
+        Body::CableRelease(r) => r.cable().caption.is_some(),
+        Body::CableClearance(c) => c.marking.caption.is_some(),
+        Body::Receipt(r) => r.marking.caption.is_some(),
+        Body::Roster(_) => false,
+    }
 }

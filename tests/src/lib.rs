@@ -22,6 +22,8 @@ use chapar_proto::{Body, Classification, DocId, Document, Id, Kind, Role};
 use ed25519_dalek::SigningKey;
 use tempfile::TempDir;
 
+pub mod flood;
+
 /// Port every test node listens on (each on its own loopback address).
 pub const PORT: u16 = 7400;
 
