@@ -13,6 +13,7 @@
 //! - [`session`]: one replication session (roster, reconciliation, live).
 //! - [`net`]: QUIC endpoint, accepting and dialing with identity checks.
 //! - [`rpc`]: client requests (submit, fetch, list, subscribe, status).
+//! - [`setaside`]: setting aside what a newer roster no longer allows.
 //! - [`limits`]: what one node or person may make this node do at once.
 //! - [`run`]: starting and stopping a node.
 
@@ -29,6 +30,7 @@ pub mod rpc;
 pub mod run;
 mod segments;
 pub mod session;
+pub mod setaside;
 pub mod state;
 pub mod status;
 pub mod store;

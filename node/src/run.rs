@@ -141,6 +141,7 @@ pub async fn start(cfg: NodeConfig) -> Result<Running, StartError> {
         )));
     }
     tasks.push(tokio::spawn(watch_expiry(shared.clone())));
+    tasks.push(tokio::spawn(crate::setaside::run(shared.clone())));
     info!(
         node = %shared.me,
         addr = %endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chapar_certs::{Identity, TlsMaterials};
 use chapar_proto::access::Routing;
 use chapar_proto::reconcile::{Item, Tree};
-use chapar_proto::roster::{Roster, accept_update};
+use chapar_proto::roster::{self, Roster, accept_update};
 use chapar_proto::{
     Arrival, Body, Classification, DocId, Document, Id, Kind, Node, NodeRole, PublicKey,
     RosterError, Subject, Trust, policy, verify_batch,
@@ -91,6 +91,8 @@ pub struct Ingested {
 pub struct Prepared {
     out: Ingested,
     accepted: Vec<Document>,
+    /// The roster version `accepted` was authorized under.
+    roster_version: u64,
 }
 
 /// Which peers see the same set of documents: reconciliation sets are kept
@@ -249,6 +251,8 @@ pub struct Shared {
     pub sessions: crate::session::Sessions,
     /// What each node or person may make this node do at once.
     pub limiter: crate::limits::Limiter,
+    /// Re-checks of held documents a new roster asks for (ADR 0018).
+    pub set_aside: crate::setaside::SetAside,
 }
 
 /// The node's search index and what its indexer reports.
@@ -332,6 +336,7 @@ impl Shared {
         let limiter = crate::limits::Limiter::new(cfg.limits.clone());
         Ok(Shared {
             limiter,
+            set_aside: crate::setaside::SetAside::default(),
             cfg,
             me,
             store,
@@ -605,6 +610,7 @@ impl Shared {
                 return Prepared {
                     out,
                     accepted: Vec::new(),
+                    roster_version: trust.roster().version,
                 };
             }
         };
@@ -644,13 +650,35 @@ impl Shared {
                 Err(reason) => out.refused.push((Some(doc.id()), reason)),
             }
         }
-        Prepared { out, accepted }
+        Prepared {
+            out,
+            accepted,
+            roster_version: trust.roster().version,
+        }
     }
 
     /// The I/O half of [`Shared::ingest`]: store durably, then publish.
     /// Blocking.
     pub fn commit(&self, prepared: Prepared, source: &Source) -> Ingested {
-        let Prepared { mut out, accepted } = prepared;
+        let Prepared {
+            mut out,
+            mut accepted,
+            roster_version,
+        } = prepared;
+        // A roster accepted since the batch was prepared may refuse some
+        // of it. The roster cannot change again until the batch is stored
+        // (its switch waits for this guard), so a re-check of held
+        // documents it starts (ADR 0018) sees this batch.
+        let trust = self.trust.read().unwrap_or_else(|p| p.into_inner());
+        if trust.roster().version != roster_version {
+            accepted.retain(|doc| match trust.authorize(doc) {
+                Ok(_) => true,
+                Err(e) => {
+                    out.refused.push((Some(doc.id()), e.to_string()));
+                    false
+                }
+            });
+        }
         if !accepted.is_empty() {
             match self.store.insert_batch(&accepted) {
                 Ok(results) => {
@@ -674,6 +702,7 @@ impl Shared {
                 }
             }
         }
+        drop(trust);
         for (id, reason) in &out.refused {
             warn!(from = ?source, doc = ?id, "refused: {reason}");
         }
@@ -753,6 +782,9 @@ impl Shared {
             *t = trust.clone();
         }
         info!(version, "roster updated");
+        if let Some(since) = roster::affected_since(current.roster(), trust.roster()) {
+            self.set_aside.request(since);
+        }
         if let Err(e) = check_listed(&trust, &self.me) {
             warn!("{e}");
         }
@@ -765,6 +797,38 @@ impl Shared {
             from: None,
         }));
         Ok(true)
+    }
+
+    /// Takes documents set aside out of the reconciliation sets (ADR 0018).
+    pub fn forget(&self, docs: &[Document]) {
+        let sets: Vec<Arc<ClassSet>> = self
+            .trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for set in sets {
+            let mut slot = set.tree.write().unwrap_or_else(|p| p.into_inner());
+            match slot.as_mut() {
+                Some(tree) => {
+                    set.drain_into(tree);
+                    for d in docs {
+                        tree.remove(&Item::new(d.created_ms(), d.id()));
+                    }
+                }
+                // Being built from the store's index, which no longer
+                // lists them; only what was queued meanwhile can.
+                None => {
+                    let ids: std::collections::HashSet<DocId> =
+                        docs.iter().map(Document::id).collect();
+                    set.pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|item| !ids.contains(&item.id));
+                }
+            }
+        }
     }
 
     /// New handshakes use the roster's CRL from now on.

@@ -223,6 +223,7 @@ pub fn report(shared: &Arc<Shared>) -> Value {
         "udp_receive_buffer": shared.udp_buffer.load(std::sync::atomic::Ordering::Relaxed),
         "roster_version": trust.roster().version,
         "documents": shared.store.len(),
+        "documents_set_aside": shared.store.voided(),
         "peers": peers,
         "search": search,
         "certificates": certificates,

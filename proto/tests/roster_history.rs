@@ -221,7 +221,8 @@ fn affected_since_names_the_first_time_a_verdict_can_change() {
 #[test]
 fn verdicts_on_the_past_never_change_along_a_chain_of_rosters() {
     let mut chain = vec![(T0, common::roster(1))];
-    let changes: Vec<(&str, Box<dyn Fn(&mut Person)>)> = vec![
+    type Change = Box<dyn Fn(&mut Person)>;
+    let changes: Vec<(&str, Change)> = vec![
         (
             "dilnoza",
             Box::new(|p| p.clearance = Classification::Restricted),

@@ -571,7 +571,9 @@ fn a_document_set_aside_leaves_the_index_and_its_page_falls_back() {
     assert_eq!(run(&index, "bravo").total, 1);
     assert_eq!(index.revisions_of(&page).expect("revisions").len(), 2);
     // An older revision set aside: only its history entry goes.
-    index.remove(&r1, &[r2.clone()], &trust).expect("remove");
+    index
+        .remove(&r1, std::slice::from_ref(&r2), &trust)
+        .expect("remove");
     index.commit(b"x").expect("commit");
     assert_eq!(run(&index, "visa").hits[0].id, r2.id().to_hex());
     assert_eq!(index.revisions_of(&page).expect("revisions"), vec![r2.id()]);

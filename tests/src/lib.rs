@@ -179,6 +179,21 @@ impl Ministry {
         Ok(())
     }
 
+    /// Revokes a person as compromised: everything their key ever signed
+    /// is void.
+    pub fn revoke_compromised(&self, person: &str) -> Result<()> {
+        admin::revoke(
+            &self.dir(),
+            &RevokeArgs {
+                what: RevokeWhat::User,
+                target: person.into(),
+                reason: "key compromised".into(),
+                compromised: true,
+            },
+        )?;
+        Ok(())
+    }
+
     /// The ministry's current signed roster.
     pub fn roster(&self) -> Result<Document> {
         Ok(Document::decode(&std::fs::read(
