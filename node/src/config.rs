@@ -127,7 +127,7 @@ impl Default for Limits {
             handshakes_per_address: 50,
             connections_per_identity: 8,
             streams_per_connection: 16,
-            requests_per_identity: 4,
+            requests_per_identity: 16,
             subscriptions_per_identity: 4,
             request_time_ms: 2_000,
             list_examined: 1_000_000,
