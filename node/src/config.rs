@@ -89,8 +89,9 @@ pub struct NodeConfig {
 
 /// Caps on what one connected node or person may make this node do at
 /// once, so that no insider can stall it for the others (ADR 0019). A
-/// request over a cap is refused at once with a message naming the cap;
-/// a connection over its cap is closed with such a message.
+/// request over a cap is refused (after a one-second pause) with a
+/// message naming the cap; a connection over its cap is closed with such
+/// a message; a handshake over its address's rate gets no reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -127,7 +128,7 @@ impl Default for Limits {
             handshakes_per_address: 50,
             connections_per_identity: 8,
             streams_per_connection: 16,
-            requests_per_identity: 4,
+            requests_per_identity: 16,
             subscriptions_per_identity: 4,
             request_time_ms: 2_000,
             list_examined: 1_000_000,
