@@ -320,6 +320,8 @@ async fn bench() -> Result<()> {
         "hub",
     )?;
     let honest = m.add_user("hon", "mfa", Secret, &[Role::Reader], &[], "hub")?;
+    // Watches the hub's index (the full status is for administrators).
+    let ops = m.add_user("ops", "mfa", Secret, &[Role::Admin], &[], "hub")?;
     let mallory = m.add_user("mal", "emb-b", Secret, &[Role::Reader], &[], "hub")?;
     let roster = m.roster()?;
     for t in [&hub, &rogue, &third] {
@@ -374,20 +376,16 @@ async fn bench() -> Result<()> {
     let third_p = NodeProcess::start(&third).await?;
     let third_addr = NodeConfig::load(&third)?.listen;
     let hon = Client::connect(&honest.bundle, addr).await?;
+    let ops = Client::connect(&ops.bundle, addr).await?;
     let ed = Client::connect(&editor.bundle, addr).await?;
     let (_sub, arrivals) = subscribe(&honest.bundle, third_addr).await?;
     // The hub has indexed everything before anything is measured.
     let t = Instant::now();
     loop {
         let found = hon.find("zarafshon").await.map(|r| r.total).unwrap_or(0);
-        let entries = match hon.request(&Message::Status).await? {
-            Message::StatusReport { json } => {
-                serde_json::from_str::<serde_json::Value>(&json)?["search"]["entries"]
-                    .as_u64()
-                    .unwrap_or(0)
-            }
-            _ => 0,
-        };
+        let entries = ops.full_status().await?["search"]["entries"]
+            .as_u64()
+            .unwrap_or(0);
         if found == VISIBLE as u64 && entries >= 2 * (a.hidden + VISIBLE) as u64 {
             break;
         }

@@ -171,10 +171,7 @@ impl BenchNode {
     }
 
     async fn status(&self) -> Result<serde_json::Value> {
-        match self.obs.request(&Message::Status).await? {
-            Message::StatusReport { json } => Ok(serde_json::from_str(&json)?),
-            other => bail!("status: unexpected {}", other.name()),
-        }
+        self.obs.full_status().await
     }
 
     /// Documents the node holds (verified and durable).
@@ -621,7 +618,14 @@ async fn bench() -> Result<()> {
     // Watches the nodes through their client RPC: originator's mission, so
     // it may read the bench's cables wherever they are.
     let observer = m
-        .add_user("observer-a", "emb-a", Secret, &[Role::Reader], &[], "hub")?
+        .add_user(
+            "observer-a",
+            "emb-a",
+            Secret,
+            &[Role::Reader, Role::Admin],
+            &[],
+            "hub",
+        )?
         .bundle;
     // Every node starts with the final roster (it lists the editors).
     let roster_doc = m.roster()?;

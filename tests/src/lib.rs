@@ -18,7 +18,7 @@ use chapar_client::admin::{
 use chapar_node::config::NodeConfig;
 use chapar_proto::keys::signing_key_from_pem;
 use chapar_proto::wire::{Listed, Message};
-use chapar_proto::{Body, Classification, DocId, Document, Id, Kind, Role};
+use chapar_proto::{Body, Classification, DocId, Document, Id, Kind, PageId, Role, WikiRevision};
 use ed25519_dalek::SigningKey;
 use tempfile::TempDir;
 
@@ -255,6 +255,28 @@ pub fn sign(user: &User, body: Body) -> Result<Document> {
     Ok(Document::sign(&user.key, now_ms(), body)?)
 }
 
+/// A first revision of wiki page `[n; 16]`, signed by `user` now.
+pub fn wiki_page(
+    user: &User,
+    n: u8,
+    title: &str,
+    body: &str,
+    classification: Classification,
+) -> Result<Document> {
+    sign(
+        user,
+        Body::WikiRevision(WikiRevision {
+            page: PageId([n; 16]),
+            parents: vec![],
+            title: title.into(),
+            classification,
+            caption: None,
+            body: body.into(),
+            summary: String::new(),
+        }),
+    )
+}
+
 /// A person's connection to their node.
 pub struct Client {
     conn: quinn::Connection,
@@ -300,6 +322,21 @@ impl Client {
         )
         .await
         .map_err(|_| anyhow!("no answer"))??)
+    }
+
+    /// The node's full status report. Only nodes and administrators get
+    /// it; a person's view (no store or index figures) is an error here, so
+    /// a bench waiting on a figure fails instead of waiting forever.
+    pub async fn full_status(&self) -> Result<serde_json::Value> {
+        let v: serde_json::Value = match self.request(&Message::Status).await? {
+            Message::StatusReport { json } => serde_json::from_str(&json)?,
+            Message::Error { code, message } => bail!("status refused ({code}): {message}"),
+            other => bail!("status: unexpected {}", other.name()),
+        };
+        if v["audience"] == "person" {
+            bail!("status gave a person's view: connect as a node or an administrator");
+        }
+        Ok(v)
     }
 
     /// Runs a search as this person.

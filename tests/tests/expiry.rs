@@ -23,26 +23,19 @@ use chapar_client::admin::{
 };
 use chapar_client::files::Plan;
 use chapar_proto::roster::Revocation;
-use chapar_proto::{
-    Body, Classification, Document, Id, PageId, Role, Roster, Subject, WikiRevision,
-};
-use chapar_tests::{Client, Ministry, User, held, node_bin, now_ms, sign, start, wait_until};
+use chapar_proto::{Body, Classification, Document, Id, Role, Roster, Subject};
+use chapar_tests::{Client, Ministry, User, held, node_bin, now_ms, start, wait_until, wiki_page};
 use time::OffsetDateTime;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn page(user: &User, n: u8) -> Document {
-    sign(
+    wiki_page(
         user,
-        Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
-            title: format!("Page {n}"),
-            classification: Classification::Unclassified,
-            caption: None,
-            body: format!("text {n}"),
-            summary: String::new(),
-        }),
+        n,
+        &format!("Page {n}"),
+        &format!("text {n}"),
+        Classification::Unclassified,
     )
     .expect("sign")
 }

@@ -6,22 +6,17 @@ use std::time::Duration;
 use chapar_proto::{
     Body, Cable, CableRelease, Classification, Document, Id, PageId, Precedence, Role, WikiRevision,
 };
-use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until};
+use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until, wiki_page};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn page(user: &User, n: u8, title: &str) -> Document {
-    sign(
+    wiki_page(
         user,
-        Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
-            title: title.into(),
-            classification: Classification::Unclassified,
-            caption: None,
-            body: format!("Body of {title}"),
-            summary: "new".into(),
-        }),
+        n,
+        title,
+        &format!("Body of {title}"),
+        Classification::Unclassified,
     )
     .expect("sign page")
 }

@@ -6,28 +6,15 @@
 use std::time::{Duration, Instant};
 
 use chapar_proto::{
-    Body, Cable, CableRelease, Classification, Document, Id, PageId, Precedence, Role, Tag,
-    WikiRevision,
+    Body, Cable, CableRelease, Classification, Document, Id, Precedence, Role, Tag,
 };
 use chapar_search::SearchRequest;
-use chapar_tests::{Client, Ministry, User, node_bin, sign, start, wait_until};
+use chapar_tests::{Client, Ministry, User, node_bin, sign, start, wait_until, wiki_page};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn page(user: &User, n: u8, title: &str, body: &str, classification: Classification) -> Document {
-    sign(
-        user,
-        Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
-            title: title.into(),
-            classification,
-            caption: None,
-            body: body.into(),
-            summary: "new".into(),
-        }),
-    )
-    .expect("sign page")
+    wiki_page(user, n, title, body, classification).expect("sign page")
 }
 
 fn release(user: &User, to: &str, subject: &str, body: &str, c: Classification) -> Vec<Document> {

@@ -11,22 +11,17 @@ use chapar_proto::wire::{MAX_FRAME, Message, PROTOCOL_VERSION};
 use chapar_proto::{
     Body, Cable, Classification, Document, Id, PageId, Precedence, Role, WikiRevision,
 };
-use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until};
+use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until, wiki_page};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn page(user: &User, n: u8) -> Document {
-    sign(
+    wiki_page(
         user,
-        Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
-            title: format!("Page {n}"),
-            classification: Classification::Unclassified,
-            caption: None,
-            body: "text".into(),
-            summary: String::new(),
-        }),
+        n,
+        &format!("Page {n}"),
+        "text",
+        Classification::Unclassified,
     )
     .expect("sign")
 }

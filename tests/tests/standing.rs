@@ -7,23 +7,18 @@
 use std::time::Duration;
 
 use chapar_client::admin::{self, UserUpdateArgs};
-use chapar_proto::{Body, Classification, Document, PageId, Role, WikiRevision};
-use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until};
+use chapar_proto::{Body, Classification, Document, Role};
+use chapar_tests::{Client, Ministry, User, held, start, wait_until, wiki_page};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn page(user: &User, n: u8, classification: Classification) -> Document {
-    sign(
+    wiki_page(
         user,
-        Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
-            title: format!("Report {n}"),
-            classification,
-            caption: None,
-            body: "the talks went well".into(),
-            summary: String::new(),
-        }),
+        n,
+        &format!("Report {n}"),
+        "the talks went well",
+        classification,
     )
     .expect("sign")
 }
