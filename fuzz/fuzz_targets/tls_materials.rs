@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let materials = TlsMaterials {
         ca_pem: next(),
         cert_pem: next(),
-        key_pem: next(),
+        key_pem: next().into(),
         crl_pems: vec![next()],
     };
     let _ = server_config(&materials, &[b"chapar/1"]);
