@@ -147,6 +147,10 @@ enum RosterCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `chapar search --json ... | head` ends quietly instead of panicking.
+    // (`demo` runs nodes in this process: they are unaffected, their
+    // sockets are UDP.)
+    chapar_node::sigpipe::restore_default();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -302,3 +302,37 @@ fn demo_serves_a_network_with_sample_content() {
     assert!(erkin.iter().all(|k| k == "wiki"), "{erkin:?}");
     assert_eq!(erkin.len(), 4, "{erkin:?}");
 }
+
+/// `chapar ... | head -1`: when the reader of its output goes away, the
+/// command ends as Unix tools do (killed by SIGPIPE, or done if it had
+/// already written), never with a panic about a broken pipe.
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("demo").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chapar"))
+        .args(["demo", "--provision-only", "--dir", &d])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chapar");
+    // Close the read end before the command has printed anything.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr pipe")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGPIPE),
+        "{status:?}: {err}"
+    );
+}

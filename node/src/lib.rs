@@ -31,6 +31,7 @@ pub mod run;
 mod segments;
 pub mod session;
 pub mod setaside;
+pub mod sigpipe;
 pub mod state;
 pub mod status;
 pub mod store;

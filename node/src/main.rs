@@ -77,6 +77,11 @@ enum KeyAlg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A running node keeps going whatever happens to a pipe it logs to;
+    // the one-shot commands end quietly when their reader does.
+    if !matches!(cli.command, Command::Run { .. }) {
+        chapar_node::sigpipe::restore_default();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
