@@ -136,6 +136,10 @@ pub struct Hit {
     pub created_ms: u64,
     /// Excerpt of the text around the matches.
     pub snippet: Snippet,
+    /// Which of the response's `words` this entry contains (as typed); the
+    /// others are missing from it.
+    #[serde(default)]
+    pub matched: Vec<String>,
 }
 
 /// Counts per value of one facet, most frequent first.
@@ -161,9 +165,18 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
     /// Facet counts, when asked for.
     pub facets: Option<Facets>,
-    /// Whether typo-tolerant matching was used because the exact query
-    /// found too little.
+    /// Whether typo-tolerant matching was used for a word that no entry
+    /// the person may read contains.
     pub fuzzy: bool,
     /// Time the node took, in microseconds.
     pub took_us: u64,
+    /// The words and phrases searched for, as typed (each hit says which
+    /// of them it contains).
+    #[serde(default)]
+    pub words: Vec<String>,
+    /// Words of the query that were not searched for: stop words (`the`,
+    /// `что`, `bilan`) beside other words, and words beyond the most one
+    /// query matches.
+    #[serde(default)]
+    pub ignored: Vec<String>,
 }

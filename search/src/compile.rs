@@ -19,12 +19,21 @@ use crate::analysis::{Word, analyze};
 use crate::api::{EntryKind, SearchRequest};
 use crate::query::{FilterField, Query};
 use crate::schema::{EVERY_MISSION, Fields, NO_CAPTION};
+use crate::stopwords::is_stop_word;
 
-/// Weight of a match in the title against one in the text.
-const TITLE_BOOST: f32 = 3.0;
-/// Weight of a stem match against an exact (folded) match: `embassies`
-/// ranks documents saying `embassies` above those saying `embassy`.
-const STEM_BOOST: f32 = 0.5;
+/// Weight of a match in the title, on top of the text: the index counts
+/// a page's title as part of its text too, so a word in the title scores
+/// in both and a title match always outweighs the same match in the text
+/// alone (BM25F's idea). On the relevance benchmark (docs/benchmarks.md,
+/// issue 14) 0.25 ranked best: nDCG@10 1.244× plain tantivy, against
+/// 1.213× at 0 and at 0.5, 1.159× at 1 and 1.085× at 2.
+const TITLE_BOOST: f32 = 0.25;
+/// Weight of a stem match against an exact (folded) match: a word is
+/// matched mostly by its stem (`embassies` finds `embassy`), and entries
+/// with the exact form typed rank above those with another form. A word
+/// whose stem is itself gets both weights. Chosen on the benchmark (4 over
+/// 0.5: nDCG@10 +13 %).
+const STEM_BOOST: f32 = 4.0;
 /// Weight of a typo-tolerant match.
 const FUZZY_BOOST: f32 = 0.3;
 
@@ -53,6 +62,165 @@ pub struct Compiler<'a> {
     /// so a query gets at most [`MAX_EXPANDED`] of them; the rest match
     /// exactly.
     pub expanded: std::cell::Cell<usize>,
+    /// What the query asks for, as typed, each with the query that matches
+    /// it: which of them a hit matched is reported with it.
+    pub asked: std::cell::RefCell<Vec<Asked>>,
+}
+
+/// One word or phrase of a query, as typed, with the query that matches it.
+pub struct Asked {
+    /// The word (or the phrase, without quotes) as typed.
+    pub text: String,
+    /// Matches the entries containing it (scores are not used).
+    pub query: Box<dyn TantivyQuery>,
+    /// Whether it counts: `false` for a stop word or a word over
+    /// [`MAX_MATCHED_WORDS`], which the query did not search for.
+    pub searched: bool,
+}
+
+impl Compiler<'_> {
+    /// A compiler for one search by `person` on `searcher`.
+    pub fn new<'a>(fields: &'a Fields, searcher: &'a Searcher, person: &'a Person) -> Compiler<'a> {
+        Compiler {
+            fields,
+            searcher,
+            person,
+            expanded: std::cell::Cell::new(0),
+            asked: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Starts over (a second pass of the same query).
+    pub fn reset(&self) {
+        self.expanded.set(0);
+        self.asked.borrow_mut().clear();
+    }
+}
+
+/// Tells which entries one query matches, entry by entry (for the words a
+/// hit contains) or whether any entry does.
+pub struct Matcher {
+    weight: Box<dyn tantivy::query::Weight>,
+}
+
+impl Matcher {
+    /// Prepares `q` on `searcher`, without scoring.
+    pub fn new(searcher: &Searcher, q: &dyn TantivyQuery) -> tantivy::Result<Matcher> {
+        Ok(Matcher {
+            weight: q.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+                searcher,
+            ))?,
+        })
+    }
+
+    /// Whether the live entry at `addr` matches.
+    pub fn matches(&self, searcher: &Searcher, addr: tantivy::DocAddress) -> tantivy::Result<bool> {
+        use tantivy::DocSet;
+        let seg = searcher.segment_reader(addr.segment_ord);
+        let mut scorer = self.weight.scorer(seg, 1.0)?;
+        // A scorer starts on its first match and only moves forward.
+        let doc = scorer.doc();
+        Ok(doc == addr.doc_id || (doc < addr.doc_id && scorer.seek(addr.doc_id) == addr.doc_id))
+    }
+
+    /// Whether any live entry matches; stops at the first.
+    pub fn any(&self, searcher: &Searcher) -> tantivy::Result<bool> {
+        use tantivy::{DocSet, TERMINATED};
+        for seg in searcher.segment_readers() {
+            let mut scorer = self.weight.scorer(seg, 1.0)?;
+            let alive = seg.alive_bitset();
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    return Ok(true);
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// One distinct plain word of a group.
+struct Distinct<'q> {
+    /// As typed (the first time).
+    text: &'q str,
+    /// Typed as `word*`.
+    prefix: bool,
+    /// A stop word of English, Russian or Uzbek.
+    stop: bool,
+    /// How often it was typed.
+    typed: usize,
+    /// The indexed form that stands for it in proximity clauses (its stem,
+    /// or its folded form): single words that are not stop words only.
+    proximity_key: Option<String>,
+}
+
+/// The distinct words of a group (by folded form), in typed order.
+fn distinct_words<'q>(words: &[(&'q str, bool)]) -> Vec<Distinct<'q>> {
+    let mut at: std::collections::HashMap<(Vec<String>, bool), usize> =
+        std::collections::HashMap::new();
+    let mut out: Vec<Distinct<'q>> = Vec::new();
+    for &(text, prefix) in words {
+        let analyzed = analyze(text);
+        let key: Vec<String> = analyzed.iter().map(|w| w.folded.clone()).collect();
+        let Some(first) = analyzed.first() else {
+            continue;
+        };
+        if let Some(&i) = at.get(&(key.clone(), prefix)) {
+            out[i].typed += 1;
+            continue;
+        }
+        let single = analyzed.len() == 1 && !prefix;
+        let stop = single && is_stop_word(&first.folded);
+        at.insert((key, prefix), out.len());
+        out.push(Distinct {
+            text,
+            prefix,
+            stop,
+            typed: 1,
+            proximity_key: (single && !stop)
+                .then(|| first.stem.clone().unwrap_or_else(|| first.folded.clone())),
+        });
+    }
+    out
+}
+
+/// Questions of at most this many words (stop words aside) rank entries
+/// containing all of them first, then most (coordination). Longer ones
+/// rank by the sum of their words' scores alone: on the benchmark, strict
+/// coordination at every length lost 28 % nDCG@10, while up to 4 words it
+/// gained 0.5 %.
+pub const COORDINATED_WORDS: usize = 4;
+/// The score a found word adds under coordination: more than any BM25 sum
+/// of the words, so the count of words found decides first.
+const WORD_FOUND: f32 = 10_000.0;
+/// Questions of at most this many words get proximity clauses.
+pub const PROXIMITY_WORDS: usize = 8;
+/// How far apart (in positions) two neighbouring query words may stand
+/// and still count as close.
+pub const PROXIMITY_SLOP: u32 = 3;
+/// Weight of two neighbouring query words standing close in the text. Any
+/// weight cost a little on the benchmark (CISI's questions are long and
+/// conceptual: 0.1 → −0.3 %, 1 → −3 %); 0.2 breaks ties between entries of
+/// equal word scores towards the one where the words meet.
+const PROXIMITY_BOOST: f32 = 0.2;
+
+/// Most distinct words of one query that are searched for; a question
+/// pasted as a paragraph is matched by its first ones (stop words do not
+/// count), and the response names the words it left out.
+pub const MAX_MATCHED_WORDS: usize = 32;
+
+/// How many of `n` words typed side by side an entry must contain to be
+/// an answer at all. Entries containing more of them rank higher (each
+/// matched word adds its score), so every word need not match: a question
+/// is answered by the entries that best cover it, and a word nobody wrote
+/// does not empty the answer.
+pub fn min_should_match(n: usize) -> usize {
+    match n {
+        0..=2 => n.min(1),
+        _ => 1,
+    }
 }
 
 /// Most words of one query searched as prefixes or with typo tolerance.
@@ -89,6 +257,11 @@ fn any_of(field: Field, values: impl IntoIterator<Item = String>) -> Boxed {
             })
             .collect(),
     ))
+}
+
+/// The forms a word is indexed under: folded, then its stems.
+fn forms(w: &Word) -> impl Iterator<Item = &str> {
+    std::iter::once(w.folded.as_str()).chain(w.stem.as_deref())
 }
 
 /// Edit distance allowed for a typo in a word of `chars` characters.
@@ -193,19 +366,10 @@ impl Compiler<'_> {
     pub fn text(&self, q: &Query, m: Matching) -> Boxed {
         match q {
             Query::All => Box::new(AllQuery),
-            Query::Word { text, prefix } => self.word(text, *prefix, m),
-            Query::Phrase(text) => self.phrase(text, m),
+            Query::Word { text, prefix } => self.asked(text, self.word(text, *prefix, m)),
+            Query::Phrase(text) => self.asked(text, self.phrase(text, m)),
             Query::Filter { field, value } => filter(self.inline_filter(*field, value)),
-            Query::And(items) => {
-                let clauses = items
-                    .iter()
-                    .map(|i| match i {
-                        Query::Not(inner) => (Occur::MustNot, self.text(inner, Matching::Exact)),
-                        other => (Occur::Must, self.text(other, m)),
-                    })
-                    .collect();
-                Box::new(BooleanQuery::new(clauses))
-            }
+            Query::And(items) => self.and(items, m),
             Query::Or(items) => Box::new(BooleanQuery::new(
                 items
                     .iter()
@@ -215,9 +379,122 @@ impl Compiler<'_> {
             // A bare Not only appears inside an And (the parser adds All).
             Query::Not(inner) => Box::new(BooleanQuery::new(vec![
                 (Occur::Must, Box::new(AllQuery) as Boxed),
-                (Occur::MustNot, self.text(inner, Matching::Exact)),
+                (Occur::MustNot, self.excluded(inner)),
             ])),
         }
+    }
+
+    /// What an exclusion matches (exactly). Its words are not asked for,
+    /// so they are not reported as matched or missing.
+    fn excluded(&self, inner: &Query) -> Boxed {
+        let before = self.asked.borrow().len();
+        let q = self.text(inner, Matching::Exact);
+        self.asked.borrow_mut().truncate(before);
+        q
+    }
+
+    /// Records `q` as what matches `text`, and returns it.
+    fn asked(&self, text: &str, q: Boxed) -> Boxed {
+        self.asked.borrow_mut().push(Asked {
+            text: text.to_string(),
+            query: q.box_clone(),
+            searched: true,
+        });
+        q
+    }
+
+    /// Items typed side by side. Phrases and filters must all match and
+    /// exclusions must not; the plain words are a question: entries with
+    /// more of them rank first, stop words are left out when other words
+    /// remain, and [`min_should_match`] of them must match.
+    fn and(&self, items: &[Query], m: Matching) -> Boxed {
+        let mut clauses: Vec<(Occur, Boxed)> = Vec::new();
+        let mut words: Vec<(&str, bool)> = Vec::new();
+        for i in items {
+            match i {
+                Query::Not(inner) => clauses.push((Occur::MustNot, self.excluded(inner))),
+                Query::Word { text, prefix } => words.push((text, *prefix)),
+                other => clauses.push((Occur::Must, self.text(other, m))),
+            }
+        }
+        if let Some(q) = self.words(&words, m, clauses.iter().any(|(o, _)| *o == Occur::Must)) {
+            clauses.push((Occur::Must, q));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// The plain words of one group: see [`Compiler::and`]. `others`: the
+    /// group also holds a phrase or filter that must match.
+    fn words(&self, words: &[(&str, bool)], m: Matching, others: bool) -> Option<Boxed> {
+        let distinct = distinct_words(words);
+        let content = distinct.iter().filter(|d| !d.stop).count();
+        let mut kept: Vec<Boxed> = Vec::new();
+        let mut near: Vec<String> = Vec::new();
+        for d in distinct {
+            let used = self.asked.borrow().iter().filter(|a| a.searched).count();
+            // Stop words count only when nothing else was asked.
+            let searched = !(d.stop && (content > 0 || others)) && used < MAX_MATCHED_WORDS;
+            let q = self.word(d.text, d.prefix, m);
+            self.asked.borrow_mut().push(Asked {
+                text: d.text.to_string(),
+                query: q.box_clone(),
+                searched,
+            });
+            if !searched {
+                continue;
+            }
+            if let Some(key) = d.proximity_key {
+                near.push(key);
+            }
+            // A word typed twice in a pasted paragraph is what it is about.
+            let q: Boxed = match d.typed {
+                1 => q,
+                n => Box::new(BoostQuery::new(q, n as f32)),
+            };
+            // A short question's answers are the entries with all of its
+            // words, then most: each word found outweighs any score.
+            kept.push(if content <= COORDINATED_WORDS {
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, q.box_clone()),
+                    (Occur::Should, Box::new(ConstScoreQuery::new(q, WORD_FOUND))),
+                ]))
+            } else {
+                q
+            });
+        }
+        let n = kept.len();
+        if n <= 1 {
+            return kept.pop();
+        }
+        let mut words = BooleanQuery::new(kept.into_iter().map(|q| (Occur::Should, q)).collect());
+        words.set_minimum_number_should_match(min_should_match(n));
+        let close = self.proximity(&near);
+        if close.is_empty() {
+            return Some(Box::new(words));
+        }
+        let mut all: Vec<(Occur, Boxed)> = vec![(Occur::Must, Box::new(words) as Boxed)];
+        all.extend(close.into_iter().map(|q| (Occur::Should, q)));
+        Some(Box::new(BooleanQuery::new(all)))
+    }
+
+    /// Bonus clauses for words typed next to each other that also stand
+    /// close together in the text (within [`PROXIMITY_SLOP`] positions),
+    /// for questions of at most [`PROXIMITY_WORDS`] words.
+    fn proximity(&self, keys: &[String]) -> Vec<Boxed> {
+        if keys.len() > PROXIMITY_WORDS {
+            return Vec::new();
+        }
+        keys.windows(2)
+            .map(|pair| {
+                let terms = pair
+                    .iter()
+                    .map(|k| Term::from_field_text(self.fields.body, k))
+                    .collect();
+                let mut q = PhraseQuery::new(terms);
+                q.set_slop(PROXIMITY_SLOP);
+                Box::new(BoostQuery::new(Box::new(q), PROXIMITY_BOOST)) as Boxed
+            })
+            .collect()
     }
 
     /// Whether `q` has a word (outside exclusions) that appears nowhere in
@@ -244,7 +521,7 @@ impl Compiler<'_> {
     fn unknown(&self, w: &Word) -> bool {
         let f = self.fields;
         let mut terms: Vec<(Occur, Boxed)> = Vec::new();
-        for text in std::iter::once(w.folded.as_str()).chain(w.stem.as_deref()) {
+        for text in forms(w) {
             for field in [f.title, f.body] {
                 terms.push((
                     Occur::Should,
@@ -255,13 +532,25 @@ impl Compiler<'_> {
                 ));
             }
         }
+        // In no entry at all: unknown to everyone, and cheap to tell.
+        let anywhere = forms(w).any(|text| {
+            [f.title, f.body].into_iter().any(|field| {
+                self.searcher
+                    .doc_freq(&Term::from_field_text(field, text))
+                    .is_ok_and(|n| n > 0)
+            })
+        });
+        if !anywhere {
+            return true;
+        }
         let q = BooleanQuery::new(vec![
             (Occur::Must, Box::new(BooleanQuery::new(terms)) as Boxed),
             (Occur::Must, self.access(self.person)),
         ]);
-        self.searcher
-            .search(&q, &tantivy::collector::Count)
-            .is_ok_and(|n| n == 0)
+        // The first readable entry settles it.
+        !Matcher::new(self.searcher, &q)
+            .and_then(|m| m.any(self.searcher))
+            .unwrap_or(false)
     }
 
     /// Takes one of the query's [`MAX_EXPANDED`] expansions, if any is left.
@@ -330,9 +619,16 @@ impl Compiler<'_> {
                 ));
                 continue;
             }
+            // Every word weighs the same: one without a stem of its own is
+            // its own stem, and its exact form gets both weights.
+            let exact = if w.stem.is_some() {
+                boost
+            } else {
+                boost * (1.0 + STEM_BOOST)
+            };
             alts.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(term_query(folded.clone()), boost)),
+                Box::new(BoostQuery::new(term_query(folded.clone()), exact)),
             ));
             if let Some(stem) = &w.stem {
                 alts.push((

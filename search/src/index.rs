@@ -29,7 +29,7 @@ use crate::api::{
     EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
     SearchResponse, Snippet, Sort,
 };
-use crate::compile::{Compiler, Matching};
+use crate::compile::{Compiler, Matcher, Matching};
 use crate::entry::{Entry, entries, page_key};
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
@@ -520,6 +520,11 @@ impl SearchIndex {
         } else {
             d.add_text(f.title, &e.title);
             d.add_text(f.body, &e.body);
+            // The title is part of the text too (after it, so the stored
+            // text still starts with the body): a word in the title counts
+            // in the text's BM25, and the title field adds its weight on
+            // top — BM25F's idea with integer field weights.
+            d.add_text(f.body, &e.title);
             for p in &e.parents {
                 d.add_text(f.parents, p.to_hex());
             }
@@ -559,13 +564,9 @@ impl SearchIndex {
         }
         let parsed = query::parse(&req.query)?;
         let searcher = self.reader.searcher();
-        let c = Compiler {
-            fields: &self.fields,
-            searcher: &searcher,
-            person,
-            expanded: std::cell::Cell::new(0),
-        };
+        let c = Compiler::new(&self.fields, &searcher, person);
         let build = |m: Matching| -> Box<dyn TantivyQuery> {
+            c.reset();
             let mut clauses = vec![
                 (Occur::Must, c.text(&parsed, m)),
                 (Occur::Must, c.access(person)),
@@ -573,32 +574,42 @@ impl SearchIndex {
             clauses.extend(c.filters(req).into_iter().map(|f| (Occur::Must, f)));
             Box::new(BooleanQuery::new(clauses))
         };
-        // One pass collects the count, the page and the facets; a second
-        // (typo-tolerant) pass only when the exact query matched nothing.
-        let run = |q: &dyn TantivyQuery| self.collect(&searcher, q, req, limit);
-        let mut fuzzy = false;
-        let mut q = build(Matching::Exact);
-        let mut found = run(&*q)?;
-        if found.total == 0 && c.has_unknown_words(&parsed) {
-            c.expanded.set(0);
-            q = build(Matching::Fuzzy);
-            found = run(&*q)?;
-            fuzzy = true;
-        }
+        // One pass collects the count, the page and the facets. A word that
+        // no entry the person may read contains is matched with typo
+        // tolerance in that pass (the others exactly).
+        let fuzzy = c.has_unknown_words(&parsed);
+        let q = build(if fuzzy {
+            Matching::Fuzzy
+        } else {
+            Matching::Exact
+        });
         let Collected {
             total,
             hits,
             facets,
-        } = found;
+        } = self.collect(&searcher, &*q, req, limit)?;
         let mut snippets =
             SnippetGenerator::create(&searcher, &*q, self.fields.body).map_err(err(&self.dir))?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
+        let asked = c.asked.take();
+        let (searched, ignored): (Vec<_>, Vec<_>) = asked.into_iter().partition(|a| a.searched);
+        let matchers = searched
+            .iter()
+            .map(|a| Matcher::new(&searcher, &*a.query))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err(&self.dir))?;
         let mut out = Vec::with_capacity(hits.len());
         // Scores are not returned: BM25's statistics (document frequencies,
         // document count) cover the whole index, hidden entries included.
         for (_, addr) in hits {
             let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
-            out.push(self.hit(&doc, &snippets));
+            let mut hit = self.hit(&doc, &snippets);
+            for (a, m) in searched.iter().zip(&matchers) {
+                if m.matches(&searcher, addr).map_err(err(&self.dir))? {
+                    hit.matched.push(a.text.clone());
+                }
+            }
+            out.push(hit);
         }
         Ok(SearchResponse {
             total,
@@ -606,6 +617,8 @@ impl SearchIndex {
             facets,
             fuzzy,
             took_us: t0.elapsed().as_micros() as u64,
+            words: searched.into_iter().map(|a| a.text).collect(),
+            ignored: ignored.into_iter().map(|a| a.text).collect(),
         })
     }
 
@@ -699,7 +712,7 @@ impl SearchIndex {
                 highlights: Vec::new(),
             }
         } else {
-            let s = snippets.snippet_from_doc(doc);
+            let s = snippets.snippet(&text(f.body));
             if s.is_empty() {
                 let body = text(f.body);
                 let end = body
@@ -741,6 +754,7 @@ impl SearchIndex {
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
             snippet,
+            matched: Vec::new(),
         }
     }
 }

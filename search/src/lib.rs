@@ -18,6 +18,7 @@ pub mod entry;
 pub mod index;
 pub mod query;
 pub mod schema;
+pub mod stopwords;
 
 pub use api::{EntryKind, Hit, SearchRequest, SearchResponse, Sort};
 pub use index::{Rebuilt, SearchError, SearchIndex};

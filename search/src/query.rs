@@ -53,16 +53,20 @@
 //! # Limits
 //!
 //! A query is at most [`MAX_QUERY_BYTES`] long, has at most [`MAX_TERMS`]
-//! words, phrases and filters, and nests at most [`MAX_NESTING`] deep; beyond
-//! that [`parse`] returns a [`QueryError`]. They bound the work a single
-//! query can cost the index, and no person needs more.
+//! phrases, filters and `word*` prefixes, and nests at most [`MAX_NESTING`]
+//! deep; beyond that [`parse`] returns a [`QueryError`]. They bound the work
+//! a single query can cost the index, and no person needs more. Plain words
+//! are not counted: people paste whole sentences and paragraphs as
+//! questions, and the index bounds the words it matches itself
+//! (`compile::MAX_MATCHED_WORDS`), answering with the ones it used.
 
 use std::fmt;
 
 /// The longest query [`parse`] accepts, in bytes of UTF-8.
 pub const MAX_QUERY_BYTES: usize = 4096;
 
-/// The most words, phrases and filters a query may hold, all counted together.
+/// The most phrases, filters and `word*` prefixes a query may hold, all
+/// counted together (plain words are bounded by [`MAX_QUERY_BYTES`] alone).
 pub const MAX_TERMS: usize = 64;
 
 /// How deep a query may nest: both the parentheses as typed and the parsed
@@ -170,8 +174,10 @@ pub enum QueryError {
         /// The limit, [`MAX_QUERY_BYTES`].
         max: usize,
     },
-    /// The query has more than [`MAX_TERMS`] words, phrases and filters.
-    #[error("query has {count} terms; at most {max} are allowed — shorten it")]
+    /// The query has more than [`MAX_TERMS`] phrases, filters and prefixes.
+    #[error(
+        "query has {count} phrases, filters and prefixes; at most {max} are allowed — shorten it"
+    )]
     TooManyTerms {
         /// How many words, phrases and filters the query has.
         count: usize,
@@ -204,14 +210,14 @@ impl Query {
         }
     }
 
-    /// How many words, phrases and filters the tree holds (what
+    /// How many phrases, filters and `word*` prefixes the tree holds (what
     /// [`MAX_TERMS`] limits).
     pub fn term_count(&self) -> usize {
         match self {
             Query::And(items) | Query::Or(items) => items.iter().map(Query::term_count).sum(),
             Query::Not(inner) => inner.term_count(),
-            Query::All => 0,
-            Query::Word { .. } | Query::Phrase(_) | Query::Filter { .. } => 1,
+            Query::All | Query::Word { prefix: false, .. } => 0,
+            Query::Word { prefix: true, .. } | Query::Phrase(_) | Query::Filter { .. } => 1,
         }
     }
 }
@@ -236,7 +242,9 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
     // dropped), so counting tokens counts the tree's terms.
     let count = tokens
         .iter()
-        .filter(|token| matches!(token, Token::Term(_)))
+        .filter(|token| {
+            matches!(token, Token::Term(q) if !matches!(q, Query::Word { prefix: false, .. }))
+        })
         .count();
     if count > MAX_TERMS {
         return Err(QueryError::TooManyTerms {

@@ -563,29 +563,40 @@ fn length_limit() {
 }
 
 #[test]
-fn term_limit_counts_words_phrases_and_filters() {
-    let words = |n: usize| {
+fn term_limit_counts_phrases_filters_and_prefixes_not_words() {
+    let prefixes = |n: usize| {
         (0..n)
-            .map(|i| format!("w{i}"))
+            .map(|i| format!("w{i}*"))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert_eq!(parse(&words(MAX_TERMS)).map(|q| q.term_count()), Ok(64));
-    let err = parse(&words(80)).unwrap_err();
+    assert_eq!(parse(&prefixes(MAX_TERMS)).map(|q| q.term_count()), Ok(64));
+    let err = parse(&prefixes(80)).unwrap_err();
     assert_eq!(err, QueryError::TooManyTerms { count: 80, max: 64 });
     assert_eq!(
         err.to_string(),
-        "query has 80 terms; at most 64 are allowed — shorten it"
+        "query has 80 phrases, filters and prefixes; at most 64 are allowed — shorten it"
     );
 
-    let mixed = format!("{} \"a b\" tag:PREL -c", words(MAX_TERMS - 2));
+    let mixed = format!("{} \"a b\" tag:PREL -c*", prefixes(MAX_TERMS - 2));
     assert_eq!(
         parse(&mixed),
         Err(QueryError::TooManyTerms { count: 65, max: 64 })
     );
     // Dropped things are not terms.
-    let with_noise = format!("{} , - \"\" () kind: * OR NOT", words(MAX_TERMS));
+    let with_noise = format!("{} , - \"\" () kind: * OR NOT", prefixes(MAX_TERMS));
     assert_eq!(parse(&with_noise).map(|q| q.term_count()), Ok(64));
+
+    // A pasted paragraph of plain words is a question, not an attack: only
+    // the byte limit bounds it.
+    let paragraph = (0..600)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(paragraph.len() <= MAX_QUERY_BYTES);
+    let q = parse(&paragraph).expect("a long question parses");
+    assert_eq!(q.term_count(), 0);
+    assert!(matches!(q, Query::And(ref v) if v.len() == 600));
 }
 
 #[test]
