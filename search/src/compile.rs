@@ -244,7 +244,7 @@ impl Compiler<'_> {
     fn unknown(&self, w: &Word) -> bool {
         let f = self.fields;
         let mut terms: Vec<(Occur, Boxed)> = Vec::new();
-        for text in std::iter::once(w.folded.as_str()).chain(w.stem.as_deref()) {
+        for text in std::iter::once(w.folded.as_str()).chain(w.stems.iter().map(String::as_str)) {
             for field in [f.title, f.body] {
                 terms.push((
                     Occur::Should,
@@ -334,7 +334,7 @@ impl Compiler<'_> {
                 Occur::Should,
                 Box::new(BoostQuery::new(term_query(folded.clone()), boost)),
             ));
-            if let Some(stem) = &w.stem {
+            for stem in &w.stems {
                 alts.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
