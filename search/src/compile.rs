@@ -9,8 +9,8 @@ use std::ops::Bound;
 
 use chapar_proto::roster::Person;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
-    PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery,
+    FuzzyTermQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
@@ -180,7 +180,7 @@ fn distinct_words<'q>(words: &[(&'q str, bool)]) -> Vec<Distinct<'q>> {
             stop,
             typed: 1,
             proximity_key: (single && !stop)
-                .then(|| first.stem.clone().unwrap_or_else(|| first.folded.clone())),
+                .then(|| first.stems.first().unwrap_or(&first.folded).clone()),
         });
     }
     out
@@ -261,7 +261,7 @@ fn any_of(field: Field, values: impl IntoIterator<Item = String>) -> Boxed {
 
 /// The forms a word is indexed under: folded, then its stems.
 fn forms(w: &Word) -> impl Iterator<Item = &str> {
-    std::iter::once(w.folded.as_str()).chain(w.stem.as_deref())
+    std::iter::once(w.folded.as_str()).chain(w.stems.iter().map(String::as_str))
 }
 
 /// Edit distance allowed for a typo in a word of `chars` characters.
@@ -621,7 +621,7 @@ impl Compiler<'_> {
             }
             // Every word weighs the same: one without a stem of its own is
             // its own stem, and its exact form gets both weights.
-            let exact = if w.stem.is_some() {
+            let exact = if !w.stems.is_empty() {
                 boost
             } else {
                 boost * (1.0 + STEM_BOOST)
@@ -630,11 +630,19 @@ impl Compiler<'_> {
                 Occur::Should,
                 Box::new(BoostQuery::new(term_query(folded.clone()), exact)),
             ));
-            if let Some(stem) = &w.stem {
+            // A word may have a stem per language (English or Russian, and
+            // Uzbek): the best-matching one counts, so a word weighs the
+            // same however many stems it has.
+            let stems: Vec<Boxed> = w
+                .stems
+                .iter()
+                .map(|stem| term_query(Term::from_field_text(field, stem)))
+                .collect();
+            if !stems.is_empty() {
                 alts.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        term_query(Term::from_field_text(field, stem)),
+                        Box::new(DisjunctionMaxQuery::new(stems)),
                         boost * STEM_BOOST,
                     )),
                 ));

@@ -1,7 +1,8 @@
 //! Full-text search for chapar.
 //!
 //! - [`analysis`]: the text analysis chain (Uzbek Latin and Cyrillic made
-//!   one, apostrophe forms made one, Russian and English stems).
+//!   one, apostrophe forms made one, Russian, English and Uzbek stems).
+//! - [`uzbek`]: the light Uzbek stemmer the chain applies to folded words.
 //! - [`query`]: the query language a person types, parsed to a small AST.
 //! - [`entry`]: what of each document is indexed, and who may see it.
 //! - [`schema`], [`compile`], [`index`]: the tantivy index, queries with
@@ -19,6 +20,7 @@ pub mod index;
 pub mod query;
 pub mod schema;
 pub mod stopwords;
+pub mod uzbek;
 
 pub use api::{EntryKind, Hit, SearchRequest, SearchResponse, Sort};
 pub use index::{Rebuilt, SearchError, SearchIndex};

@@ -5,7 +5,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use chapar_search::analysis::{self, ChaparTokenizer, MAX_WORD_CHARS, Word, analyze, fold};
+use chapar_search::analysis::{
+    self, ChaparTokenizer, MAX_STEMS, MAX_WORD_CHARS, Word, analyze, fold,
+};
 use proptest::prelude::*;
 use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
@@ -297,7 +299,7 @@ fn positions_one_per_word_stems_share_them() {
         summary,
         [
             (0, "posolstva"),
-            (0, "posolstv"),
+            (0, "посольств"),
             (1, "and"),
             (2, "embassies"),
             (2, "embassi"),
@@ -337,19 +339,19 @@ fn long_words_dropped_keeping_their_place() {
 #[test]
 fn digits_are_words_without_stems() {
     let words = analyze("2021-yil 14-dekabr, COVID19 ²");
-    let summary: Vec<(&str, Option<&str>)> = words
+    let summary: Vec<(&str, usize)> = words
         .iter()
-        .map(|w| (w.folded.as_str(), w.stem.as_deref()))
+        .map(|w| (w.folded.as_str(), w.stems.len()))
         .collect();
     assert_eq!(
         summary,
         [
-            ("2021", None),
-            ("yil", None),
-            ("14", None),
-            ("dekabr", None),
-            ("covid19", None),
-            ("²", None),
+            ("2021", 0),
+            ("yil", 0),
+            ("14", 0),
+            ("dekabr", 0),
+            ("covid19", 0),
+            ("²", 0),
         ]
     );
 }
@@ -359,30 +361,74 @@ fn digits_are_words_without_stems() {
 
 #[test]
 fn russian_and_english_stems_shared() {
-    let stem = |word: &str| {
+    let stems = |word: &str| {
         let words = analyze(word);
         assert_eq!(words.len(), 1);
-        words[0].stem.clone()
+        words[0].stems.clone()
     };
-    assert_eq!(stem("посольства").as_deref(), Some("posolstv"));
-    assert_eq!(stem("посольство").as_deref(), Some("posolstv"));
-    assert_eq!(stem("embassies").as_deref(), Some("embassi"));
-    assert_eq!(stem("embassy").as_deref(), Some("embassi"));
-    assert_eq!(stem("Embassy’s").as_deref(), Some("embassi"));
-    // No stem when it equals the folded form, for Uzbek Cyrillic (ў қ ғ ҳ),
-    // short words, and words ending where no English suffix ends.
-    assert_eq!(stem("посольств"), None);
-    assert_eq!(stem("рақамли"), None);
-    assert_eq!(stem("ўзбекистонда"), None);
-    assert_eq!(stem("is"), None);
-    assert_eq!(stem("with"), None);
-    // The stream emits both: the tokens share one term.
+    // Russian stems stay in Cyrillic (ADR 0008, issue 14), even when the
+    // stem is the word itself: `посольств` must meet `посольства`.
+    assert_eq!(stems("посольства"), ["посольств"]);
+    assert_eq!(stems("посольство"), ["посольств"]);
+    assert_eq!(stems("посольств"), ["посольств"]);
+    assert_eq!(stems("embassies"), ["embassi"]);
+    assert_eq!(stems("embassy"), ["embassi"]);
+    assert_eq!(stems("Embassy’s"), ["embassi"]);
+    // Uzbek Cyrillic (ў қ ғ ҳ): only the Uzbek stem.
+    assert_eq!(stems("ўзбекистонда"), ["o'zbekiston"]);
+    assert_eq!(stems("ЎЗБЕКИСТОН"), Vec::<String>::new());
+    // No stem for short words and words ending where no suffix ends; none
+    // twice (English and Uzbek agree on `planning`).
+    assert_eq!(stems("is"), Vec::<String>::new());
+    assert_eq!(stems("with"), Vec::<String>::new());
+    assert_eq!(stems("в"), Vec::<String>::new());
+    assert_eq!(stems("planning"), ["plan"]);
+    // The stream emits them: the tokens share one term.
     let a = token_texts("посольство");
     let b = token_texts("посольства");
-    assert!(a.intersection(&b).any(|t| t == "posolstv"));
+    assert!(a.intersection(&b).any(|t| t == "посольств"));
     let a = token_texts("embassy");
     let b = token_texts("embassies");
     assert!(a.intersection(&b).any(|t| t == "embassi"));
+}
+
+#[test]
+fn russian_stems_live_in_cyrillic_and_do_not_meet_english() {
+    // Issue 14: transliterated, the Russian stem of the Uzbek `дипломатия`
+    // was `diplomat`, the English word.
+    let ru = token_texts("дипломатия");
+    assert!(
+        ru.contains("diplomatiya") && ru.contains("дипломат"),
+        "{ru:?}"
+    );
+    let en = token_texts("diplomat diplomats diplomatic");
+    assert!(ru.is_disjoint(&en), "{ru:?} {en:?}");
+    // Russian inflections still meet each other through the Russian stem,
+    // and the Latin spelling through the folded form.
+    for other in ["дипломатии", "дипломатией"] {
+        assert!(token_texts(other).contains("дипломат"), "{other}");
+    }
+    assert!(token_texts("diplomatiya").contains("diplomatiya"));
+    // The namespace: a Russian stem is all Cyrillic; a folded form and a
+    // Latin stem have no Russian letter.
+    let text = format!("{} Посольства работают, дипломатов", corpus(CYRILLIC));
+    for word in analyze(&text) {
+        assert!(
+            !word.folded.chars().any(is_russian_letter),
+            "{}",
+            word.folded
+        );
+        for stem in &word.stems {
+            assert!(
+                stem.chars().all(is_cyrillic) || !stem.chars().any(is_russian_letter),
+                "{stem}"
+            );
+        }
+    }
+}
+
+fn is_russian_letter(c: char) -> bool {
+    matches!(c, 'а'..='я' | 'ё')
 }
 
 #[test]
@@ -396,8 +442,8 @@ fn stems_do_not_depend_on_what_came_before() {
         let alone = analyze(&text[word.offset_from..word.offset_to]);
         assert_eq!(alone.len(), 1);
         assert_eq!(
-            (&alone[0].folded, &alone[0].stem),
-            (&word.folded, &word.stem)
+            (&alone[0].folded, &alone[0].stems),
+            (&word.folded, &word.stems)
         );
     }
 }
@@ -588,8 +634,13 @@ fn check_words(text: &str, words: &[Word]) {
         assert!(text.is_char_boundary(word.offset_to));
         assert!(!word.folded.is_empty());
         assert!(!word.folded.starts_with('\'') && !word.folded.ends_with('\''));
-        if let Some(stem) = &word.stem {
+        assert!(word.stems.len() <= MAX_STEMS);
+        // Folded forms never hold a Russian letter: the Russian stems'
+        // namespace (see `russian_stems_live_in_cyrillic_...`).
+        assert!(!word.folded.chars().any(is_russian_letter));
+        for (i, stem) in word.stems.iter().enumerate() {
             assert!(!stem.is_empty() && stem != &word.folded);
+            assert!(!word.stems[..i].contains(stem), "{:?}", word.stems);
         }
         assert!(last.is_none_or(|p| word.position > p));
         last = Some(word.position);
