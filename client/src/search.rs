@@ -219,7 +219,20 @@ pub fn highlight(text: &str, ranges: &[(usize, usize)], tty: bool) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn hit_text(n: usize, h: &Hit, tty: bool) -> String {
+/// The words of the question a hit does not contain (none when it has
+/// them all, or when the node did not say).
+fn missing<'a>(words: &'a [String], h: &Hit) -> Vec<&'a str> {
+    if h.matched.is_empty() {
+        return Vec::new();
+    }
+    words
+        .iter()
+        .filter(|w| !h.matched.contains(w))
+        .map(String::as_str)
+        .collect()
+}
+
+fn hit_text(n: usize, h: &Hit, words: &[String], tty: bool) -> String {
     let mut head = format!("{n:>3}. [{}] {}", h.kind.as_str(), h.title);
     let mut meta = vec![h.mission.clone(), h.classification.clone()];
     if let Some(c) = &h.caption {
@@ -236,6 +249,10 @@ fn hit_text(n: usize, h: &Hit, tty: bool) -> String {
     let snippet = highlight(&h.snippet.text, &h.snippet.highlights, tty);
     if !snippet.is_empty() {
         head.push_str(&format!("\n     {snippet}"));
+    }
+    let missing = missing(words, h);
+    if !missing.is_empty() {
+        head.push_str(&format!("\n     missing: {}", missing.join(", ")));
     }
     match &h.page {
         Some(p) => head.push_str(&format!("\n     page {p}  revision {}", h.id)),
@@ -277,7 +294,7 @@ pub fn results_text(req: &SearchRequest, r: &SearchResponse, tty: bool) -> Strin
         format!("{:?}", req.query)
     };
     let fuzzy = if r.fuzzy {
-        " (no exact matches; showing close spellings)"
+        " (words found nowhere were matched by close spellings)"
     } else {
         ""
     };
@@ -293,9 +310,12 @@ pub fn results_text(req: &SearchRequest, r: &SearchResponse, tty: bool) -> Strin
             out.push_str(&format!("  {t}\n"));
         }
     }
+    if !r.ignored.is_empty() {
+        out.push_str(&format!("  not searched for: {}\n", r.ignored.join(", ")));
+    }
     out.push('\n');
     for (i, h) in r.hits.iter().enumerate() {
-        out.push_str(&hit_text(req.offset + i + 1, h, tty));
+        out.push_str(&hit_text(req.offset + i + 1, h, &r.words, tty));
     }
     let limit = req.limit.max(1) as u64;
     let shown_to = req.offset as u64 + r.hits.len() as u64;
@@ -322,5 +342,40 @@ mod tests {
         );
         // Out of bounds or inside a character: skipped, not a panic.
         assert_eq!(highlight("Ўзбек", &[(1, 3), (0, 99)], false), "Ўзбек");
+    }
+
+    #[test]
+    fn results_name_the_words_each_hit_misses_and_those_not_searched() {
+        let hit = |title: &str, matched: &[&str]| Hit {
+            kind: chapar_search::EntryKind::Wiki,
+            id: "00".into(),
+            page: None,
+            title: title.into(),
+            mission: "mfa".into(),
+            author: None,
+            classification: "UNCLASSIFIED".into(),
+            caption: None,
+            tags: vec![],
+            created_ms: 0,
+            snippet: Default::default(),
+            matched: matched.iter().map(|w| w.to_string()).collect(),
+        };
+        let r = SearchResponse {
+            total: 2,
+            hits: vec![hit("All", &["visa", "Germany"]), hit("Some", &["visa"])],
+            words: vec!["visa".into(), "Germany".into()],
+            ignored: vec!["what".into(), "about".into()],
+            ..SearchResponse::default()
+        };
+        let req = SearchRequest {
+            query: "what about visa Germany".into(),
+            ..SearchRequest::default()
+        };
+        let text = results_text(&req, &r, false);
+        assert!(text.contains("not searched for: what, about"), "{text}");
+        let some = &text[text.find("Some").expect("second hit")..];
+        assert!(some.contains("missing: Germany"), "{text}");
+        let all = &text[text.find("All").expect("first hit")..text.find("Some").unwrap()];
+        assert!(!all.contains("missing"), "{text}");
     }
 }

@@ -11,8 +11,8 @@
 //!
 //! | typed                   | means                                              |
 //! |-------------------------|----------------------------------------------------|
-//! | `digital diplomacy`     | both words (items separated by space are ANDed)    |
-//! | `a b OR c`, `a b \| c`  | `(a AND b) OR c`: AND binds tighter than OR        |
+//! | `digital diplomacy`     | a question: entries with both words first, then either (see `compile`) |
+//! | `a b OR c`, `a b \| c`  | `(a b) OR c`: side by side binds tighter than OR  |
 //! | `a AND b`               | `a b` (`AND` is accepted and does nothing)         |
 //! | `-draft`, `NOT draft`   | everything except what matches `draft`             |
 //! | `"digital diplomacy"`   | the words in this order                            |
