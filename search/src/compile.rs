@@ -434,15 +434,22 @@ impl Compiler<'_> {
             let used = self.asked.borrow().iter().filter(|a| a.searched).count();
             // Stop words count only when nothing else was asked.
             let searched = !(d.stop && (content > 0 || others)) && used < MAX_MATCHED_WORDS;
+            if !searched {
+                // Named in the response, not compiled: a word left out
+                // costs nothing.
+                self.asked.borrow_mut().push(Asked {
+                    text: d.text.to_string(),
+                    query: Box::new(EmptyQuery),
+                    searched,
+                });
+                continue;
+            }
             let q = self.word(d.text, d.prefix, m);
             self.asked.borrow_mut().push(Asked {
                 text: d.text.to_string(),
                 query: q.box_clone(),
                 searched,
             });
-            if !searched {
-                continue;
-            }
             if let Some(key) = d.proximity_key {
                 near.push(key);
             }
@@ -500,12 +507,26 @@ impl Compiler<'_> {
     /// Whether `q` has a word (outside exclusions) that appears nowhere in
     /// the index: only then can a typo explain a missing match.
     pub fn has_unknown_words(&self, q: &Query) -> bool {
+        // Only words that can be searched for count, and no more of them
+        // than a query searches: a pasted paragraph costs no more than its
+        // first words.
+        let mut budget = MAX_MATCHED_WORDS;
+        self.unknown_within(q, &mut budget)
+    }
+
+    fn unknown_within(&self, q: &Query, budget: &mut usize) -> bool {
         match q {
             Query::Word {
                 text,
                 prefix: false,
-            } => analyze(text).iter().any(|w| self.unknown(w)),
-            Query::And(v) | Query::Or(v) => v.iter().any(|i| self.has_unknown_words(i)),
+            } => analyze(text).iter().any(|w| {
+                if *budget == 0 || is_stop_word(&w.folded) {
+                    return false;
+                }
+                *budget -= 1;
+                self.unknown(w)
+            }),
+            Query::And(v) | Query::Or(v) => v.iter().any(|i| self.unknown_within(i, budget)),
             Query::Word { prefix: true, .. }
             | Query::Phrase(_)
             | Query::All

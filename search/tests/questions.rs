@@ -34,9 +34,7 @@ fn ask(index: &SearchIndex, who: &str, q: &str) -> SearchResponse {
         limit: 100,
         ..SearchRequest::default()
     };
-    index
-        .search(&req, &person(&trust(), who))
-        .expect("search")
+    index.search(&req, &person(&trust(), who)).expect("search")
 }
 
 fn ranked(r: &SearchResponse) -> Vec<&str> {
@@ -85,7 +83,11 @@ fn a_question_in_a_sentence_finds_answers_ranked_by_how_much_they_cover() {
     assert_eq!(r.hits[0].title, "Berlin report");
     assert!(!ranked(&r).contains(&"Weather"));
     for w in ["what", "did", "our", "about", "with"] {
-        assert!(r.ignored.iter().any(|i| i == w), "{w} ignored: {:?}", r.ignored);
+        assert!(
+            r.ignored.iter().any(|i| i == w),
+            "{w} ignored: {:?}",
+            r.ignored
+        );
     }
     assert_eq!(
         r.words,
@@ -225,11 +227,18 @@ fn a_title_match_outweighs_the_same_match_in_the_text() {
         &index,
         &trust(),
         &[
-            open(1, "Meeting notes", &format!("{body} Samarkand was mentioned.")),
+            open(
+                1,
+                "Meeting notes",
+                &format!("{body} Samarkand was mentioned."),
+            ),
             open(2, "Samarkand", &format!("{body} It was mentioned.")),
         ],
     );
-    assert_eq!(ranked(&ask(&index, "gulnora", "samarkand")), ["Samarkand", "Meeting notes"]);
+    assert_eq!(
+        ranked(&ask(&index, "gulnora", "samarkand")),
+        ["Samarkand", "Meeting notes"]
+    );
 }
 
 #[test]
@@ -245,7 +254,10 @@ fn words_standing_close_together_rank_higher() {
             open(2, "Near", &format!("water rights {filler} in the end")),
         ],
     );
-    assert_eq!(ranked(&ask(&index, "gulnora", "water rights")), ["Near", "Far"]);
+    assert_eq!(
+        ranked(&ask(&index, "gulnora", "water rights")),
+        ["Near", "Far"]
+    );
 }
 
 #[test]
@@ -296,4 +308,34 @@ fn hidden_entries_change_nothing_a_person_sees() {
         };
         assert_eq!(view(&a), view(&b), "{q}");
     }
+}
+
+#[test]
+fn a_pasted_paragraph_is_answered_by_its_first_words_and_names_the_rest() {
+    let (_d, index) = visa_index();
+    // 600 distinct words (the byte limit allows them), the question's
+    // words first.
+    let mut q = String::from("visa Germany");
+    for i in 0..598 {
+        q.push_str(&format!(" w{i}"));
+    }
+    assert!(q.len() <= chapar_search::query::MAX_QUERY_BYTES);
+    let r = ask(&index, "gulnora", &q);
+    assert_eq!(
+        r.words.len(),
+        chapar_search::compile::MAX_MATCHED_WORDS,
+        "{:?}",
+        r.words
+    );
+    assert_eq!(
+        r.ignored.len(),
+        600 - chapar_search::compile::MAX_MATCHED_WORDS
+    );
+    let berlin = r
+        .hits
+        .iter()
+        .find(|h| h.title == "Berlin report")
+        .expect("answered");
+    assert_eq!(berlin.matched, ["visa", "Germany"]);
+    assert!(r.hits.iter().all(|h| !h.matched.is_empty()));
 }
