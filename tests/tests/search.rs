@@ -117,6 +117,16 @@ async fn replicated_and_submitted_documents_become_searchable_for_those_who_may_
     let (n, took) = until_found(&cl, "рақамли дипломатия", 1).await;
     assert_eq!(n, 1, "replicated page searchable at b-1");
     eprintln!("page submitted at a-1 searchable at b-1 after {took:?} of polling");
+    // A question typed as a sentence, over RPC: answered, with the words
+    // the hit contains and those not searched for.
+    let r = cl
+        .find("what do elchixonalari say about raqamli diplomacy")
+        .await
+        .expect("search");
+    assert_eq!(r.total, 1, "{r:?}");
+    assert_eq!(r.hits[0].matched, ["elchixonalari", "raqamli"], "{r:?}");
+    assert_eq!(r.words, ["elchixonalari", "say", "raqamli", "diplomacy"]);
+    assert_eq!(r.ignored, ["what", "do", "about"]);
 
     // A SECRET page and a SECRET cable to emb-b.
     w.submit(&page(
