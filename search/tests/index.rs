@@ -5,34 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use chapar_proto::{Classification, Document};
 use chapar_search::api::{EntryKind, SearchRequest, Sort};
 use chapar_search::{Rebuilt, SearchIndex, SearchResponse};
 use common::*;
-
-/// A file of the repository's `corpus/uzbek` directory.
-fn corpus(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus/uzbek")
-        .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", p.display()))
-}
-
-fn page(n: u8, title: &str, body: &str) -> Document {
-    wiki(
-        &writer_of("mfa"),
-        T0 + u64::from(n),
-        [n; 16],
-        vec![],
-        title,
-        body,
-        Classification::Unclassified,
-        None,
-    )
-}
 
 fn run(index: &SearchIndex, q: &str) -> SearchResponse {
     let trust = trust();
@@ -60,12 +36,12 @@ fn uzbek_latin_and_cyrillic_find_each_other_on_the_fixture() {
     let latin = page(
         1,
         "Raqamli diplomatiya (lotin)",
-        &corpus("axborot-almashinuvi-latin.txt"),
+        &uzbek_corpus("axborot-almashinuvi-latin.txt"),
     );
     let cyrillic = page(
         2,
         "Рақамли дипломатия (кирилл)",
-        &corpus("axborot-almashinuvi-cyrillic.txt"),
+        &uzbek_corpus("axborot-almashinuvi-cyrillic.txt"),
     );
     let other = page(
         3,

@@ -6,36 +6,9 @@
 
 mod common;
 
-use chapar_proto::{Classification, Document};
-use chapar_search::api::SearchRequest;
+use chapar_proto::Classification;
 use chapar_search::{SearchIndex, SearchResponse};
 use common::*;
-
-fn page(n: u8, title: &str, body: &str, c: Classification) -> Document {
-    wiki(
-        &writer_of("mfa"),
-        T0 + u64::from(n),
-        [n; 16],
-        vec![],
-        title,
-        body,
-        c,
-        None,
-    )
-}
-
-fn open(n: u8, title: &str, body: &str) -> Document {
-    page(n, title, body, Classification::Unclassified)
-}
-
-fn ask(index: &SearchIndex, who: &str, q: &str) -> SearchResponse {
-    let req = SearchRequest {
-        query: q.into(),
-        limit: 100,
-        ..SearchRequest::default()
-    };
-    index.search(&req, &person(&trust(), who)).expect("search")
-}
 
 fn ranked(r: &SearchResponse) -> Vec<&str> {
     r.hits.iter().map(|h| h.title.as_str()).collect()
@@ -47,19 +20,19 @@ fn visa_index() -> (tempfile::TempDir, SearchIndex) {
         &index,
         &trust(),
         &[
-            open(
+            page(
                 1,
                 "Berlin report",
                 "Our embassy reported progress in the visa facilitation talks with Germany.",
             ),
-            open(2, "Germany", "Trade with Germany grew."),
-            open(
+            page(2, "Germany", "Trade with Germany grew."),
+            page(
                 3,
                 "Visa regime",
                 "Visa facilitation was discussed with several partners.",
             ),
-            open(4, "Weather", "Nothing to see here."),
-            open(
+            page(4, "Weather", "Nothing to see here."),
+            page(
                 5,
                 "Reports",
                 "The embassies report about cotton; visa questions were not raised.",
@@ -72,7 +45,7 @@ fn visa_index() -> (tempfile::TempDir, SearchIndex) {
 #[test]
 fn a_question_in_a_sentence_finds_answers_ranked_by_how_much_they_cover() {
     let (_d, index) = visa_index();
-    let r = ask(
+    let r = search_as(
         &index,
         "gulnora",
         "what did our embassies report about visa facilitation talks with Germany",
@@ -111,12 +84,12 @@ fn short_questions_rank_entries_with_all_their_words_first_then_most() {
         &[
             // One word, many times, in a short text: the best BM25 score of
             // any single word here.
-            open(
+            page(
                 1,
                 "Cotton",
                 "cotton cotton cotton cotton cotton cotton cotton",
             ),
-            open(
+            page(
                 2,
                 "Long",
                 &format!(
@@ -125,11 +98,11 @@ fn short_questions_rank_entries_with_all_their_words_first_then_most() {
                     "filler ".repeat(200)
                 ),
             ),
-            open(3, "Two words", "cotton exports were discussed at length"),
-            open(4, "None", "nothing relevant"),
+            page(3, "Two words", "cotton exports were discussed at length"),
+            page(4, "None", "nothing relevant"),
         ],
     );
-    let r = ask(&index, "gulnora", "cotton exports japan");
+    let r = search_as(&index, "gulnora", "cotton exports japan");
     // All three words (even in a long text) before two, before one.
     assert_eq!(ranked(&r), ["Long", "Two words", "Cotton"]);
     let matched: Vec<Vec<String>> = r.hits.iter().map(|h| h.matched.clone()).collect();
@@ -146,7 +119,7 @@ fn short_questions_rank_entries_with_all_their_words_first_then_most() {
 #[test]
 fn the_words_a_hit_misses_can_be_shown() {
     let (_d, index) = visa_index();
-    let r = ask(&index, "gulnora", "visa Germany");
+    let r = search_as(&index, "gulnora", "visa Germany");
     let json: serde_json::Value = serde_json::to_value(&r).expect("json");
     assert_eq!(json["words"], serde_json::json!(["visa", "Germany"]));
     for hit in json["hits"].as_array().expect("hits") {
@@ -168,19 +141,19 @@ fn stop_words_of_each_language_need_not_match_but_alone_they_are_searched() {
         &index,
         &trust(),
         &[
-            open(1, "Hisobot", "Elchixona viza masalasini ko'rib chiqdi."),
-            open(2, "Отчёт", "Посольство рассмотрело визовый вопрос."),
-            open(3, "The", "The the the."),
+            page(1, "Hisobot", "Elchixona viza masalasini ko'rib chiqdi."),
+            page(2, "Отчёт", "Посольство рассмотрело визовый вопрос."),
+            page(3, "The", "The the the."),
         ],
     );
     // Uzbek: "bilan", "uchun", "va" are stop words.
-    let r = ask(&index, "gulnora", "elchixona bilan viza uchun va");
+    let r = search_as(&index, "gulnora", "elchixona bilan viza uchun va");
     assert_eq!(ranked(&r), ["Hisobot"]);
     // Russian: "что", "и", "в" are stop words, in either script.
-    let r = ask(&index, "gulnora", "что посольство и в");
+    let r = search_as(&index, "gulnora", "что посольство и в");
     assert_eq!(ranked(&r), ["Отчёт"]);
     // Nothing but stop words: they are what was asked.
-    let r = ask(&index, "gulnora", "the");
+    let r = search_as(&index, "gulnora", "the");
     assert_eq!(ranked(&r), ["The"]);
     assert!(r.ignored.is_empty());
 }
@@ -189,34 +162,37 @@ fn stop_words_of_each_language_need_not_match_but_alone_they_are_searched() {
 fn phrases_exclusions_or_and_filters_keep_their_meaning() {
     let (_d, index) = visa_index();
     // A phrase must match, and at least one of the plain words beside it.
-    let r = ask(&index, "gulnora", "\"visa facilitation\" Germany");
+    let r = search_as(&index, "gulnora", "\"visa facilitation\" Germany");
     assert_eq!(ranked(&r), ["Berlin report"]);
-    let r = ask(&index, "gulnora", "\"visa facilitation\" Germany partners");
+    let r = search_as(&index, "gulnora", "\"visa facilitation\" Germany partners");
     let mut t = ranked(&r);
     t.sort_unstable();
     assert_eq!(t, ["Berlin report", "Visa regime"]);
     // An exclusion excludes, whatever else matches.
-    let r = ask(&index, "gulnora", "visa Germany -cotton");
+    let r = search_as(&index, "gulnora", "visa Germany -cotton");
     assert!(!ranked(&r).contains(&"Reports"));
     assert_eq!(r.hits[0].title, "Berlin report");
     // OR is a choice between its sides.
-    let r = ask(&index, "gulnora", "weather OR cotton");
+    let r = search_as(&index, "gulnora", "weather OR cotton");
     let mut t = ranked(&r);
     t.sort_unstable();
     assert_eq!(t, ["Reports", "Weather"]);
     // A filter restricts.
-    assert_eq!(ask(&index, "gulnora", "kind:cable visa Germany").total, 0);
+    assert_eq!(
+        search_as(&index, "gulnora", "kind:cable visa Germany").total,
+        0
+    );
 }
 
 #[test]
 fn a_query_with_no_readable_word_finds_nothing_and_typos_are_still_forgiven() {
     let (_d, index) = visa_index();
-    assert_eq!(ask(&index, "gulnora", "zzyzx qwxq").total, 0);
-    let r = ask(&index, "gulnora", "facilitaton Germany");
+    assert_eq!(search_as(&index, "gulnora", "zzyzx qwxq").total, 0);
+    let r = search_as(&index, "gulnora", "facilitaton Germany");
     assert!(r.fuzzy);
     assert_eq!(r.hits[0].title, "Berlin report");
     assert!(r.hits[0].matched.iter().any(|w| w == "facilitaton"));
-    assert!(!ask(&index, "gulnora", "facilitation Germany").fuzzy);
+    assert!(!search_as(&index, "gulnora", "facilitation Germany").fuzzy);
 }
 
 #[test]
@@ -227,16 +203,16 @@ fn a_title_match_outweighs_the_same_match_in_the_text() {
         &index,
         &trust(),
         &[
-            open(
+            page(
                 1,
                 "Meeting notes",
                 &format!("{body} Samarkand was mentioned."),
             ),
-            open(2, "Samarkand", &format!("{body} It was mentioned.")),
+            page(2, "Samarkand", &format!("{body} It was mentioned.")),
         ],
     );
     assert_eq!(
-        ranked(&ask(&index, "gulnora", "samarkand")),
+        ranked(&search_as(&index, "gulnora", "samarkand")),
         ["Samarkand", "Meeting notes"]
     );
 }
@@ -249,13 +225,13 @@ fn words_standing_close_together_rank_higher() {
         &index,
         &trust(),
         &[
-            open(1, "Far", &format!("water {filler} rights")),
+            page(1, "Far", &format!("water {filler} rights")),
             // Longer, so only the words' closeness can rank it first.
-            open(2, "Near", &format!("water rights {filler} in the end")),
+            page(2, "Near", &format!("water rights {filler} in the end")),
         ],
     );
     assert_eq!(
-        ranked(&ask(&index, "gulnora", "water rights")),
+        ranked(&search_as(&index, "gulnora", "water rights")),
         ["Near", "Far"]
     );
 }
@@ -268,17 +244,17 @@ fn hidden_entries_change_nothing_a_person_sees() {
     // span the whole index, so the order of hits with equal coverage may
     // differ; here coverage decides it.)
     let readable = [
-        open(1, "Berlin report", "visa talks with Germany"),
-        open(2, "Germany", "trade with Germany"),
+        page(1, "Berlin report", "visa talks with Germany"),
+        page(2, "Germany", "trade with Germany"),
     ];
     let secret = [
-        page(
+        classified_page(
             10,
             "Secret visa",
             "visa visa talks talks Germany zarafshon",
             Classification::Secret,
         ),
-        page(11, "Secret", "facilitaton", Classification::Secret),
+        classified_page(11, "Secret", "facilitaton", Classification::Secret),
     ];
     let (_a, plain) = fresh_index();
     index_all(&plain, &trust(), &readable);
@@ -292,8 +268,8 @@ fn hidden_entries_change_nothing_a_person_sees() {
         "facilitaton Germany",
         "what about zarafshon",
     ] {
-        let a = ask(&plain, "gulnora", q);
-        let b = ask(&mixed, "gulnora", q);
+        let a = search_as(&plain, "gulnora", q);
+        let b = search_as(&mixed, "gulnora", q);
         let view = |r: &SearchResponse| {
             (
                 r.total,
@@ -320,7 +296,7 @@ fn a_pasted_paragraph_is_answered_by_its_first_words_and_names_the_rest() {
         q.push_str(&format!(" w{i}"));
     }
     assert!(q.len() <= chapar_search::query::MAX_QUERY_BYTES);
-    let r = ask(&index, "gulnora", &q);
+    let r = search_as(&index, "gulnora", &q);
     assert_eq!(
         r.words.len(),
         chapar_search::compile::MAX_MATCHED_WORDS,

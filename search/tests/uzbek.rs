@@ -7,22 +7,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use chapar_search::analysis::{analyze, fold};
-use chapar_search::api::SearchRequest;
 use chapar_search::uzbek::{MIN_LETTERS, may_change, stem};
 use chapar_search::{SearchIndex, SearchResponse};
 use common::*;
 use proptest::prelude::*;
-
-fn corpus(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus/uzbek")
-        .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", p.display()))
-}
 
 /// `(word, expected stem)`, word given as typed (folded here).
 fn check(cases: &[(&str, &str)]) {
@@ -176,7 +166,7 @@ fn words_that_must_not_be_stemmed() {
 #[test]
 fn may_change_is_exact_enough() {
     // Whenever the stem differs, `may_change` said so.
-    for word in corpus("axborot-almashinuvi-latin.txt")
+    for word in uzbek_corpus("axborot-almashinuvi-latin.txt")
         .split(|c: char| !c.is_alphabetic() && c != '\u{2bb}' && c != '\u{2bc}')
         .map(fold)
         .filter(|w| !w.is_empty())
@@ -225,29 +215,8 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Through a real index.
 
-fn page(n: u8, title: &str, body: &str) -> chapar_proto::Document {
-    wiki(
-        &writer_of("mfa"),
-        T0 + u64::from(n),
-        [n; 16],
-        vec![],
-        title,
-        body,
-        chapar_proto::Classification::Unclassified,
-        None,
-    )
-}
-
 fn run(index: &SearchIndex, q: &str) -> SearchResponse {
-    let trust = trust();
-    let req = SearchRequest {
-        query: q.into(),
-        limit: 100,
-        ..SearchRequest::default()
-    };
-    index
-        .search(&req, &person(&trust, "dilnoza"))
-        .expect("search")
+    search_as(index, "dilnoza", q)
 }
 
 fn titles(r: &SearchResponse) -> BTreeSet<String> {
@@ -348,7 +317,7 @@ fn the_latin_base_form_finds_each_inflected_form_of_the_cyrillic_fixture() {
     // reader would type it).
     let trust = trust();
     let (_dir, index) = fresh_index();
-    let text = corpus("axborot-almashinuvi-cyrillic.txt");
+    let text = uzbek_corpus("axborot-almashinuvi-cyrillic.txt");
     let mut inflected: Vec<(String, String)> = Vec::new();
     let mut seen = BTreeSet::new();
     for word in analyze(&text) {

@@ -205,3 +205,41 @@ pub fn index_all(index: &SearchIndex, trust: &Trust, docs: &[Document]) {
     }
     index.commit(b"test").expect("commit");
 }
+
+/// A file of the repository's `corpus/uzbek` directory.
+pub fn uzbek_corpus(name: &str) -> String {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus/uzbek")
+        .join(name);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (see corpus/README.md)", p.display()))
+}
+
+/// First revision of page `[n; 16]` by the ministry's writer, so classified.
+pub fn classified_page(n: u8, title: &str, body: &str, c: Classification) -> Document {
+    wiki(
+        &writer_of("mfa"),
+        T0 + u64::from(n),
+        [n; 16],
+        vec![],
+        title,
+        body,
+        c,
+        None,
+    )
+}
+
+/// An UNCLASSIFIED [`classified_page`].
+pub fn page(n: u8, title: &str, body: &str) -> Document {
+    classified_page(n, title, body, Classification::Unclassified)
+}
+
+/// Up to 100 hits of `q` for the person `who` of the fixture roster.
+pub fn search_as(index: &SearchIndex, who: &str, q: &str) -> chapar_search::SearchResponse {
+    let req = chapar_search::SearchRequest {
+        query: q.into(),
+        limit: 100,
+        ..chapar_search::SearchRequest::default()
+    };
+    index.search(&req, &person(&trust(), who)).expect("search")
+}
