@@ -23,7 +23,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
 };
 
-use crate::analysis;
+use crate::analysis::{self, ChaparTokenizer};
 use crate::api::{
     EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
     SearchResponse, Snippet, Sort,
@@ -32,7 +32,7 @@ use crate::compile::{Compiler, Matcher, Matching};
 use crate::entry::{Entry, entries, page_key};
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
-use crate::snippet::{self, Sought};
+use crate::snippet::{Snippets, Sought};
 
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_BUDGET: usize = 128 << 20;
@@ -142,6 +142,9 @@ pub struct SearchIndex {
     reader: IndexReader,
     fields: Fields,
     writer: Mutex<WriterState>,
+    /// Snippets analyse hits' texts with clones of it, which share its
+    /// stem caches from search to search.
+    tokenizer: ChaparTokenizer,
 }
 
 fn err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> SearchError + '_ {
@@ -254,6 +257,7 @@ impl SearchIndex {
                 pending_pages: HashMap::new(),
                 pending: 0,
             }),
+            tokenizer: ChaparTokenizer::default(),
         })
     }
 
@@ -607,12 +611,13 @@ impl SearchIndex {
             .map(|a| Matcher::new(&searcher, &*a.query))
             .collect::<Result<Vec<_>, _>>()
             .map_err(err(&self.dir))?;
+        let mut snippets = Snippets::new(&sought, SNIPPET_CHARS, self.tokenizer.clone());
         let mut out = Vec::with_capacity(hits.len());
         // Scores are not returned: BM25's statistics (document frequencies,
         // document count) cover the whole index, hidden entries included.
         for (_, addr) in hits {
             let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
-            let mut hit = self.hit(&doc, &sought);
+            let mut hit = self.hit(&doc, &mut snippets);
             for (a, m) in searched.iter().zip(&matchers) {
                 if m.matches(&searcher, addr).map_err(err(&self.dir))? {
                     hit.matched.push(a.text.clone());
@@ -699,7 +704,7 @@ impl SearchIndex {
         })
     }
 
-    fn hit(&self, doc: &TantivyDocument, sought: &[Sought]) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, snippets: &mut Snippets<'_>) -> Hit {
         let f = &self.fields;
         let text = |field| {
             doc.get_first(field)
@@ -727,7 +732,7 @@ impl SearchIndex {
                 .get_first(f.body)
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
-            snippet::snippet(body, sought, SNIPPET_CHARS)
+            snippets.snippet(body)
         };
         let author = text(f.author);
         let page = text(f.page);

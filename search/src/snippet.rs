@@ -220,15 +220,54 @@ fn floor_boundary(text: &str, at: usize) -> usize {
     at
 }
 
+/// Snippets of the hits of one query: what it seeks, compiled once, and a
+/// tokenizer reused from hit to hit.
+pub struct Snippets<'s> {
+    sought: &'s [Sought],
+    matcher: Matcher<'s>,
+    max_chars: usize,
+    tokenizer: ChaparTokenizer,
+}
+
+impl<'s> Snippets<'s> {
+    /// Snippets of at most `max_chars` characters for a query seeking
+    /// `sought`, analysing texts with `tokenizer` (a clone of a long-lived
+    /// one shares its stem caches, which a new one has to build).
+    pub fn new(sought: &'s [Sought], max_chars: usize, tokenizer: ChaparTokenizer) -> Self {
+        Snippets {
+            sought,
+            matcher: Matcher::new(sought),
+            max_chars,
+            tokenizer,
+        }
+    }
+
+    /// The snippet of `text` (see the module documentation).
+    pub fn snippet(&mut self, text: &str) -> Snippet {
+        let found = matches(text, self.sought, &self.matcher, &mut self.tokenizer);
+        excerpt(text, &found, self.sought.len(), self.max_chars)
+    }
+}
+
+/// The snippet of `text` for a query seeking `sought`, of at most
+/// `max_chars` characters (see the module documentation).
+pub fn snippet(text: &str, sought: &[Sought], max_chars: usize) -> Snippet {
+    Snippets::new(sought, max_chars, ChaparTokenizer::default()).snippet(text)
+}
+
 /// The words of `text` (its first [`MAX_SCANNED_BYTES`]) that match
 /// `sought`, in order: (byte from, byte to, sought indices).
-fn matches(text: &str, sought: &[Sought]) -> Vec<(usize, usize, Vec<u32>)> {
+fn matches(
+    text: &str,
+    sought: &[Sought],
+    matcher: &Matcher<'_>,
+    tokenizer: &mut ChaparTokenizer,
+) -> Vec<(usize, usize, Vec<u32>)> {
     if sought.is_empty() {
         return Vec::new();
     }
     let scanned = &text[..floor_boundary(text, MAX_SCANNED_BYTES)];
     let cut = scanned.len() < text.len();
-    let matcher = Matcher::new(sought);
     let mut found: Vec<Found> = Vec::new();
     let mut current: Option<Found> = None;
     let mut buf = Vec::new();
@@ -237,7 +276,6 @@ fn matches(text: &str, sought: &[Sought]) -> Vec<(usize, usize, Vec<u32>)> {
         let matched = !c.sought.is_empty() || !c.phrase_words.is_empty();
         matched && !(cut && c.to == scanned.len())
     };
-    let mut tokenizer = ChaparTokenizer::default();
     let mut stream = tokenizer.token_stream(scanned);
     // The stream gives each word's folded form, then its stems at the
     // same position.
@@ -308,21 +346,25 @@ fn resolve_phrases(found: &mut [Found], sought: &[Sought]) {
     }
 }
 
-/// The snippet of `text` for a query seeking `sought`: at most `max_chars`
-/// characters (see the module documentation).
-pub fn snippet(text: &str, sought: &[Sought], max_chars: usize) -> Snippet {
-    let found = matches(text, sought);
+/// The excerpt of `text` around the best window of `found`, with its
+/// matched words highlighted.
+fn excerpt(
+    text: &str,
+    found: &[(usize, usize, Vec<u32>)],
+    sought: usize,
+    max_chars: usize,
+) -> Snippet {
     // Character offsets of the matched words, counted in one pass.
     let mut chars = Vec::with_capacity(found.len());
     let (mut byte, mut count) = (0, 0);
-    for (from, to, _) in &found {
+    for (from, to, _) in found {
         count += text[byte..*from].chars().count();
         let start = count;
         count += text[*from..*to].chars().count();
         byte = *to;
         chars.push((start, count));
     }
-    let (a, b) = match best_window(&found, &chars, sought.len(), max_chars) {
+    let (a, b) = match best_window(found, &chars, sought, max_chars) {
         Some((i, j)) => (found[i].0, found[j].1),
         None => (0, 0),
     };
