@@ -65,6 +65,22 @@ pub struct Compiler<'a> {
     /// What the query asks for, as typed, each with the query that matches
     /// it: which of them a hit matched is reported with it.
     pub asked: std::cell::RefCell<Vec<Asked>>,
+    /// How the last single word compiled was expanded (read and reset
+    /// when it is recorded in `asked`).
+    expansion: std::cell::Cell<Expansion>,
+}
+
+/// How a word was matched beyond its folded form and stems (snippets
+/// highlight what the query actually matched).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Expansion {
+    /// Folded form or stems only (also every phrase).
+    #[default]
+    None,
+    /// As a prefix (`negot*`): any indexed form starting with it.
+    Prefix,
+    /// Also with typo tolerance ([`typo_distance`]).
+    Typo,
 }
 
 /// One word or phrase of a query, as typed, with the query that matches it.
@@ -76,6 +92,8 @@ pub struct Asked {
     /// Whether it counts: `false` for a stop word or a word over
     /// [`MAX_MATCHED_WORDS`], which the query did not search for.
     pub searched: bool,
+    /// How a single word was expanded.
+    pub expansion: Expansion,
 }
 
 impl Compiler<'_> {
@@ -87,6 +105,7 @@ impl Compiler<'_> {
             person,
             expanded: std::cell::Cell::new(0),
             asked: std::cell::RefCell::new(Vec::new()),
+            expansion: std::cell::Cell::new(Expansion::None),
         }
     }
 
@@ -94,6 +113,7 @@ impl Compiler<'_> {
     pub fn reset(&self) {
         self.expanded.set(0);
         self.asked.borrow_mut().clear();
+        self.expansion.take();
     }
 }
 
@@ -265,7 +285,7 @@ fn forms(w: &Word) -> impl Iterator<Item = &str> {
 }
 
 /// Edit distance allowed for a typo in a word of `chars` characters.
-fn typo_distance(chars: usize) -> u8 {
+pub(crate) fn typo_distance(chars: usize) -> u8 {
     match chars {
         0..=3 => 0,
         4..=7 => 1,
@@ -399,6 +419,7 @@ impl Compiler<'_> {
             text: text.to_string(),
             query: q.box_clone(),
             searched: true,
+            expansion: self.expansion.take(),
         });
         q
     }
@@ -449,6 +470,7 @@ impl Compiler<'_> {
                 text: d.text.to_string(),
                 query: q.box_clone(),
                 searched,
+                expansion: self.expansion.take(),
             });
             if let Some(key) = d.proximity_key {
                 near.push(key);
@@ -682,6 +704,13 @@ impl Compiler<'_> {
                 ));
             }
         }
+        self.expansion.set(if prefix {
+            Expansion::Prefix
+        } else if fuzzy_ok {
+            Expansion::Typo
+        } else {
+            Expansion::None
+        });
         Box::new(BooleanQuery::new(alts))
     }
 

@@ -19,12 +19,11 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
 };
 
-use crate::analysis;
+use crate::analysis::{self, ChaparTokenizer};
 use crate::api::{
     EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
     SearchResponse, Snippet, Sort,
@@ -33,10 +32,11 @@ use crate::compile::{Compiler, Matcher, Matching};
 use crate::entry::{Entry, entries, page_key};
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
+use crate::snippet::{Snippets, Sought};
 
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_BUDGET: usize = 128 << 20;
-/// Characters of text around the matches in a snippet.
+/// Most characters of a snippet (see [`crate::snippet`]).
 const SNIPPET_CHARS: usize = 240;
 /// Hits per page when the request says 0.
 const DEFAULT_LIMIT: usize = 10;
@@ -142,6 +142,9 @@ pub struct SearchIndex {
     reader: IndexReader,
     fields: Fields,
     writer: Mutex<WriterState>,
+    /// Snippets analyse hits' texts with clones of it, which share its
+    /// stem caches from search to search.
+    tokenizer: ChaparTokenizer,
 }
 
 fn err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> SearchError + '_ {
@@ -254,6 +257,7 @@ impl SearchIndex {
                 pending_pages: HashMap::new(),
                 pending: 0,
             }),
+            tokenizer: ChaparTokenizer::default(),
         })
     }
 
@@ -588,22 +592,32 @@ impl SearchIndex {
             hits,
             facets,
         } = self.collect(&searcher, &*q, req, limit)?;
-        let mut snippets =
-            SnippetGenerator::create(&searcher, &*q, self.fields.body).map_err(err(&self.dir))?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
         let asked = c.asked.take();
         let (searched, ignored): (Vec<_>, Vec<_>) = asked.into_iter().partition(|a| a.searched);
+        // What the snippets highlight: the words and phrases searched for,
+        // as the query matched them (exclusions and ignored stop words are
+        // not among them).
+        let mut sought: Vec<Sought> = Vec::new();
+        for s in searched
+            .iter()
+            .filter_map(|a| Sought::new(&a.text, a.expansion))
+        {
+            if !sought.contains(&s) {
+                sought.push(s);
+            }
+        }
         let matchers = searched
             .iter()
             .map(|a| Matcher::new(&searcher, &*a.query))
             .collect::<Result<Vec<_>, _>>()
             .map_err(err(&self.dir))?;
+        let mut snippets = Snippets::new(&sought, SNIPPET_CHARS, self.tokenizer.clone());
         let mut out = Vec::with_capacity(hits.len());
         // Scores are not returned: BM25's statistics (document frequencies,
         // document count) cover the whole index, hidden entries included.
         for (_, addr) in hits {
             let doc: TantivyDocument = searcher.doc(addr).map_err(err(&self.dir))?;
-            let mut hit = self.hit(&doc, &snippets);
+            let mut hit = self.hit(&doc, &mut snippets);
             for (a, m) in searched.iter().zip(&matchers) {
                 if m.matches(&searcher, addr).map_err(err(&self.dir))? {
                     hit.matched.push(a.text.clone());
@@ -690,7 +704,7 @@ impl SearchIndex {
         })
     }
 
-    fn hit(&self, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, snippets: &mut Snippets<'_>) -> Hit {
         let f = &self.fields;
         let text = |field| {
             doc.get_first(field)
@@ -712,23 +726,13 @@ impl SearchIndex {
                 highlights: Vec::new(),
             }
         } else {
-            let s = snippets.snippet(&text(f.body));
-            if s.is_empty() {
-                let body = text(f.body);
-                let end = body
-                    .char_indices()
-                    .nth(SNIPPET_CHARS)
-                    .map_or(body.len(), |(i, _)| i);
-                Snippet {
-                    text: body[..end].to_string(),
-                    highlights: Vec::new(),
-                }
-            } else {
-                Snippet {
-                    text: s.fragment().to_string(),
-                    highlights: s.highlighted().iter().map(|r| (r.start, r.end)).collect(),
-                }
-            }
+            // The entry's own text (its first body value; the title follows
+            // as a second one).
+            let body = doc
+                .get_first(f.body)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            snippets.snippet(body)
         };
         let author = text(f.author);
         let page = text(f.page);

@@ -7,6 +7,8 @@
 //! - [`entry`]: what of each document is indexed, and who may see it.
 //! - [`schema`], [`compile`], [`index`]: the tantivy index, queries with
 //!   access control built in, and the writer that follows the store.
+//! - [`snippet`]: the excerpt of a hit, with the words that matched it
+//!   highlighted.
 //! - [`api`]: the request and response a client exchanges with a node.
 //!
 //! The index a node keeps is derived from its store: it can always be
@@ -19,6 +21,7 @@ pub mod entry;
 pub mod index;
 pub mod query;
 pub mod schema;
+pub mod snippet;
 pub mod stopwords;
 pub mod uzbek;
 
