@@ -462,6 +462,7 @@ impl Compiler<'_> {
                     text: d.text.to_string(),
                     query: Box::new(EmptyQuery),
                     searched,
+                    expansion: Expansion::None,
                 });
                 continue;
             }
