@@ -65,6 +65,12 @@ pub struct Compiler<'a> {
     /// What the query asks for, as typed, each with the query that matches
     /// it: which of them a hit matched is reported with it.
     pub asked: std::cell::RefCell<Vec<Asked>>,
+    /// Proximity bonus clauses: their scores are added to the best
+    /// [`RERANK_DEPTH`] entries of the query, which are then sorted again.
+    /// Scored over every match they cost more than the rest of the query
+    /// (a position check per entry); the order of the first entries is
+    /// what they are for.
+    pub close: std::cell::RefCell<Vec<Box<dyn TantivyQuery>>>,
     /// How the last single word compiled was expanded (read and reset
     /// when it is recorded in `asked`).
     expansion: std::cell::Cell<Expansion>,
@@ -105,6 +111,7 @@ impl Compiler<'_> {
             person,
             expanded: std::cell::Cell::new(0),
             asked: std::cell::RefCell::new(Vec::new()),
+            close: std::cell::RefCell::new(Vec::new()),
             expansion: std::cell::Cell::new(Expansion::None),
         }
     }
@@ -113,6 +120,7 @@ impl Compiler<'_> {
     pub fn reset(&self) {
         self.expanded.set(0);
         self.asked.borrow_mut().clear();
+        self.close.borrow_mut().clear();
         self.expansion.take();
     }
 }
@@ -159,6 +167,49 @@ impl Matcher {
         }
         Ok(false)
     }
+}
+
+/// What `clauses` add to the score of each entry of `hits` (their scores
+/// where they match, as `Should` clauses of the query would have added).
+/// Scorers are made once per clause and segment and moved forward in
+/// entry order.
+pub fn proximity_bonus(
+    searcher: &Searcher,
+    clauses: &[Box<dyn TantivyQuery>],
+    hits: &[(f32, tantivy::DocAddress)],
+) -> tantivy::Result<Vec<f32>> {
+    use tantivy::DocSet;
+    use tantivy::query::Scorer as _;
+    let mut bonus = vec![0.0f32; hits.len()];
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_by_key(|&i| (hits[i].1.segment_ord, hits[i].1.doc_id));
+    for clause in clauses {
+        let weight = clause.weight(tantivy::query::EnableScoring::enabled_from_searcher(
+            searcher,
+        ))?;
+        let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+        for &i in &order {
+            let addr = hits[i].1;
+            if current
+                .as_ref()
+                .is_none_or(|(seg, _)| *seg != addr.segment_ord)
+            {
+                let seg = searcher.segment_reader(addr.segment_ord);
+                current = Some((addr.segment_ord, weight.scorer(seg, 1.0)?));
+            }
+            let Some((_, scorer)) = current.as_mut() else {
+                continue;
+            };
+            let mut doc = scorer.doc();
+            if doc < addr.doc_id {
+                doc = scorer.seek(addr.doc_id);
+            }
+            if doc == addr.doc_id {
+                bonus[i] += scorer.score();
+            }
+        }
+    }
+    Ok(bonus)
 }
 
 /// One distinct plain word of a group.
@@ -215,6 +266,9 @@ pub const COORDINATED_WORDS: usize = 4;
 /// The score a found word adds under coordination: more than any BM25 sum
 /// of the words, so the count of words found decides first.
 const WORD_FOUND: f32 = 10_000.0;
+/// How many of the best entries (by the query's own score) the proximity
+/// bonus may reorder. Deeper pages are ordered by that score alone.
+pub const RERANK_DEPTH: usize = 200;
 /// Questions of at most this many words get proximity clauses.
 pub const PROXIMITY_WORDS: usize = 8;
 /// How far apart (in positions) two neighbouring query words may stand
@@ -498,13 +552,12 @@ impl Compiler<'_> {
         }
         let mut words = BooleanQuery::new(kept.into_iter().map(|q| (Occur::Should, q)).collect());
         words.set_minimum_number_should_match(min_should_match(n));
+        // Not part of the query: evaluated on the best entries only (see
+        // `Compiler::close`), which costs a phrase check per entry shown
+        // instead of per entry matched.
         let close = self.proximity(&near);
-        if close.is_empty() {
-            return Some(Box::new(words));
-        }
-        let mut all: Vec<(Occur, Boxed)> = vec![(Occur::Must, Box::new(words) as Boxed)];
-        all.extend(close.into_iter().map(|q| (Occur::Should, q)));
-        Some(Box::new(BooleanQuery::new(all)))
+        self.close.borrow_mut().extend(close);
+        Some(Box::new(words))
     }
 
     /// Bonus clauses for words typed next to each other that also stand

@@ -28,7 +28,7 @@ use crate::api::{
     EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
     SearchResponse, Snippet, Sort,
 };
-use crate::compile::{Compiler, Matcher, Matching};
+use crate::compile::{Compiler, Matcher, Matching, RERANK_DEPTH, proximity_bonus};
 use crate::entry::{Entry, entries, page_key};
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
@@ -591,7 +591,7 @@ impl SearchIndex {
             total,
             hits,
             facets,
-        } = self.collect(&searcher, &*q, req, limit)?;
+        } = self.collect(&searcher, &*q, req, limit, &c.close.take())?;
         let asked = c.asked.take();
         let (searched, ignored): (Vec<_>, Vec<_>) = asked.into_iter().partition(|a| a.searched);
         // What the snippets highlight: the words and phrases searched for,
@@ -637,16 +637,28 @@ impl SearchIndex {
     }
 
     /// Count, one page of hits and (if asked) facet counts, in one pass.
+    ///
+    /// With `close` (proximity clauses, relevance order only) the best
+    /// [`RERANK_DEPTH`] entries get their bonus and are sorted again before
+    /// the page is cut, so every page sees the same order.
     fn collect(
         &self,
         searcher: &tantivy::Searcher,
         q: &dyn TantivyQuery,
         req: &SearchRequest,
         limit: usize,
+        close: &[Box<dyn TantivyQuery>],
     ) -> Result<Collected, SearchError> {
+        let rerank = req.sort == Sort::Relevance && !close.is_empty() && req.offset < RERANK_DEPTH;
         let mut multi = MultiCollector::new();
         let count = multi.add_collector(Count);
-        let top = || TopDocs::with_limit(limit).and_offset(req.offset);
+        let top = || {
+            if rerank {
+                TopDocs::with_limit(RERANK_DEPTH.max(req.offset + limit))
+            } else {
+                TopDocs::with_limit(limit).and_offset(req.offset)
+            }
+        };
         let by_score =
             (req.sort == Sort::Relevance).then(|| multi.add_collector(top().order_by_score()));
         let by_date = (req.sort != Sort::Relevance).then(|| {
@@ -667,6 +679,18 @@ impl SearchIndex {
         let mut fruits = searcher.search(q, &multi).map_err(err(&self.dir))?;
         let total = count.extract(&mut fruits) as u64;
         let hits: Vec<(f32, DocAddress)> = match (by_score, by_date) {
+            (Some(h), _) if rerank => {
+                let mut best = h.extract(&mut fruits);
+                let depth = best.len().min(RERANK_DEPTH);
+                let bonus =
+                    proximity_bonus(searcher, close, &best[..depth]).map_err(err(&self.dir))?;
+                for (hit, b) in best.iter_mut().zip(bonus) {
+                    hit.0 += b;
+                }
+                // Stable: equal scores keep the collector's order.
+                best[..depth].sort_by(|a, b| b.0.total_cmp(&a.0));
+                best.into_iter().skip(req.offset).take(limit).collect()
+            }
             (Some(h), _) => h.extract(&mut fruits),
             (None, Some(h)) => h
                 .extract(&mut fruits)

@@ -7,6 +7,7 @@
 mod common;
 
 use chapar_proto::Classification;
+use chapar_search::api::SearchRequest;
 use chapar_search::{SearchIndex, SearchResponse};
 use common::*;
 
@@ -314,4 +315,42 @@ fn a_pasted_paragraph_is_answered_by_its_first_words_and_names_the_rest() {
         .expect("answered");
     assert_eq!(berlin.matched, ["visa", "Germany"]);
     assert!(r.hits.iter().all(|h| !h.matched.is_empty()));
+}
+
+#[test]
+fn pages_of_a_reranked_answer_follow_one_order() {
+    let (_d, index) = fresh_index();
+    let filler = "the delegation then moved on to other business ";
+    let docs: Vec<_> = (1..=30u8)
+        .map(|n| {
+            // Some with the words together, some apart, at varied lengths.
+            let body = if n % 3 == 0 {
+                format!("water rights {}", filler.repeat(usize::from(n % 5) + 1))
+            } else {
+                format!("water {} rights", filler.repeat(usize::from(n % 4) + 1))
+            };
+            page(n, &format!("Page {n}"), &body)
+        })
+        .collect();
+    index_all(&index, &trust(), &docs);
+    let all: Vec<String> = search_as(&index, "gulnora", "water rights")
+        .hits
+        .iter()
+        .map(|h| h.id.clone())
+        .collect();
+    assert_eq!(all.len(), 30);
+    let mut paged = Vec::new();
+    for p in 0..10 {
+        let req = SearchRequest {
+            query: "water rights".into(),
+            offset: p * 3,
+            limit: 3,
+            ..SearchRequest::default()
+        };
+        let r = index
+            .search(&req, &person(&trust(), "gulnora"))
+            .expect("search");
+        paged.extend(r.hits.into_iter().map(|h| h.id));
+    }
+    assert_eq!(paged, all);
 }
