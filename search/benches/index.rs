@@ -1422,7 +1422,12 @@ fn main() {
     let mid = person(&trust, MID.0);
     let top = person(&trust, TOP.0);
     let sentences = speech_sentences(&speeches);
-    let warm = queries(&v, &sentences, SEED ^ 0x5eed, a.warmup.div_ceil(SHAPES.len()));
+    let warm = queries(
+        &v,
+        &sentences,
+        SEED ^ 0x5eed,
+        a.warmup.div_ceil(SHAPES.len()),
+    );
     let timed = queries(&v, &sentences, SEED ^ 0x0001, a.queries);
     for shape in [SENTENCE, QUESTION] {
         for (_, q) in timed.iter().filter(|(s, _)| *s == shape).take(3) {
