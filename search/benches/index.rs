@@ -58,7 +58,7 @@ flags (defaults are the issue's sizes):
   --cables N          synthetic cable releases to index (1000000)
   --query-sizes A,B   index sizes to time queries at (100000,1000000);
                       sizes above --cables are cut to it
-  --queries N         timed queries per term count and person (1000)
+  --queries N         timed queries per query shape and person (1000)
   --warmup N          untimed queries before timing, per index (300)
   --rounds N          indexing rounds of the ungd speeches (5)
   --cable-rounds N    indexing rounds of the cables (1)
@@ -965,17 +965,96 @@ fn latency(mut v: Vec<Duration>) -> Latency {
     }
 }
 
-/// `per_terms` queries of one, of two and of three words, all in one
-/// language (drawn per query), words of mixed frequency.
-fn queries(v: &Vocabs, seed: u64, per_terms: usize) -> Vec<(usize, String)> {
+/// Query shapes timed, in the order of their rows: one, two and three
+/// words of one language (`terms` 1..=3, rows "1 term" .. "3 terms" and
+/// "all" over them, as before issue 14), then two shapes of 8 to 15
+/// words (issue 14, point 7).
+const SHAPES: [&str; 5] = ["1 term", "2 terms", "3 terms", "sentence", "question"];
+/// Shape index of the speech sentences and of the asked questions.
+const SENTENCE: usize = 3;
+const QUESTION: usize = 4;
+
+/// Openings of the questions a desk officer types, mostly stop words.
+const OPENINGS: [&str; 12] = [
+    "what did our embassies report about",
+    "what do we know about",
+    "which cables from the last year mention",
+    "is there anything on",
+    "who reported on the talks about",
+    "show me what the ministry was told about",
+    "what was said at the meeting on",
+    "did any of our missions write about",
+    "where can I find the report on",
+    "how did the delegation respond to the question of",
+    "when did we last hear from them about",
+    "what is the position of the government on",
+];
+
+/// Sentences of the speeches with at least 8 words, as word lists: the
+/// source of the "sentence" queries (real prose, stop words and all).
+fn speech_sentences(speeches: &[(String, String)]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (_, text) in speeches {
+        for sentence in text.split(['.', '?', '!', '\n', ';', ':']) {
+            let words: Vec<String> = sentence
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.len() >= 8 {
+                out.push(words);
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no sentence of 8 words in corpus/ungd");
+    out
+}
+
+/// A question of `n` (8..=15) words: an English opening, then words of
+/// `lang` drawn as query words are (mixed frequency), joined now and then
+/// by one of the language's 20 most frequent words (its stop words).
+fn question(lang: &Vocab, rng: &mut Rng, n: usize) -> String {
+    let mut words: Vec<&str> = rng.pick(&OPENINGS).split(' ').collect();
+    words.truncate(n - 2);
+    while words.len() < n {
+        if words.len() + 1 < n && rng.below(3) == 0 {
+            words.push(&lang.words[rng.below(lang.words.len().min(20))]);
+        }
+        words.push(lang.query_word(rng));
+    }
+    words.join(" ")
+}
+
+/// `per_terms` queries of each shape of [`SHAPES`]: one, two and three
+/// words all in one language (drawn per query), words of mixed frequency;
+/// a window of 8 to 15 words of a speech sentence (English); a question of
+/// 8 to 15 words (English opening, words of the query's language).
+fn queries(
+    v: &Vocabs,
+    sentences: &[Vec<String>],
+    seed: u64,
+    per_terms: usize,
+) -> Vec<(usize, String)> {
     let mut rng = Rng::new(seed);
-    let mut out = Vec::with_capacity(3 * per_terms);
+    let mut out = Vec::with_capacity(SHAPES.len() * per_terms);
     for _ in 0..per_terms {
         for terms in 1..=3 {
             let lang = v.all()[rng.weighted(&QUERY_LANGUAGE_WEIGHTS)];
             let words: Vec<&str> = (0..terms).map(|_| lang.query_word(&mut rng)).collect();
-            out.push((terms, words.join(" ")));
+            out.push((terms - 1, words.join(" ")));
         }
+    }
+    // Drawn from their own stream, so the 1-3-word queries stay the ones
+    // timed before issue 14.
+    let mut rng = Rng::new(seed ^ 0x0014);
+    for _ in 0..per_terms {
+        let s = rng.pick(sentences);
+        let n = rng.range(8, 15).min(s.len());
+        let at = rng.below(s.len() - n + 1);
+        out.push((SENTENCE, s[at..at + n].join(" ")));
+        let lang = v.all()[rng.weighted(&QUERY_LANGUAGE_WEIGHTS)];
+        let n = rng.range(8, 15);
+        out.push((QUESTION, question(lang, &mut rng, n)));
     }
     out
 }
@@ -983,12 +1062,13 @@ fn queries(v: &Vocabs, seed: u64, per_terms: usize) -> Vec<(usize, String)> {
 struct QueryStats {
     size: usize,
     person: String,
-    /// Per term count 1, 2, 3, then overall: label, latency, visible
-    /// matches summed over the queries, share of fuzzy second passes (%).
+    /// Per term count 1, 2, 3, then overall (of those), then the 8-15-word
+    /// shapes: label, latency, visible matches summed over the queries,
+    /// share of fuzzy second passes (%).
     rows: Vec<(String, Latency, u64, f64)>,
 }
 
-/// Times every query as `who`; per term count: latency, mean visible
+/// Times every query as `who`; per query shape: latency, mean visible
 /// total, share answered by the typo-tolerant second pass.
 fn time_queries(
     index: &SearchIndex,
@@ -996,8 +1076,8 @@ fn time_queries(
     who: &Person,
     size: usize,
 ) -> QueryStats {
-    let mut by_terms: Vec<Vec<(Duration, u64, bool)>> = vec![Vec::new(); 3];
-    for (terms, q) in qs {
+    let mut by_shape: Vec<Vec<(Duration, u64, bool)>> = vec![Vec::new(); SHAPES.len()];
+    for (shape, q) in qs {
         let req = SearchRequest {
             query: q.clone(),
             facets: true,
@@ -1006,7 +1086,7 @@ fn time_queries(
         let t = Instant::now();
         let r = index.search(&req, who).expect("search");
         let took = t.elapsed();
-        by_terms[terms - 1].push((took, r.total, r.fuzzy));
+        by_shape[*shape].push((took, r.total, r.fuzzy));
     }
     let row = |label: String, v: &[(Duration, u64, bool)]| {
         let n = v.len().max(1) as f64;
@@ -1014,18 +1094,16 @@ fn time_queries(
         let fuzzy = v.iter().filter(|x| x.2).count() as f64 / n * 100.0;
         (label, latency(v.iter().map(|x| x.0).collect()), hits, fuzzy)
     };
-    let mut rows: Vec<_> = by_terms
+    let mut rows: Vec<_> = by_shape[..SENTENCE]
         .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            row(
-                format!("{} term{}", i + 1, if i == 0 { "" } else { "s" }),
-                v,
-            )
-        })
+        .zip(SHAPES)
+        .map(|(v, label)| row(label.into(), v))
         .collect();
-    let all: Vec<_> = by_terms.concat();
+    let all: Vec<_> = by_shape[..SENTENCE].concat();
     rows.push(row("all".into(), &all));
+    for shape in [SENTENCE, QUESTION] {
+        rows.push(row(SHAPES[shape].into(), &by_shape[shape]));
+    }
     QueryStats {
         size,
         person: who.id.to_string(),
@@ -1037,7 +1115,7 @@ fn print_query_stats(stats: &[QueryStats], warmup: usize, per_terms: usize, cabl
     println!();
     println!(
         "2. query latency through SearchIndex::search (facets on, default limit 10, snippets); \
-         {warmup} untimed warm-up queries per index first, then {per_terms} per term count \
+         {warmup} untimed warm-up queries per index first, then {per_terms} per query shape \
          and reader; wall time per call. The {cables}-cable index is the one of section 1 \
          (reopened after its merges); smaller ones hold the first cables of the same set."
     );
@@ -1076,7 +1154,10 @@ fn print_query_stats(stats: &[QueryStats], warmup: usize, per_terms: usize, cabl
         "   (targets: p99 < 10 ms at 100000, < 50 ms at 1000000 for the mid reader; visible \
          hits = matches the reader may see, summed over the queries, so the two readers show \
          what the access filter removes; fuzzy% = queries with no exact match, run again \
-         typo-tolerant)"
+         typo-tolerant; all = the 1-3-word queries; sentence = 8-15 consecutive words of a \
+         speech sentence, question = an English question opening and words of the query's \
+         language, 8-15 words; both issue 14: p99 < 10 ms at 100000, < 50 ms at 1000000 for \
+         the top reader)"
     );
 }
 
@@ -1340,8 +1421,19 @@ fn main() {
     sizes.retain(|&s| s > 0 && a.queries > 0);
     let mid = person(&trust, MID.0);
     let top = person(&trust, TOP.0);
-    let warm = queries(&v, SEED ^ 0x5eed, a.warmup.div_ceil(3));
-    let timed = queries(&v, SEED ^ 0x0001, a.queries);
+    let sentences = speech_sentences(&speeches);
+    let warm = queries(
+        &v,
+        &sentences,
+        SEED ^ 0x5eed,
+        a.warmup.div_ceil(SHAPES.len()),
+    );
+    let timed = queries(&v, &sentences, SEED ^ 0x0001, a.queries);
+    for shape in [SENTENCE, QUESTION] {
+        for (_, q) in timed.iter().filter(|(s, _)| *s == shape).take(3) {
+            eprintln!("[queries] a {} query: {q}", SHAPES[shape]);
+        }
+    }
     let mut stats = Vec::new();
     for &size in &sizes {
         let dir = if size == a.cables {
