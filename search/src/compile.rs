@@ -17,6 +17,7 @@ use tantivy::{Searcher, Term};
 
 use crate::analysis::{Word, analyze};
 use crate::api::{EntryKind, SearchRequest};
+use crate::coordination::Coordinated;
 use crate::query::{FilterField, Query};
 use crate::schema::{EVERY_MISSION, Fields, NO_CAPTION};
 use crate::stopwords::is_stop_word;
@@ -535,29 +536,27 @@ impl Compiler<'_> {
                 1 => q,
                 n => Box::new(BoostQuery::new(q, n as f32)),
             };
-            // A short question's answers are the entries with all of its
-            // words, then most: each word found outweighs any score.
-            kept.push(if content <= COORDINATED_WORDS {
-                Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, q.box_clone()),
-                    (Occur::Should, Box::new(ConstScoreQuery::new(q, WORD_FOUND))),
-                ]))
-            } else {
-                q
-            });
+            kept.push(q);
         }
         let n = kept.len();
         if n <= 1 {
             return kept.pop();
         }
-        let mut words = BooleanQuery::new(kept.into_iter().map(|q| (Occur::Should, q)).collect());
-        words.set_minimum_number_should_match(min_should_match(n));
+        let words: Boxed = if content <= COORDINATED_WORDS {
+            // A short question's answers are the entries with all of its
+            // words, then most: each word found outweighs any score.
+            Box::new(Coordinated::new(kept, WORD_FOUND))
+        } else {
+            let mut any = BooleanQuery::new(kept.into_iter().map(|q| (Occur::Should, q)).collect());
+            any.set_minimum_number_should_match(min_should_match(n));
+            Box::new(any)
+        };
         // Not part of the query: evaluated on the best entries only (see
         // `Compiler::close`), which costs a phrase check per entry shown
         // instead of per entry matched.
         let close = self.proximity(&near);
         self.close.borrow_mut().extend(close);
-        Some(Box::new(words))
+        Some(words)
     }
 
     /// Bonus clauses for words typed next to each other that also stand

@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod api;
 pub mod compile;
+pub mod coordination;
 pub mod entry;
 pub mod index;
 pub mod query;

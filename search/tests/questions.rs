@@ -354,3 +354,38 @@ fn pages_of_a_reranked_answer_follow_one_order() {
     }
     assert_eq!(paged, all);
 }
+
+#[test]
+fn coverage_never_increases_down_a_short_questions_answer() {
+    // 60 pages holding varied subsets of four words, repeated varied
+    // numbers of times in texts of varied length: every hit holds at
+    // least as many of the words as the next one, and exactly the pages
+    // with any of them answer.
+    let words = ["qalqon", "zarafshon", "paxta", "suv"];
+    let (_d, index) = fresh_index();
+    let mut docs = Vec::new();
+    let mut with_any = 0;
+    for n in 1..=60u8 {
+        let mut body = String::new();
+        for (i, w) in words.iter().enumerate() {
+            if (n >> i) & 1 == 1 {
+                for _ in 0..=(n % (i as u8 + 3)) {
+                    body.push_str(w);
+                    body.push(' ');
+                }
+            }
+        }
+        if !body.is_empty() {
+            with_any += 1;
+        }
+        body.push_str(&"hisobot ".repeat(usize::from(n % 7) * 5));
+        docs.push(page(n, &format!("Page {n}"), &body));
+    }
+    index_all(&index, &trust(), &docs);
+    let r = search_as(&index, "gulnora", "qalqon zarafshon paxta suv");
+    assert_eq!(r.total, with_any);
+    assert_eq!(r.hits.len(), with_any as usize);
+    let covered: Vec<usize> = r.hits.iter().map(|h| h.matched.len()).collect();
+    assert!(covered.windows(2).all(|w| w[0] >= w[1]), "{covered:?}");
+    assert_eq!(covered.first(), Some(&4));
+}
