@@ -13,7 +13,7 @@
 //! |-------------------------|----------------------------------------------------|
 //! | `digital diplomacy`     | a question: entries with both words first, then either (see `compile`) |
 //! | `a b OR c`, `a b \| c`  | `(a b) OR c`: side by side binds tighter than OR  |
-//! | `a AND b`               | `a b` (`AND` is accepted and does nothing)         |
+//! | `a AND b`               | both words required (each as `"a"` `"b"`)          |
 //! | `-draft`, `NOT draft`   | everything except what matches `draft`             |
 //! | `"digital diplomacy"`   | the words in this order                            |
 //! | `dipl*`                 | words starting with `dipl`                         |
@@ -330,6 +330,9 @@ fn tokenize(input: &str) -> Vec<Token> {
     // of it. The `-` only becomes a token once the item does: if the item
     // is dropped (`-""`, `-,`) its `-` must not fall onto the next item.
     let mut negated = false;
+    // Whether the item about to be read follows an `AND`: a plain word
+    // there must match, so it becomes a one-word phrase.
+    let mut required = false;
     let mut rest = input;
 
     // Pushes an item, preceded by its pending `-`.
@@ -340,6 +343,17 @@ fn tokenize(input: &str) -> Vec<Token> {
         tokens.push(token);
     }
 
+    // A plain word that must match: typed next to `AND`.
+    fn require(token: Token) -> Token {
+        match token {
+            Token::Term(Query::Word {
+                text,
+                prefix: false,
+            }) => Token::Term(Query::Phrase(text)),
+            other => other,
+        }
+    }
+
     while let Some(c) = rest.chars().next() {
         if c.is_whitespace() {
             negated = false;
@@ -348,16 +362,19 @@ fn tokenize(input: &str) -> Vec<Token> {
         }
         match c {
             '(' => {
+                required = false;
                 emit(&mut tokens, &mut negated, Token::Open);
                 rest = &rest[1..];
             }
             ')' => {
                 negated = false;
+                required = false;
                 tokens.push(Token::Close);
                 rest = &rest[1..];
             }
             '|' => {
                 negated = false;
+                required = false;
                 tokens.push(Token::Or);
                 rest = &rest[1..];
             }
@@ -391,10 +408,18 @@ fn tokenize(input: &str) -> Vec<Token> {
                 match run {
                     "OR" => {
                         negated = false;
+                        required = false;
                         tokens.push(Token::Or);
                     }
-                    // `AND` is what juxtaposition already means.
-                    "AND" => negated = false,
+                    // Words side by side are a question (any may match);
+                    // `AND` makes the words on both sides required.
+                    "AND" => {
+                        negated = false;
+                        required = true;
+                        if let Some(last) = tokens.pop() {
+                            tokens.push(require(last));
+                        }
+                    }
                     "NOT" => emit(&mut tokens, &mut negated, Token::Not),
                     _ => {
                         let term = match run.split_once(':').and_then(|(name, value)| {
@@ -423,7 +448,15 @@ fn tokenize(input: &str) -> Vec<Token> {
                             }
                         };
                         match term {
-                            Some(term) => emit(&mut tokens, &mut negated, Token::Term(term)),
+                            Some(term) => {
+                                let token = Token::Term(term);
+                                let token = if std::mem::take(&mut required) {
+                                    require(token)
+                                } else {
+                                    token
+                                };
+                                emit(&mut tokens, &mut negated, token)
+                            }
                             None => negated = false,
                         }
                     }

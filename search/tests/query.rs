@@ -93,11 +93,28 @@ fn lowercase_keywords_are_ordinary_words() {
 }
 
 #[test]
-fn uppercase_and_is_a_no_op() {
-    check("a AND b", and(vec![w("a"), w("b")]));
+fn uppercase_and_makes_the_words_beside_it_required() {
+    let req = |t: &str| Query::Phrase(t.into());
+    // Side by side, words are a question (any may match); `AND` makes the
+    // plain words on both sides required (one-word phrases).
+    check("a AND b", and(vec![req("a"), req("b")]));
+    check("a AND b c", and(vec![req("a"), req("b"), w("c")]));
     check("AND", Query::All);
-    check("AND a AND", w("a"));
-    check("a AND OR b", or(vec![w("a"), w("b")]));
+    check("AND a AND", req("a"));
+    check("a AND OR b", or(vec![req("a"), w("b")]));
+    // Not inside a group (words side by side in parentheses join the
+    // question around them), nor a prefix.
+    check("a AND (b c)", and(vec![req("a"), w("b"), w("c")]));
+    check(
+        "dipl* AND b",
+        and(vec![
+            Query::Word {
+                text: "dipl".into(),
+                prefix: true,
+            },
+            req("b"),
+        ]),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -653,8 +670,8 @@ fn limit_checks_run_in_order() {
 fn display_prints_canonical_syntax() {
     let cases = [
         ("", ""),
-        ("a  AND b | NOT c", "a b OR -c"),
-        ("a AND (b) | NOT c (d|e)", "a b OR -c (d OR e)"),
+        ("a  AND b | NOT c", "\"a\" \"b\" OR -c"),
+        ("a AND (b) | NOT c (d|e)", "\"a\" b OR -c (d OR e)"),
         ("a (b OR c)", "a (b OR c)"),
         ("(a b) OR c", "a b OR c"),
         ("NOT (a | b) KIND:cable", "-(a OR b) kind:cable"),

@@ -389,3 +389,17 @@ fn coverage_never_increases_down_a_short_questions_answer() {
     assert!(covered.windows(2).all(|w| w[0] >= w[1]), "{covered:?}");
     assert_eq!(covered.first(), Some(&4));
 }
+
+#[test]
+fn and_between_words_requires_both() {
+    let (_d, index) = visa_index();
+    let mut t: Vec<String> = search_as(&index, "gulnora", "visa AND Germany")
+        .hits
+        .iter()
+        .map(|h| h.title.clone())
+        .collect();
+    t.sort_unstable();
+    assert_eq!(t, ["Berlin report"]);
+    // Without it, either answers.
+    assert_eq!(search_as(&index, "gulnora", "visa Germany").total, 4);
+}
