@@ -493,14 +493,19 @@ impl Compiler<'_> {
                 other => clauses.push((Occur::Must, self.text(other, m))),
             }
         }
-        if let Some(q) = self.words(&words, m, clauses.iter().any(|(o, _)| *o == Occur::Must)) {
+        // Text that must match beside the words (a filter is not text: a
+        // stop word next to `kind:cable` is still what was asked).
+        let others = items
+            .iter()
+            .any(|i| matches!(i, Query::Phrase(_) | Query::Or(_) | Query::And(_)));
+        if let Some(q) = self.words(&words, m, others) {
             clauses.push((Occur::Must, q));
         }
         Box::new(BooleanQuery::new(clauses))
     }
 
     /// The plain words of one group: see [`Compiler::and`]. `others`: the
-    /// group also holds a phrase or filter that must match.
+    /// group also holds a phrase or group that must match.
     fn words(&self, words: &[(&str, bool)], m: Matching, others: bool) -> Option<Boxed> {
         let distinct = distinct_words(words);
         let content = distinct.iter().filter(|d| !d.stop).count();

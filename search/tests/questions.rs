@@ -153,10 +153,14 @@ fn stop_words_of_each_language_need_not_match_but_alone_they_are_searched() {
     // Russian: "что", "и", "в" are stop words, in either script.
     let r = search_as(&index, "gulnora", "что посольство и в");
     assert_eq!(ranked(&r), ["Отчёт"]);
-    // Nothing but stop words: they are what was asked.
+    // Nothing but stop words: they are what was asked, filters or not.
     let r = search_as(&index, "gulnora", "the");
     assert_eq!(ranked(&r), ["The"]);
     assert!(r.ignored.is_empty());
+    assert_eq!(
+        ranked(&search_as(&index, "gulnora", "kind:wiki the")),
+        ["The"]
+    );
 }
 
 #[test]
