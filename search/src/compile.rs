@@ -72,6 +72,9 @@ pub struct Compiler<'a> {
     /// (a position check per entry); the order of the first entries is
     /// what they are for.
     pub close: std::cell::RefCell<Vec<Box<dyn TantivyQuery>>>,
+    /// What [`Compiler::unknown`] found, by folded form: the typo check
+    /// and the compilation of a word ask the same question.
+    unknown: std::cell::RefCell<std::collections::HashMap<String, bool>>,
     /// How the last single word compiled was expanded (read and reset
     /// when it is recorded in `asked`).
     expansion: std::cell::Cell<Expansion>,
@@ -113,6 +116,7 @@ impl Compiler<'_> {
             expanded: std::cell::Cell::new(0),
             asked: std::cell::RefCell::new(Vec::new()),
             close: std::cell::RefCell::new(Vec::new()),
+            unknown: std::cell::RefCell::new(std::collections::HashMap::new()),
             expansion: std::cell::Cell::new(Expansion::None),
         }
     }
@@ -620,30 +624,37 @@ impl Compiler<'_> {
     /// whether typo tolerance kicks in) would tell them a word exists in
     /// documents hidden from them.
     fn unknown(&self, w: &Word) -> bool {
-        let f = self.fields;
-        let mut terms: Vec<(Occur, Boxed)> = Vec::new();
-        for text in forms(w) {
-            for field in [f.title, f.body] {
-                terms.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, text),
-                        IndexRecordOption::Basic,
-                    )),
-                ));
-            }
+        if let Some(&known) = self.unknown.borrow().get(&w.folded) {
+            return known;
         }
+        let answer = self.judge_unknown(w);
+        self.unknown.borrow_mut().insert(w.folded.clone(), answer);
+        answer
+    }
+
+    fn judge_unknown(&self, w: &Word) -> bool {
+        // The text field holds the title too, so it alone settles it.
+        let body = self.fields.body;
         // In no entry at all: unknown to everyone, and cheap to tell.
         let anywhere = forms(w).any(|text| {
-            [f.title, f.body].into_iter().any(|field| {
-                self.searcher
-                    .doc_freq(&Term::from_field_text(field, text))
-                    .is_ok_and(|n| n > 0)
-            })
+            self.searcher
+                .doc_freq(&Term::from_field_text(body, text))
+                .is_ok_and(|n| n > 0)
         });
         if !anywhere {
             return true;
         }
+        let terms: Vec<(Occur, Boxed)> = forms(w)
+            .map(|text| {
+                (
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(body, text),
+                        IndexRecordOption::Basic,
+                    )) as Boxed,
+                )
+            })
+            .collect();
         let q = BooleanQuery::new(vec![
             (Occur::Must, Box::new(BooleanQuery::new(terms)) as Boxed),
             (Occur::Must, self.access(self.person)),
