@@ -49,6 +49,19 @@ pub struct User {
 }
 
 impl Ministry {
+    /// The network most tests need: the ministry's hub (`hub`, TOP SECRET)
+    /// and one SECRET node per embassy `emb-a` and `emb-b` (`a-1`, `b-1`),
+    /// each peering the hub. Returns the ministry and the three node
+    /// configurations, hub first.
+    pub fn hub_and_two_embassies(net: u8) -> Result<(Ministry, [PathBuf; 3])> {
+        use Classification::{Secret, TopSecret};
+        let m = Ministry::new(net, &["emb-a", "emb-b"])?;
+        let hub = m.add_node("hub", "mfa", true, TopSecret, &[])?;
+        let a = m.add_node("a-1", "emb-a", false, Secret, &["hub"])?;
+        let b = m.add_node("b-1", "emb-b", false, Secret, &["hub"])?;
+        Ok((m, [hub, a, b]))
+    }
+
     /// A new ministry with headquarters `mfa` and the given embassies.
     pub fn new(net: u8, embassies: &[&str]) -> Result<Ministry> {
         let tmp = tempfile::tempdir()?;

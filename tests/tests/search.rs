@@ -57,14 +57,7 @@ async fn until_found(c: &Client, query: &str, want: u64) -> (u64, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicated_and_submitted_documents_become_searchable_for_those_who_may_read_them() {
     use Classification::*;
-    let m = Ministry::new(51, &["emb-a", "emb-b"]).expect("ministry");
-    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
-    let a = m
-        .add_node("a-1", "emb-a", false, Secret, &["hub"])
-        .expect("a");
-    let b = m
-        .add_node("b-1", "emb-b", false, Secret, &["hub"])
-        .expect("b");
+    let (m, [hub, a, b]) = Ministry::hub_and_two_embassies(51).expect("network");
     let writer = m
         .add_user(
             "writer",

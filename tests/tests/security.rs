@@ -609,14 +609,7 @@ async fn a_deeply_nested_release_is_refused_and_the_node_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_crafted_signatures_is_held_alike_by_every_node() {
     use Classification::*;
-    let m = Ministry::new(28, &["emb-a", "emb-b"]).expect("ministry");
-    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
-    let a = m
-        .add_node("a-1", "emb-a", false, Secret, &["hub"])
-        .expect("a");
-    let b = m
-        .add_node("b-1", "emb-b", false, Secret, &["hub"])
-        .expect("b");
+    let (m, [hub, a, b]) = Ministry::hub_and_two_embassies(28).expect("network");
     let editor = m
         .add_user(
             "ed",

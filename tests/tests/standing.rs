@@ -44,14 +44,7 @@ async fn finds(client: &Client, q: &str, want: u64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lowered_clearance_never_makes_a_late_node_refuse_older_documents() {
     use Classification::*;
-    let m = Ministry::new(34, &["emb-a", "emb-b"]).expect("ministry");
-    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
-    let a = m
-        .add_node("a-1", "emb-a", false, Secret, &["hub"])
-        .expect("a");
-    let b = m
-        .add_node("b-1", "emb-b", false, Secret, &["hub"])
-        .expect("b");
+    let (m, [hub, a, b]) = Ministry::hub_and_two_embassies(34).expect("network");
     let editor = m
         .add_user(
             "ed",
@@ -160,14 +153,7 @@ async fn a_lowered_clearance_never_makes_a_late_node_refuse_older_documents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compromised_key_s_documents_are_set_aside_everywhere() {
     use Classification::*;
-    let m = Ministry::new(35, &["emb-a", "emb-b"]).expect("ministry");
-    let hub = m.add_node("hub", "mfa", true, TopSecret, &[]).expect("hub");
-    let a = m
-        .add_node("a-1", "emb-a", false, Secret, &["hub"])
-        .expect("a");
-    let b = m
-        .add_node("b-1", "emb-b", false, Secret, &["hub"])
-        .expect("b");
+    let (m, [hub, a, b]) = Ministry::hub_and_two_embassies(35).expect("network");
     let roles = [Role::Reader, Role::Editor];
     let thief = m
         .add_user("thief", "emb-a", Secret, &roles, &[], "a-1")
