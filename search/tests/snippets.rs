@@ -6,37 +6,15 @@
 
 mod common;
 
-use chapar_proto::{Classification, Document};
-use chapar_search::api::{SearchRequest, Snippet};
+use chapar_search::api::Snippet;
 use chapar_search::compile::Expansion;
 use chapar_search::snippet::{Sought, snippet};
 use chapar_search::{SearchIndex, SearchResponse};
 use common::*;
 use proptest::prelude::*;
 
-fn page(n: u8, title: &str, body: &str) -> Document {
-    wiki(
-        &writer_of("mfa"),
-        T0 + u64::from(n),
-        [n; 16],
-        vec![],
-        title,
-        body,
-        Classification::Unclassified,
-        None,
-    )
-}
-
 fn run(index: &SearchIndex, q: &str) -> SearchResponse {
-    let trust = trust();
-    let req = SearchRequest {
-        query: q.into(),
-        limit: 100,
-        ..SearchRequest::default()
-    };
-    index
-        .search(&req, &person(&trust, "dilnoza"))
-        .expect("search")
+    search_as(index, "dilnoza", q)
 }
 
 /// The highlighted words of a snippet.
