@@ -30,10 +30,8 @@ use anyhow::{Context, Result, bail};
 use chapar_node::config::{Limits, NodeConfig};
 use chapar_node::store::Store;
 use chapar_proto::wire::Message;
-use chapar_proto::{
-    Body, Caption, Classification, DocId, Document, Kind, PageId, Role, WikiRevision,
-};
-use chapar_tests::flood::{self, Answers, HUGE_HEADER};
+use chapar_proto::{Classification, DocId, Document, Kind, Role};
+use chapar_tests::flood::{self, Answers, HUGE_HEADER, page};
 use chapar_tests::{Client, Ministry, User, now_ms};
 
 const NET: u8 = 81;
@@ -143,32 +141,6 @@ fn node_process(toml: &Path) -> Result<()> {
             node.stop().await;
             Ok(())
         })
-}
-
-fn page(
-    user: &User,
-    n: u64,
-    at: u64,
-    c: Classification,
-    caption: Option<&str>,
-    body: &str,
-) -> Document {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    Document::sign(
-        &user.key,
-        at,
-        Body::WikiRevision(WikiRevision {
-            page: PageId(id),
-            parents: vec![],
-            title: format!("Page {n}"),
-            classification: c,
-            caption: caption.map(|c| Caption::new(c).expect("caption")),
-            body: body.into(),
-            summary: String::new(),
-        }),
-    )
-    .expect("sign")
 }
 
 /// Latencies of the honest probes in one phase.

@@ -11,10 +11,40 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chapar_proto::reconcile::{Item, ReconcileConfig, Reconciler, Tree};
 use chapar_proto::wire::{Message, PROTOCOL_VERSION};
-use chapar_proto::{Body, DocId, Document, Id};
+use chapar_proto::{Body, Caption, Classification, DocId, Document, Id, PageId, WikiRevision};
+
+use crate::User;
 
 /// A frame header announcing 16,842,751 bytes, just under the maximum.
 pub const HUGE_HEADER: [u8; 4] = 0x0100_FFFFu32.to_be_bytes();
+
+/// Page `n` (its number in the first 8 bytes of the id), signed by `user`
+/// at `at`: the honest and hidden pages both floods index.
+pub fn page(
+    user: &User,
+    n: u64,
+    at: u64,
+    c: Classification,
+    caption: Option<&str>,
+    body: &str,
+) -> Document {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    Document::sign(
+        &user.key,
+        at,
+        Body::WikiRevision(WikiRevision {
+            page: PageId(id),
+            parents: vec![],
+            title: format!("Page {n}"),
+            classification: c,
+            caption: caption.map(|c| Caption::new(c).expect("caption")),
+            body: body.into(),
+            summary: String::new(),
+        }),
+    )
+    .expect("sign")
+}
 
 /// The QUIC client configuration of a person's or node's bundle.
 pub fn client_config(bundle: &Path) -> Result<quinn::ClientConfig> {

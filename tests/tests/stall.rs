@@ -23,11 +23,9 @@ use std::time::{Duration, Instant};
 use chapar_node::config::{Limits, NodeConfig};
 use chapar_node::store::Store;
 use chapar_proto::wire::Message;
-use chapar_proto::{
-    Body, Caption, Classification, DocId, Document, Kind, PageId, Role, WikiRevision,
-};
-use chapar_tests::flood::{self, Answers, HUGE_HEADER};
-use chapar_tests::{Client, Ministry, User, held, now_ms, wait_until};
+use chapar_proto::{Classification, DocId, Document, Kind, Role};
+use chapar_tests::flood::{self, Answers, HUGE_HEADER, page};
+use chapar_tests::{Client, Ministry, held, now_ms, wait_until};
 
 /// Bytes allocated and not yet freed, process-wide.
 struct Counting;
@@ -73,32 +71,6 @@ const ANSWER_BOUND: Duration = Duration::from_secs(10);
 /// Longest a published page may take to reach the third node.
 const REPLICATION_BOUND: Duration = Duration::from_secs(15);
 const WAIT: Duration = Duration::from_secs(60);
-
-fn page(
-    user: &User,
-    n: u64,
-    at: u64,
-    c: Classification,
-    caption: Option<&str>,
-    body: &str,
-) -> Document {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    Document::sign(
-        &user.key,
-        at,
-        Body::WikiRevision(WikiRevision {
-            page: PageId(id),
-            parents: vec![],
-            title: format!("Page {n}"),
-            classification: c,
-            caption: caption.map(|c| Caption::new(c).expect("caption")),
-            body: body.into(),
-            summary: String::new(),
-        }),
-    )
-    .expect("sign")
-}
 
 /// A node on its own runtime, as its own process would run it.
 struct Node {
