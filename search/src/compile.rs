@@ -6,6 +6,7 @@
 //! without it.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use chapar_proto::roster::Person;
 use tantivy::query::{
@@ -18,6 +19,7 @@ use tantivy::{Searcher, Term};
 use crate::analysis::{Word, analyze};
 use crate::api::{EntryKind, SearchRequest};
 use crate::coordination::Coordinated;
+use crate::filter_cache::FilterCache;
 use crate::query::{FilterField, Query};
 use crate::schema::{EVERY_MISSION, Fields, NO_CAPTION};
 use crate::stopwords::is_stop_word;
@@ -59,6 +61,8 @@ pub struct Compiler<'a> {
     pub searcher: &'a Searcher,
     /// Who searches: what "does not contain" is judged over.
     pub person: &'a Person,
+    /// Where the access and kind filters are kept per segment.
+    pub cache: &'a Arc<FilterCache>,
     /// Prefix and typo-tolerant words so far: each expands to many terms,
     /// so a query gets at most [`MAX_EXPANDED`] of them; the rest match
     /// exactly.
@@ -108,11 +112,17 @@ pub struct Asked {
 
 impl Compiler<'_> {
     /// A compiler for one search by `person` on `searcher`.
-    pub fn new<'a>(fields: &'a Fields, searcher: &'a Searcher, person: &'a Person) -> Compiler<'a> {
+    pub fn new<'a>(
+        fields: &'a Fields,
+        searcher: &'a Searcher,
+        person: &'a Person,
+        cache: &'a Arc<FilterCache>,
+    ) -> Compiler<'a> {
         Compiler {
             fields,
             searcher,
             person,
+            cache,
             expanded: std::cell::Cell::new(0),
             asked: std::cell::RefCell::new(Vec::new()),
             close: std::cell::RefCell::new(Vec::new()),
@@ -354,8 +364,36 @@ pub(crate) fn typo_distance(chars: usize) -> u8 {
 
 impl Compiler<'_> {
     /// The access restriction for `person`: what
-    /// [`chapar_proto::access::person_may_read`] allows, as a query.
+    /// [`chapar_proto::access::person_may_read`] allows, as a query
+    /// (answered from the filter cache).
     pub fn access(&self, person: &Person) -> Boxed {
+        self.cache.filter(
+            Box::new(BooleanQuery::new(self.access_clauses(person))),
+            self.searcher,
+        )
+    }
+
+    /// `text`, restricted to what every search of `req` by `person` may
+    /// match: what they may read, of the kinds asked for (wiki pages and
+    /// released cables unless the request names kinds). One cached filter:
+    /// most searches share it, and a top reader's access alone passes
+    /// nearly every entry.
+    pub fn restricted(&self, text: Boxed, person: &Person, req: &SearchRequest) -> Boxed {
+        let kinds: Vec<&str> = if req.kinds.is_empty() {
+            vec![EntryKind::Wiki, EntryKind::Cable]
+        } else {
+            req.kinds.clone()
+        }
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+        let mut clauses = self.access_clauses(person);
+        clauses.push((Occur::Must, filter(self.any_facet("kind", kinds))));
+        self.cache
+            .restrict(text, Box::new(BooleanQuery::new(clauses)), self.searcher)
+    }
+
+    fn access_clauses(&self, person: &Person) -> Vec<(Occur, Boxed)> {
         let f = self.fields;
         let class = RangeQuery::new(
             Bound::Included(Term::from_field_u64(f.class, 0)),
@@ -367,27 +405,18 @@ impl Compiler<'_> {
         let captions = std::iter::once(NO_CAPTION.to_string())
             .chain(person.captions.iter().map(|c| c.to_string()));
         let audience = [EVERY_MISSION.to_string(), person.mission.to_string()];
-        Box::new(BooleanQuery::new(vec![
+        vec![
             (Occur::Must, filter(Box::new(class))),
             (Occur::Must, filter(any_of(f.caption, captions))),
             (Occur::Must, filter(any_of(f.audience, audience))),
-        ]))
+        ]
     }
 
-    /// The request's filters (kinds default to wiki pages and released
-    /// cables).
+    /// The request's filters beyond its kinds (which
+    /// [`Compiler::restricted`] holds).
     pub fn filters(&self, req: &SearchRequest) -> Vec<Boxed> {
         let f = self.fields;
         let mut out = Vec::new();
-        let kinds: Vec<&str> = if req.kinds.is_empty() {
-            vec![EntryKind::Wiki, EntryKind::Cable]
-        } else {
-            req.kinds.clone()
-        }
-        .iter()
-        .map(|k| k.as_str())
-        .collect();
-        out.push(filter(self.any_facet("kind", kinds)));
         if !req.missions.is_empty() {
             let m: Vec<String> = req
                 .missions

@@ -10,13 +10,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chapar_proto::roster::Person;
 use chapar_proto::{Classification, DocId, Document, PageId, Trust};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::collector::{Count, MultiCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query as TantivyQuery, TermQuery};
 use tantivy::schema::{Facet, IndexRecordOption, Value};
 use tantivy::{
@@ -25,11 +25,12 @@ use tantivy::{
 
 use crate::analysis::{self, ChaparTokenizer};
 use crate::api::{
-    EntryKind, FACET_VALUES, FacetCounts, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest,
-    SearchResponse, Snippet, Sort,
+    EntryKind, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest, SearchResponse, Snippet, Sort,
 };
 use crate::compile::{Compiler, Matcher, Matching, RERANK_DEPTH, proximity_bonus};
 use crate::entry::{Entry, entries, page_key};
+use crate::facets::FacetTables;
+use crate::filter_cache::FilterCache;
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
 use crate::snippet::{Snippets, Sought};
@@ -145,6 +146,10 @@ pub struct SearchIndex {
     /// Snippets analyse hits' texts with clones of it, which share its
     /// stem caches from search to search.
     tokenizer: ChaparTokenizer,
+    /// Access and kind filters per segment, shared by every search.
+    filters: Arc<FilterCache>,
+    /// Facet sets per segment (see [`crate::facets`]).
+    facet_tables: Arc<FacetTables>,
 }
 
 fn err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> SearchError + '_ {
@@ -258,6 +263,8 @@ impl SearchIndex {
                 pending: 0,
             }),
             tokenizer: ChaparTokenizer::default(),
+            filters: Arc::new(FilterCache::default()),
+            facet_tables: Arc::new(FacetTables::default()),
         })
     }
 
@@ -568,13 +575,10 @@ impl SearchIndex {
         }
         let parsed = query::parse(&req.query)?;
         let searcher = self.reader.searcher();
-        let c = Compiler::new(&self.fields, &searcher, person);
+        let c = Compiler::new(&self.fields, &searcher, person, &self.filters);
         let build = |m: Matching| -> Box<dyn TantivyQuery> {
             c.reset();
-            let mut clauses = vec![
-                (Occur::Must, c.text(&parsed, m)),
-                (Occur::Must, c.access(person)),
-            ];
+            let mut clauses = vec![(Occur::Must, c.restricted(c.text(&parsed, m), person, req))];
             clauses.extend(c.filters(req).into_iter().map(|f| (Occur::Must, f)));
             Box::new(BooleanQuery::new(clauses))
         };
@@ -669,13 +673,9 @@ impl SearchIndex {
             };
             multi.add_collector(top().order_by_fast_field::<u64>("created", order))
         });
-        let facet_handle = req.facets.then(|| {
-            let mut fc = FacetCollector::for_field("facet");
-            for root in ["/kind", "/mission", "/tag"] {
-                fc.add_facet(root);
-            }
-            multi.add_collector(fc)
-        });
+        let facet_handle = req
+            .facets
+            .then(|| multi.add_collector(self.facet_tables.collector("facet", searcher)));
         let mut fruits = searcher.search(q, &multi).map_err(err(&self.dir))?;
         let total = count.extract(&mut fruits) as u64;
         let hits: Vec<(f32, DocAddress)> = match (by_score, by_date) {
@@ -699,28 +699,7 @@ impl SearchIndex {
                 .collect(),
             (None, None) => Vec::new(),
         };
-        let facets = facet_handle.map(|h| {
-            let counts = h.extract(&mut fruits);
-            let pick = |root: &str| -> FacetCounts {
-                counts
-                    .top_k(root, FACET_VALUES)
-                    .into_iter()
-                    .map(|(f, n)| {
-                        let name = f
-                            .to_path()
-                            .last()
-                            .map(|s| s.to_string())
-                            .unwrap_or_default();
-                        (name, n)
-                    })
-                    .collect()
-            };
-            Facets {
-                kind: pick("/kind"),
-                mission: pick("/mission"),
-                tag: pick("/tag"),
-            }
-        });
+        let facets = facet_handle.map(|h| h.extract(&mut fruits).top());
         Ok(Collected {
             total,
             hits,

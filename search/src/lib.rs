@@ -19,6 +19,8 @@ pub mod api;
 pub mod compile;
 pub mod coordination;
 pub mod entry;
+pub mod facets;
+pub mod filter_cache;
 pub mod index;
 pub mod query;
 pub mod schema;
