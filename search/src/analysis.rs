@@ -21,6 +21,10 @@
 //!    *kept in Cyrillic* (a namespace of its own: no folded form or Latin
 //!    stem is ever Cyrillic), and the Uzbek stem of its folded form; a
 //!    Cyrillic word with Uzbek-only letters (`ў қ ғ ҳ`) its Uzbek stem.
+//!    In a text written in Uzbek Cyrillic ([`uzbek_cyrillic`]: those
+//!    letters are at least one in forty of its Cyrillic letters), no
+//!    Cyrillic word gets a Russian stem: most Uzbek words have none of the
+//!    four letters, and the Russian stemmer only mangles them.
 //!
 //! The result of steps 2–4 is the *folded* form ([`fold`]); the tokenizer
 //! emits it, then the word's stems, for each word.
@@ -165,6 +169,7 @@ impl Tokenizer for ChaparTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> ChaparTokenStream<'a> {
         self.token.reset();
+        self.analyzer.uzbek_text = uzbek_cyrillic(text);
         ChaparTokenStream {
             text,
             cursor: 0,
@@ -336,7 +341,7 @@ fn next_word(text: &str, mut from: usize) -> Option<Span> {
     // runs does not track it: it is read from the last byte when that byte
     // is ASCII, else taken from here, where it was noted with the offset
     // the character ended at.
-    let mut wide = (span.to, first.is_alphabetic());
+    let mut wide = (span.to, common_letter(first) || first.is_alphabetic());
     let after_letter = |span: &Span, wide: (usize, bool)| {
         if wide.0 == span.to {
             wide.1
@@ -457,6 +462,37 @@ struct Analyzer {
     /// (the token stream swaps them out, so the others hold spare buffers).
     stems: [String; MAX_STEMS],
     cache: StemCache,
+    /// The text being analysed is Uzbek Cyrillic ([`uzbek_cyrillic`]).
+    uzbek_text: bool,
+}
+
+/// Whether `text` is written in Uzbek Cyrillic: it has at least two of the
+/// letters Uzbek has and Russian does not (`ў қ ғ ҳ`, any case), and they
+/// are at least one in forty of its Cyrillic letters (in the Uzbek
+/// fixture, one in twenty-one; a Russian text naming `Ўзбекистон` and
+/// `Қозоғистон` in two lines, one in fifty-seven). Below that the words are
+/// judged one by one, as before. One pass over the bytes: the letters are
+/// recognised by their UTF-8 encodings, Cyrillic letters by their lead
+/// bytes (U+0400–U+04FF is `D0`–`D3`).
+pub fn uzbek_cyrillic(text: &str) -> bool {
+    let b = text.as_bytes();
+    let (mut cyrillic, mut uzbek) = (0usize, 0usize);
+    for (i, &lead) in b.iter().enumerate() {
+        if !(0xD0..=0xD3).contains(&lead) {
+            continue;
+        }
+        cyrillic += 1;
+        // Ў ў (U+040E, U+045E); Ғ ғ Қ қ Ҳ ҳ (U+0492–3, U+049A–B, U+04B2–3).
+        if matches!(
+            (lead, b.get(i + 1)),
+            (0xD0, Some(0x8E))
+                | (0xD1, Some(0x9E))
+                | (0xD2, Some(0x92 | 0x93 | 0x9A | 0x9B | 0xB2 | 0xB3))
+        ) {
+            uzbek += 1;
+        }
+    }
+    uzbek >= 2 && uzbek * 40 >= cyrillic
 }
 
 impl Analyzer {
@@ -492,6 +528,7 @@ impl Analyzer {
                     n = keep_stem(&mut self.stems, n, folded);
                 }
             }
+            Lang::Russian if self.uzbek_text => {}
             Lang::Russian => {
                 // In Cyrillic: a namespace of its own, so it is kept even
                 // when it is the word itself (`город`, the stem of
@@ -636,6 +673,7 @@ fn lowercase(word: &str, out: &mut String) -> Scripts {
             // Russian and Uzbek letters without a table look-up.
             'А'..='Я' => char::from_u32(u32::from(c) + 0x20).unwrap_or(c),
             'Ѐ'..='Џ' => char::from_u32(u32::from(c) + 0x50).unwrap_or(c),
+            'а'..='џ' => c,
             _ if c.is_lowercase() || !c.is_alphabetic() => c,
             _ => {
                 let mut lowers = c.to_lowercase();

@@ -427,6 +427,45 @@ fn russian_stems_live_in_cyrillic_and_do_not_meet_english() {
     }
 }
 
+#[test]
+fn an_uzbek_cyrillic_text_gets_no_russian_stems() {
+    // The fixture is Uzbek: about one Cyrillic letter in twenty-one is
+    // ў қ ғ ҳ, but two words in three have none of them, and the Russian
+    // stemmer used to stem those (`давлатлар` would get `давлатл`).
+    let uzbek = corpus(CYRILLIC);
+    assert!(analysis::uzbek_cyrillic(&uzbek));
+    let cyrillic_stems = |text: &str| -> Vec<String> {
+        analyze(text)
+            .into_iter()
+            .flat_map(|w| w.stems)
+            .filter(|s| s.chars().any(is_cyrillic))
+            .collect()
+    };
+    assert_eq!(cyrillic_stems(&uzbek), Vec::<String>::new());
+    // Its words still get their Uzbek stems, which meet the Latin text's.
+    let latin = token_texts(&corpus(LATIN));
+    let cyr = token_texts(&uzbek);
+    for form in ["xabar", "vazirlik", "diplomatiya"] {
+        assert!(cyr.contains(form) && latin.contains(form), "{form}");
+    }
+
+    // A Russian text keeps its Russian stems, even when it names
+    // Ўзбекистон or Қозоғистон now and then.
+    let russian = "Посольство Республики Ўзбекистон в Берлине сообщает, что переговоры \
+                   о визовом упрощении продолжаются; делегации министерств иностранных \
+                   дел обсудили транзит через Қозоғистон и торговые соглашения.";
+    assert!(!analysis::uzbek_cyrillic(russian));
+    let stems = cyrillic_stems(russian);
+    assert!(stems.iter().any(|s| s == "посольств"), "{stems:?}");
+    assert!(stems.iter().any(|s| s == "переговор"), "{stems:?}");
+    // One Uzbek letter is not evidence enough (a title such as `Ҳисобот
+    // о переговорах` stays word by word), nor is Latin text.
+    assert!(!analysis::uzbek_cyrillic("Ҳисобот о переговорах"));
+    assert!(!analysis::uzbek_cyrillic(&corpus(LATIN)));
+    assert!(!analysis::uzbek_cyrillic(""));
+    assert!(analysis::uzbek_cyrillic("Ҳукумат қарори"));
+}
+
 fn is_russian_letter(c: char) -> bool {
     matches!(c, 'а'..='я' | 'ё')
 }
