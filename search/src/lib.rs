@@ -7,6 +7,11 @@
 //! - [`entry`]: what of each document is indexed, and who may see it.
 //! - [`schema`], [`compile`], [`index`]: the tantivy index, queries with
 //!   access control built in, and the writer that follows the store.
+//! - [`coordination`], [`stopwords`]: how a question's words rank
+//!   (entries holding more of them first; stop words need not match).
+//! - [`filter_cache`], [`facets`]: per-segment caches of the access
+//!   filters and of the facet values, so a match costs a bit probe and an
+//!   increment.
 //! - [`snippet`]: the excerpt of a hit, with the words that matched it
 //!   highlighted.
 //! - [`api`]: the request and response a client exchanges with a node.
