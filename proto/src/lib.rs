@@ -22,6 +22,7 @@ pub mod access;
 pub mod cable;
 pub mod codec;
 pub mod document;
+pub mod fold;
 pub mod keys;
 pub mod policy;
 pub mod receipt;
