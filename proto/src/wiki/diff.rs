@@ -27,6 +27,14 @@
 //!   deadline would make the result depend on the machine's speed. The
 //!   output depends on the `similar` version, which `Cargo.lock` pins; the
 //!   golden tests catch a change.
+//! - **Bounded.** Myers costs `O((N + M) · D)`; on a huge changed region
+//!   with a huge edit distance (two unrelated 4 MiB texts of a million
+//!   one-letter lines) that is tens of seconds. A changed region of more
+//!   than [`DIRECT_ITEMS`] lines (or words) is first probed under a fixed
+//!   step budget, leaving out the lines only one side has (an edit that
+//!   writes new lines is cheap however large); past the budget, the region
+//!   is one block, all replaced. Ordinary pages never get near it (a
+//!   20,000-line page edited in 1,000 places diffs in milliseconds).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -170,23 +178,45 @@ pub fn lines(old: &str, new: &str) -> Vec<LineChange> {
 /// The word diff of two texts (or lines): spans tagged
 /// [`WordChange::Same`], [`WordChange::Removed`] and [`WordChange::Added`].
 ///
-/// Words are runs of letters and digits; see the [module docs](self).
-/// [`old_side`] of the result is `old`, [`new_side`] is `new`.
+/// Words are runs of letters and digits; see the [module docs](self). The
+/// lines are diffed first and words are matched only inside each block of
+/// changed lines, as a reader looks for them (and a long text with scattered
+/// edits stays cheap). [`old_side`] of the result is `old`, [`new_side`] is
+/// `new`.
 pub fn words(old: &str, new: &str) -> Vec<WordChange> {
-    let old_words = split_words(old);
-    let new_words = split_words(new);
-    let ids = intern(&[&old_words, &new_words]);
+    let old_lines = split_lines(old);
+    let new_lines = split_lines(new);
+    let ids = intern(&[&old_lines, &new_lines]);
     let blocks = edit_blocks(&ids[0], &ids[1]);
     let mut out: Vec<WordChange> = Vec::new();
     let mut at = 0;
     for block in &blocks {
-        push_span(&mut out, WordChange::Same, &old_words[at..block.old.start]);
-        push_span(&mut out, WordChange::Removed, &old_words[block.old.clone()]);
-        push_span(&mut out, WordChange::Added, &new_words[block.new.clone()]);
+        push_span(&mut out, WordChange::Same, &old_lines[at..block.old.start]);
+        word_spans(
+            &mut out,
+            &old_lines[block.old.clone()].concat(),
+            &new_lines[block.new.clone()].concat(),
+        );
         at = block.old.end;
     }
-    push_span(&mut out, WordChange::Same, &old_words[at..]);
+    push_span(&mut out, WordChange::Same, &old_lines[at..]);
     out
+}
+
+/// Appends the word diff of `old` and `new` to `out`.
+fn word_spans(out: &mut Vec<WordChange>, old: &str, new: &str) {
+    let old_words = split_words(old);
+    let new_words = split_words(new);
+    let ids = intern(&[&old_words, &new_words]);
+    let blocks = edit_blocks(&ids[0], &ids[1]);
+    let mut at = 0;
+    for block in &blocks {
+        push_span(out, WordChange::Same, &old_words[at..block.old.start]);
+        push_span(out, WordChange::Removed, &old_words[block.old.clone()]);
+        push_span(out, WordChange::Added, &new_words[block.new.clone()]);
+        at = block.old.end;
+    }
+    push_span(out, WordChange::Same, &old_words[at..]);
 }
 
 /// The changes between two texts grouped into hunks with up to `context`
@@ -255,7 +285,8 @@ fn push_same(out: &mut Vec<LineChange>, lines: &[&str]) {
 fn push_block(out: &mut Vec<LineChange>, old: &[&str], new: &[&str]) {
     let mut paired = 0;
     for (old_line, new_line) in old.iter().zip(new) {
-        let spans = words(old_line, new_line);
+        let mut spans = Vec::new();
+        word_spans(&mut spans, old_line, new_line);
         if !similar_lines(&spans) {
             break;
         }
@@ -366,10 +397,32 @@ fn is_apostrophe(c: char) -> bool {
     matches!(c, '\'' | '\u{2019}' | '\u{02BB}' | '\u{02BC}')
 }
 
+/// Up to this many items, [`intern`] scans instead of hashing.
+const SMALL_INTERN: usize = 32;
+
 /// Numbers the items of several sequences by first appearance, so equal
 /// items get equal numbers and the diff compares integers. The numbering
 /// depends only on the sequences, not on the hash map's random keys.
 pub(crate) fn intern<T: Hash + Eq + Copy>(sequences: &[&[T]]) -> Vec<Vec<usize>> {
+    let total: usize = sequences.iter().map(|items| items.len()).sum();
+    if total <= SMALL_INTERN {
+        // A few items (a pair of lines): a scan beats a hash map.
+        let mut seen: Vec<T> = Vec::with_capacity(total);
+        return sequences
+            .iter()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| {
+                        seen.iter().position(|s| s == item).unwrap_or_else(|| {
+                            seen.push(*item);
+                            seen.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+    }
     let mut ids: HashMap<T, usize> = HashMap::new();
     sequences
         .iter()
@@ -395,18 +448,77 @@ pub(crate) struct Block {
     pub(crate) new: Range<usize>,
 }
 
+/// Changed middles (what is left once the common start and end are cut
+/// off) of up to this many items, both sides together, are diffed by
+/// `similar`'s Myers outright: its worst case there is a few hundred
+/// milliseconds.
+pub const DIRECT_ITEMS: usize = 1 << 16;
+
+/// Work budget of the edit-distance probe for larger middles: this many
+/// steps (diagonal visits plus comparisons), a few tens of milliseconds.
+pub const PROBE_BUDGET: usize = 1 << 24;
+
 /// The blocks of differences between two sequences, in order; between
 /// consecutive blocks at least one item is unchanged.
 ///
 /// `similar`'s Myers without a deadline: the result depends only on the
-/// input.
+/// input. Its cost grows with the edit distance, and on a huge middle with a
+/// huge edit distance (say two unrelated 4 MiB texts of a million
+/// one-letter lines) it would take tens of seconds. So a middle of more than
+/// [`DIRECT_ITEMS`] items is first probed with Myers' greedy search under a
+/// fixed work budget ([`PROBE_BUDGET`], counted in steps, not time), leaving
+/// out the items only one side has: if the shortest edit script is found
+/// within it, the edit is small and `similar` diffs the middle quickly; if not, the whole middle is one block (all of
+/// it replaced). Either way the result depends only on the input.
 pub(crate) fn edit_blocks(old: &[usize], new: &[usize]) -> Vec<Block> {
+    edit_blocks_bounded(old, new, DIRECT_ITEMS, PROBE_BUDGET)
+}
+
+/// [`edit_blocks`] with its limits as arguments (the tests use small ones).
+fn edit_blocks_bounded(
+    old: &[usize],
+    new: &[usize],
+    direct_items: usize,
+    probe_budget: usize,
+) -> Vec<Block> {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let old_mid = &old[prefix..old.len() - suffix];
+    let new_mid = &new[prefix..new.len() - suffix];
+    if old_mid.is_empty() && new_mid.is_empty() {
+        return Vec::new();
+    }
+    let whole = Block {
+        old: prefix..prefix + old_mid.len(),
+        new: prefix..prefix + new_mid.len(),
+    };
+    // One side empty, or one item against another (they differ): nothing
+    // to align.
+    if old_mid.is_empty() || new_mid.is_empty() || (old_mid.len() == 1 && new_mid.len() == 1) {
+        return vec![whole];
+    }
+    let direct = old_mid.len().saturating_add(new_mid.len()) <= direct_items;
+    if !direct {
+        // Items one side lacks match nothing: the probe leaves them out, as
+        // `similar`'s own preflight does.
+        let (old_kept, new_kept) = shared_items(old_mid, new_mid);
+        if !edit_within(&old_kept, &new_kept, probe_budget) {
+            return vec![whole];
+        }
+    }
     let mut blocks: Vec<Block> = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, old, new) {
+    for op in capture_diff_slices(Algorithm::Myers, old_mid, new_mid) {
         let (tag, old_range, new_range) = op.as_tag_tuple();
         if tag == DiffTag::Equal || (old_range.is_empty() && new_range.is_empty()) {
             continue;
         }
+        let old_range = old_range.start + prefix..old_range.end + prefix;
+        let new_range = new_range.start + prefix..new_range.end + prefix;
         match blocks.last_mut() {
             Some(last) if last.old.end == old_range.start && last.new.end == new_range.start => {
                 last.old.end = old_range.end;
@@ -419,6 +531,68 @@ pub(crate) fn edit_blocks(old: &[usize], new: &[usize]) -> Vec<Block> {
         }
     }
     blocks
+}
+
+/// The items of each sequence that the other has too, in order. Items are
+/// dense numbers from [`intern`].
+fn shared_items(old: &[usize], new: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let bound = old.iter().chain(new).max().map_or(0, |max| max + 1);
+    let mut in_old = vec![false; bound];
+    let mut in_new = vec![false; bound];
+    old.iter().for_each(|&id| in_old[id] = true);
+    new.iter().for_each(|&id| in_new[id] = true);
+    (
+        old.iter().copied().filter(|&id| in_new[id]).collect(),
+        new.iter().copied().filter(|&id| in_old[id]).collect(),
+    )
+}
+
+/// Whether Myers' greedy forward search (Myers 1986, the basic
+/// `O((N + M) · D)` algorithm, with `O(D)` memory) reaches the end of both
+/// sequences within `budget` steps; a step is one diagonal visited or one
+/// pair of items compared.
+fn edit_within(old: &[usize], new: &[usize], budget: usize) -> bool {
+    let (n, m) = (old.len(), new.len());
+    // d diagonals cost at least d * (d + 1) / 2 steps.
+    let max_d = n.saturating_add(m).min(budget.isqrt().saturating_mul(2));
+    // `furthest[k + max_d + 1]`: the furthest x reached on diagonal k = x - y.
+    let mut furthest = vec![0usize; max_d.saturating_mul(2).saturating_add(3)];
+    let mut work = 0usize;
+    for d in 0..=max_d {
+        // k runs over -d, -d + 2, ..., d as offsets into `furthest`.
+        let low = max_d + 1 - d;
+        for slot in (low..=low + 2 * d).step_by(2) {
+            let mut x = if slot == low
+                || (slot != low + 2 * d && furthest[slot - 1] < furthest[slot + 1])
+            {
+                furthest[slot + 1]
+            } else {
+                furthest[slot - 1] + 1
+            };
+            // y = x - k, k = slot - (max_d + 1); y may fall outside for a
+            // diagonal beyond the new sequence's end, then nothing matches.
+            let shift = max_d + 1;
+            let mut y = (x + shift).checked_sub(slot);
+            work += 1;
+            while let Some(at) = y {
+                if x < n && at < m && old[x] == new[at] {
+                    x += 1;
+                    y = Some(at + 1);
+                    work += 1;
+                } else {
+                    break;
+                }
+            }
+            if x >= n && y.is_some_and(|at| at >= m) {
+                return work <= budget;
+            }
+            if work > budget {
+                return false;
+            }
+            furthest[slot] = x;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -569,6 +743,68 @@ mod tests {
         assert_eq!(got[0].header(), "@@ -0,0 +1,2 @@");
         let got = hunks("a\n", "", 3);
         assert_eq!(got[0].header(), "@@ -1 +0,0 @@");
+    }
+
+    #[test]
+    fn probe_finds_small_edits_within_budget() {
+        assert!(edit_within(&[], &[], 1));
+        assert!(edit_within(&[0, 1, 2], &[0, 1, 2], 4));
+        assert!(edit_within(&[0, 1, 2], &[0, 2], 100));
+        assert!(edit_within(&[0, 1], &[2, 3], 100));
+        assert!(!edit_within(&[0, 1, 0, 1, 0, 1], &[1, 0, 1, 0, 1, 0], 3));
+        let a: Vec<usize> = (0..1000).map(|i| i % 3).collect();
+        let b: Vec<usize> = (0..1000).map(|i| (i / 3) % 2).collect();
+        assert!(!edit_within(&a, &b, 1000));
+        assert!(edit_within(&a, &b, usize::MAX));
+    }
+
+    #[test]
+    fn past_the_budget_the_middle_is_one_block() {
+        let a: Vec<usize> = (0..1000).map(|i| i % 3).collect();
+        let mut b: Vec<usize> = (0..1000).map(|i| (i / 3) % 2).collect();
+        b[0] = a[0];
+        *b.last_mut().unwrap() = a[999];
+        // Small enough to diff outright: a real diff.
+        assert!(edit_blocks_bounded(&a, &b, usize::MAX, 0).len() > 1);
+        // Too large and too different: one block between the common ends.
+        assert_eq!(
+            edit_blocks_bounded(&a, &b, 10, 1000),
+            vec![Block {
+                old: 1..999,
+                new: 1..999
+            }]
+        );
+        // Large but a small edit once unshared items are left out.
+        let mut c = a.clone();
+        c[500] = 7;
+        c.insert(200, 8);
+        assert_eq!(
+            edit_blocks_bounded(&a, &c, 10, 10_000),
+            vec![
+                Block {
+                    old: 200..200,
+                    new: 200..201
+                },
+                Block {
+                    old: 500..501,
+                    new: 501..502
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn words_across_lines_match_within_changed_blocks() {
+        let spans = words("один\nдва три\nчетыре\n", "один\nдва 3\nчетыре\n");
+        assert_eq!(
+            spans,
+            vec![
+                WordChange::Same("один\nдва ".into()),
+                WordChange::Removed("три".into()),
+                WordChange::Added("3".into()),
+                WordChange::Same("\nчетыре\n".into()),
+            ]
+        );
     }
 
     #[test]

@@ -57,12 +57,14 @@
 //! # Cost
 //!
 //! Splitting and numbering lines is linear. The two diffs are `similar`'s
-//! Myers, `O((N + M) · D)` for `D` differing lines, with the search bounded
-//! by a work limit computed from the input sizes (about `sqrt(N + M)` edit
-//! steps per split, as git's xdiff), so the worst case is well under
-//! quadratic and typical edits of a 4 MiB page take milliseconds. Rendering
-//! is linear; the output is at most about the three inputs together plus the
-//! markers.
+//! Myers, `O((N + M) · D)` for `D` differing lines, with no deadline; its
+//! search is bounded by a work limit computed from the input sizes (as
+//! git's xdiff), and a changed region of more than
+//! [`DIRECT_ITEMS`](super::diff::DIRECT_ITEMS) lines whose edit does not
+//! fit a fixed step budget is taken as one block (see [`diff`](super::diff)),
+//! so no input of a page's size takes more than about a second, and typical
+//! edits of a 4 MiB page take milliseconds. Rendering is linear; the output
+//! is at most the three inputs together plus the markers.
 
 use std::collections::HashSet;
 
