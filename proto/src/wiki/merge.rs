@@ -40,7 +40,9 @@
 //!   Markdown heading underline, or an earlier conflict nested by
 //!   [`merge_many`]): then they are one longer than the longest such run.
 //!   The length is chosen per conflict, so the output stays linear in the
-//!   input. Every marker starts its own line: a section whose last line has
+//!   input; lines outside conflicts are left as they are (a page quoting a
+//!   git conflict keeps it), and [`Merged::conflicts`] is the count to
+//!   trust. Every marker starts its own line: a section whose last line has
 //!   no newline gets one before the next marker. Markers end with `"\n"`.
 //!   In a label, control characters (CR and LF among them) and U+2028/U+2029
 //!   become spaces, so a label cannot add lines; an empty label leaves the
