@@ -17,9 +17,9 @@
 //! - **Changed lines.** In a block of removed and added lines, the leading
 //!   lines are paired while they stay similar (counting non-space
 //!   characters, twice the unchanged ones are at least half of the two lines
-//!   together): such a pair is one
-//!   [`LineChange::Changed`] carrying its word-level spans. The rest of the
-//!   block stays [`LineChange::Removed`] then [`LineChange::Added`].
+//!   together): such a pair is one [`LineChange::Changed`] carrying its
+//!   word-level spans, so both printers highlight the same words. The rest
+//!   of the block stays [`LineChange::Removed`] then [`LineChange::Added`].
 //! - **Deterministic, no deadline.** Lines (and words) are numbered by first
 //!   appearance and diffed with `similar`'s Myers (the Git-style variant whose
 //!   search is bounded by a work limit computed from the input sizes, never
