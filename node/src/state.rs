@@ -641,12 +641,16 @@ impl Shared {
         }
         let verdicts = verify_parallel(&docs);
         let mut accepted = Vec::with_capacity(docs.len());
-        for (doc, verdict) in docs.into_iter().zip(verdicts) {
+        // Parents in this batch count as held (a batch may carry a page's
+        // history in any order).
+        let batch: HashMap<DocId, &Document> = docs.iter().map(|d| (d.id(), d)).collect();
+        for (doc, verdict) in docs.iter().zip(verdicts) {
             match verdict
                 .map_err(|e| e.to_string())
-                .and_then(|()| trust.authorize(&doc).map(|_| ()).map_err(|e| e.to_string()))
+                .and_then(|()| trust.authorize(doc).map(|_| ()).map_err(|e| e.to_string()))
+                .and_then(|()| self.check_parents(doc, &batch))
             {
-                Ok(()) => accepted.push(doc),
+                Ok(()) => accepted.push(doc.clone()),
                 Err(reason) => out.refused.push((Some(doc.id()), reason)),
             }
         }
@@ -655,6 +659,34 @@ impl Shared {
             accepted,
             roster_version: trust.roster().version,
         }
+    }
+
+    /// A wiki revision may name as parents only revisions of its own page
+    /// ([`chapar_proto::wiki::history::check_parent`]), judged for every
+    /// parent this node holds or `batch` carries; a parent not held yet
+    /// is judged by the history rule, which ignores such an edge.
+    fn check_parents(
+        &self,
+        doc: &Document,
+        batch: &HashMap<DocId, &Document>,
+    ) -> Result<(), String> {
+        let chapar_proto::Body::WikiRevision(rev) = doc.body() else {
+            return Ok(());
+        };
+        for parent in &rev.parents {
+            let held = match batch.get(parent) {
+                Some(d) => Some((*d).clone()),
+                None => self
+                    .store
+                    .get(parent)
+                    .map_err(|e| format!("store failed reading parent {parent}: {e}"))?,
+            };
+            if let Some(p) = held {
+                chapar_proto::wiki::history::check_parent(rev, *parent, p.body())
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     /// The I/O half of [`Shared::ingest`]: store durably, then publish.

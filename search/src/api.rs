@@ -18,7 +18,8 @@ pub const FACET_VALUES: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
-    /// A wiki page, by its current revision.
+    /// A wiki page, by a head revision (one entry per head: a page whose
+    /// edits have not been merged yet has several).
     Wiki,
     /// A released cable (the delivered form).
     Cable,
@@ -84,6 +85,10 @@ pub struct SearchRequest {
     /// Only entries of these wiki pages (hex ids); with kind `revision`,
     /// a page's history.
     pub pages: Vec<String>,
+    /// Only wiki pages with one of these titles, matched as titles are
+    /// (`chapar_proto::wiki::title::key`: case, script and spacing do not
+    /// matter).
+    pub titles: Vec<String>,
     /// Only entries whose author is one of these people.
     pub authors: Vec<String>,
     /// Only entries classified exactly so (names such as `SECRET`).

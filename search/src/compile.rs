@@ -439,6 +439,12 @@ impl Compiler<'_> {
                 req.pages.iter().map(|p| p.to_ascii_lowercase()),
             )));
         }
+        if !req.titles.is_empty() {
+            out.push(filter(any_of(
+                f.title_key,
+                req.titles.iter().map(|t| chapar_proto::wiki::title::key(t)),
+            )));
+        }
         if !req.authors.is_empty() {
             let a: Vec<String> = req.authors.iter().map(|a| a.to_ascii_lowercase()).collect();
             out.push(filter(

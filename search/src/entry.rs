@@ -2,7 +2,7 @@
 //!
 //! | document | entries |
 //! |---|---|
-//! | wiki revision | the page (`p:<page>`, if it is the current revision) and its history entry (`r:<id>`, no text) |
+//! | wiki revision | the page as that revision shows it (`h:<id>`, while the revision is a head of its page: `chapar_proto::wiki::history`) and its history entry (`r:<id>`, no text) |
 //! | cable release | the cable (`c:<id>`): header fields, subject and text of the draft inside |
 //! | cable draft | the draft (`d:<id>`), seen by its own mission only |
 //! | roster, clearance, receipt | nothing: no text a person searches (so a clearance's note never shows in search; where clearances and receipts may go follows their cable's marking, `proto::access`) |
@@ -22,7 +22,7 @@ use crate::schema::{EVERY_MISSION, NO_CAPTION};
 /// One index entry, before it becomes a tantivy document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Unique key (`p:`, `r:`, `c:`, `d:` and a hex id).
+    /// Unique key (`h:`, `r:`, `c:`, `d:` and a hex id).
     pub key: String,
     /// What it is.
     pub kind: EntryKind,
@@ -87,9 +87,9 @@ fn author(doc: &Document, trust: &Trust) -> (String, String) {
     }
 }
 
-/// The entries `doc` contributes: for a wiki revision the page entry comes
-/// first (the caller decides whether it is current), then the history
-/// entry.
+/// The entries `doc` contributes: for a wiki revision the head entry comes
+/// first (the caller decides whether the revision is a head of its page),
+/// then the history entry.
 pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
     let id = doc.id();
     let hex = id.to_hex();
@@ -97,7 +97,7 @@ pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
         Body::WikiRevision(w) => {
             let (author, mission) = author(doc, trust);
             let page = Entry {
-                key: page_key(&w.page),
+                key: head_key(&id),
                 kind: EntryKind::Wiki,
                 id,
                 page: Some(w.page),
@@ -117,7 +117,6 @@ pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
                 key: format!("r:{hex}"),
                 kind: EntryKind::Revision,
                 body: String::new(),
-                parents: Vec::new(),
                 ..page.clone()
             };
             vec![page, history]
@@ -187,7 +186,9 @@ fn cable_entry(
     }
 }
 
-/// Key of a page's current-revision entry.
-pub fn page_key(page: &PageId) -> String {
-    format!("p:{page}")
+/// Key of the entry of a revision that is a head of its page
+/// (`chapar_proto::wiki::history`): what a revision naming it as a parent
+/// deletes by.
+pub fn head_key(id: &DocId) -> String {
+    format!("h:{}", id.to_hex())
 }

@@ -28,12 +28,13 @@ use crate::api::{
     EntryKind, Facets, Hit, MAX_LIMIT, MAX_OFFSET, SearchRequest, SearchResponse, Snippet, Sort,
 };
 use crate::compile::{Compiler, Matcher, Matching, RERANK_DEPTH, proximity_bonus};
-use crate::entry::{Entry, entries, page_key};
+use crate::entry::{Entry, entries, head_key};
 use crate::facets::FacetTables;
 use crate::filter_cache::FilterCache;
 use crate::query;
 use crate::schema::{Fields, SCHEMA_VERSION};
 use crate::snippet::{Snippets, Sought};
+use chapar_proto::wiki::history::Graph;
 
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_BUDGET: usize = 128 << 20;
@@ -115,23 +116,16 @@ enum Opening {
     Damaged(String),
 }
 
-/// The current revision of a page, as far as the writer knows.
-#[derive(Debug, Clone)]
-struct Current {
-    id: DocId,
-    created_ms: u64,
-    parents: Vec<DocId>,
-}
-
 /// Most revisions of one page [`SearchIndex::revisions_of`] returns.
 pub const MAX_REVISIONS: usize = 10_000;
 
 /// State of the one writer.
 struct WriterState {
     writer: IndexWriter,
-    /// Page entries added since the last commit (the committed view does
-    /// not show them yet).
-    pending_pages: HashMap<PageId, Current>,
+    /// (page, revision) for each parent named by a revision added since
+    /// the last commit, with how many name it (the committed view does not
+    /// show them yet).
+    pending_parents: HashMap<(PageId, DocId), u32>,
     /// Entries added since the last commit.
     pending: u64,
 }
@@ -259,7 +253,7 @@ impl SearchIndex {
             fields,
             writer: Mutex::new(WriterState {
                 writer,
-                pending_pages: HashMap::new(),
+                pending_parents: HashMap::new(),
                 pending: 0,
             }),
             tokenizer: ChaparTokenizer::default(),
@@ -293,27 +287,26 @@ impl SearchIndex {
 
     /// Adds what `doc` contributes (see [`crate::entry`]). Not visible to
     /// searches until [`SearchIndex::commit`].
+    ///
+    /// A wiki revision's page entry is kept only while it is a head of its
+    /// page (`chapar_proto::wiki::history`): it is not added if a revision
+    /// the index holds names it as a parent, and it deletes the entries of
+    /// the parents it names. Either arrival order ends the same.
     pub fn add(&self, doc: &Document, trust: &Trust) -> Result<(), SearchError> {
         let mut w = self.lock();
         for e in entries(doc, trust) {
             if let Some(page) = e.page.filter(|_| e.kind == EntryKind::Wiki) {
-                let new = Current {
-                    id: e.id,
-                    created_ms: e.created_ms,
-                    parents: e.parents.clone(),
-                };
-                let current = match w.pending_pages.get(&page) {
-                    Some(c) => Some(c.clone()),
-                    None => self.committed_page(&page)?,
-                };
-                if let Some(cur) = current {
-                    if !supersedes(&new, &cur) {
-                        continue;
-                    }
+                for p in &e.parents {
                     w.writer
-                        .delete_term(Term::from_field_text(self.fields.key, &page_key(&page)));
+                        .delete_term(Term::from_field_text(self.fields.key, &head_key(p)));
+                    *w.pending_parents.entry((page, *p)).or_insert(0) += 1;
                 }
-                w.pending_pages.insert(page, new);
+                if self.named_as_parent(&w, &page, &e.id)? {
+                    continue;
+                }
+                // The same revision indexed again replaces its entry.
+                w.writer
+                    .delete_term(Term::from_field_text(self.fields.key, &e.key));
             }
             w.writer
                 .add_document(self.to_tantivy(&e))
@@ -323,12 +316,46 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Whether a revision of `page` that the index holds (committed or
+    /// added since) names `id` as a parent.
+    fn named_as_parent(
+        &self,
+        w: &WriterState,
+        page: &PageId,
+        id: &DocId,
+    ) -> Result<bool, SearchError> {
+        if w.pending_parents.get(&(*page, *id)).is_some_and(|n| *n > 0) {
+            return Ok(true);
+        }
+        let searcher = self.reader.searcher();
+        let parent = Term::from_field_text(self.fields.parents, &id.to_hex());
+        // Most revisions are named by none: the term dictionary answers.
+        if searcher.doc_freq(&parent).map_err(err(&self.dir))? == 0 {
+            return Ok(false);
+        }
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(parent, IndexRecordOption::Basic)) as Box<dyn TantivyQuery>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.page, &page.to_string()),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let n = searcher.search(&q, &Count).map_err(err(&self.dir))?;
+        Ok(n > 0)
+    }
+
     /// Takes out every entry of `doc`, which its node has set aside (a
     /// roster no longer allows its author to have written it; ADR 0018).
-    /// If it was its page's current revision, the page shows instead the
-    /// revision that `others` — the page's other revisions the node still
-    /// holds ([`SearchIndex::revisions_of`]) — make current, or no page at
-    /// all. Not visible to searches until [`SearchIndex::commit`].
+    /// If it was a wiki revision, its page's heads are worked out again
+    /// from `others` — the page's other revisions the node still holds —
+    /// and their entries replace the page's. Not visible to searches until
+    /// [`SearchIndex::commit`].
     pub fn remove(
         &self,
         doc: &Document,
@@ -337,53 +364,40 @@ impl SearchIndex {
     ) -> Result<(), SearchError> {
         let mut w = self.lock();
         let id = doc.id();
-        let page = match doc.body() {
-            chapar_proto::Body::WikiRevision(rev) => Some(rev.page),
-            _ => None,
-        };
-        let current = match page {
-            Some(p) => match w.pending_pages.get(&p) {
-                Some(c) => Some(c.clone()),
-                None => self.committed_page(&p)?,
-            },
-            None => None,
-        };
         w.writer
             .delete_term(Term::from_field_text(self.fields.id, &id.to_hex()));
-        let (Some(page), Some(cur)) = (page, current) else {
+        let chapar_proto::Body::WikiRevision(rev) = doc.body() else {
             return Ok(());
         };
-        if cur.id != id {
-            return Ok(());
-        }
-        w.pending_pages.remove(&page);
-        let mut best: Option<(Current, crate::entry::Entry)> = None;
-        for other in others.iter().filter(|o| o.id() != id) {
-            let Some(e) = entries(other, trust)
-                .into_iter()
-                .find(|e| e.kind == EntryKind::Wiki && e.page == Some(page))
-            else {
-                continue;
-            };
-            let candidate = Current {
-                id: e.id,
-                created_ms: e.created_ms,
-                parents: e.parents.clone(),
-            };
-            if best.as_ref().is_none_or(|(b, _)| supersedes(&candidate, b)) {
-                best = Some((candidate, e));
+        let page = rev.page;
+        for p in &rev.parents {
+            if let Some(n) = w.pending_parents.get_mut(&(page, *p)) {
+                *n = n.saturating_sub(1);
             }
         }
-        if let Some((cur, e)) = best {
-            // Its entry under the page key replaces the one just deleted
-            // (a delete applies to what was added before it).
+        let others: Vec<&Document> = others.iter().filter(|o| o.id() != id).collect();
+        let revisions: Vec<(DocId, &chapar_proto::WikiRevision)> = others
+            .iter()
+            .filter_map(|o| match o.body() {
+                chapar_proto::Body::WikiRevision(r) => Some((o.id(), r)),
+                _ => None,
+            })
+            .collect();
+        let heads = Graph::new(page, revisions).heads();
+        for o in &others {
             w.writer
-                .delete_term(Term::from_field_text(self.fields.key, &page_key(&page)));
-            w.writer
-                .add_document(self.to_tantivy(&e))
-                .map_err(err(&self.dir))?;
-            w.pending_pages.insert(page, cur);
-            w.pending += 1;
+                .delete_term(Term::from_field_text(self.fields.key, &head_key(&o.id())));
+        }
+        for o in others.iter().filter(|o| heads.contains(&o.id())) {
+            for e in entries(o, trust)
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::Wiki)
+            {
+                w.writer
+                    .add_document(self.to_tantivy(&e))
+                    .map_err(err(&self.dir))?;
+                w.pending += 1;
+            }
         }
         Ok(())
     }
@@ -429,7 +443,7 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit().map_err(err(&self.dir))?;
         w.pending = 0;
-        w.pending_pages.clear();
+        w.pending_parents.clear();
         drop(w);
         self.reader.reload().map_err(err(&self.dir))
     }
@@ -449,44 +463,6 @@ impl SearchIndex {
         let dir = self.dir.clone();
         let w = self.writer.into_inner().unwrap_or_else(|p| p.into_inner());
         w.writer.wait_merging_threads().map_err(err(&dir))
-    }
-
-    /// The current revision of `page` in the committed view.
-    fn committed_page(&self, page: &PageId) -> Result<Option<Current>, SearchError> {
-        let searcher = self.reader.searcher();
-        let term = Term::from_field_text(self.fields.key, &page_key(page));
-        // Most revisions during a catch-up are of pages not seen yet: a
-        // term-dictionary lookup answers those without running a query.
-        if searcher.doc_freq(&term).map_err(err(&self.dir))? == 0 {
-            return Ok(None);
-        }
-        let q = TermQuery::new(term, IndexRecordOption::Basic);
-        let top = searcher
-            .search(&q, &TopDocs::with_limit(1).order_by_score())
-            .map_err(err(&self.dir))?;
-        let Some((_, addr)) = top.first() else {
-            return Ok(None);
-        };
-        let doc: TantivyDocument = searcher.doc(*addr).map_err(err(&self.dir))?;
-        let f = &self.fields;
-        let id = doc
-            .get_first(f.id)
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .and_then(|s| s.parse::<DocId>().ok());
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        Ok(Some(Current {
-            id,
-            created_ms: doc
-                .get_first(f.created)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0),
-            parents: doc
-                .get_all(f.parents)
-                .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                .collect(),
-        }))
     }
 
     fn to_tantivy(&self, e: &Entry) -> TantivyDocument {
@@ -536,9 +512,12 @@ impl SearchIndex {
             // in the text's BM25, and the title field adds its weight on
             // top — BM25F's idea with integer field weights.
             d.add_text(f.body, &e.title);
-            for p in &e.parents {
-                d.add_text(f.parents, p.to_hex());
-            }
+        }
+        if e.kind == EntryKind::Wiki {
+            d.add_text(f.title_key, chapar_proto::wiki::title::key(&e.title));
+        }
+        for p in &e.parents {
+            d.add_text(f.parents, p.to_hex());
         }
         d
     }
@@ -764,16 +743,6 @@ impl SearchIndex {
             matched: Vec::new(),
         }
     }
-}
-
-/// Whether `new` replaces `cur` as a page's current revision: it does if
-/// it names `cur` as a parent, never if `cur` names it, and otherwise (two
-/// heads) the later one (then the greater id) is shown.
-fn supersedes(new: &Current, cur: &Current) -> bool {
-    if new.id == cur.id || cur.parents.contains(&new.id) {
-        return false;
-    }
-    new.parents.contains(&cur.id) || (new.created_ms, new.id) > (cur.created_ms, cur.id)
 }
 
 fn encode_hex(b: &[u8]) -> String {

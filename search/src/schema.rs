@@ -14,7 +14,8 @@ use crate::analysis::TOKENIZER;
 /// version is rebuilt from the store.
 /// 5: Uzbek stems, Russian stems kept in Cyrillic (issue 14, ADR 0008).
 /// 6: no Russian stems in an Uzbek Cyrillic text (issue 14).
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: an entry per head of a page, parents and title keys indexed (issue 15).
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// `audience` value of entries every mission may see.
 pub const EVERY_MISSION: &str = "*";
@@ -24,9 +25,9 @@ pub const NO_CAPTION: &str = "-";
 /// Handles of every field.
 #[derive(Debug, Clone)]
 pub struct Fields {
-    /// Key of a page's current-revision entry, `p:<page>`: what replacing
-    /// it deletes by. Other entries are never replaced and carry no key
-    /// (a unique term per entry is a cost of every add for nothing).
+    /// Key of a head entry, `h:<revision>`: what a revision naming it as a
+    /// parent deletes by. Other entries are never replaced and carry no
+    /// key (a unique term per entry is a cost of every add for nothing).
     pub key: Field,
     /// Document id (hex) of the revision, release or draft shown: read
     /// back, and indexed so that a document set aside (ADR 0018) takes
@@ -54,9 +55,13 @@ pub struct Fields {
     pub title: Field,
     /// Page text or cable text (analysed, stored for snippets).
     pub body: Field,
-    /// Parent revisions (hex) of a page's current revision (stored only):
-    /// decides which revision is current when they arrive out of order.
+    /// Parent revisions (hex) of a wiki revision, on its head and history
+    /// entries (indexed): whether a revision is named as a parent, so not
+    /// a head, whatever order revisions arrive in.
     pub parents: Field,
+    /// [`chapar_proto::wiki::title::key`] of a head entry's title: pages
+    /// are found by title.
+    pub title_key: Field,
     /// Edit summary of a revision (stored only).
     pub summary: Field,
     /// Title of a history entry (stored only: history is not searched).
@@ -92,7 +97,8 @@ impl Fields {
             created: b.add_u64_field("created", INDEXED | FAST | STORED),
             title: b.add_text_field("title", text.clone()),
             body: b.add_text_field("body", text),
-            parents: b.add_text_field("parents", STORED),
+            parents: b.add_text_field("parents", STRING | STORED),
+            title_key: b.add_text_field("title_key", STRING),
             summary: b.add_text_field("summary", STORED),
             label: b.add_text_field("label", STORED),
             facet: b.add_facet_field("facet", FacetOptions::default()),

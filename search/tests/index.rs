@@ -308,7 +308,7 @@ fn filters_sorting_and_paging() {
 }
 
 #[test]
-fn a_page_shows_its_current_revision_whatever_the_arrival_order() {
+fn a_page_is_indexed_by_its_heads_whatever_the_arrival_order() {
     let trust = trust();
     let w = writer_of("mfa");
     let r1 = wiki(
@@ -401,13 +401,102 @@ fn a_page_shows_its_current_revision_whatever_the_arrival_order() {
         assert_eq!(hist.total, 5, "order {n}");
         assert!(hist.hits.iter().all(|h| h.kind == EntryKind::Revision));
     }
-    // Concurrent heads without a merge: the later one is shown.
+    // Concurrent heads without a merge: both are the page (the history
+    // rule, `chapar_proto::wiki::history`), in every arrival order and
+    // whatever clock their authors set (h2 claims a time far ahead).
+    let h2_future = wiki(
+        &w,
+        T0 + 10_000_000_000,
+        [9; 16],
+        vec![r2.id()],
+        "Page",
+        "head two whiskey",
+        Classification::Unclassified,
+        None,
+    );
+    let docs = [&r1, &r2, &h1, &h2_future];
+    let mut want = vec![h1.id().to_hex(), h2_future.id().to_hex()];
+    want.sort();
+    for perm in permutations(4) {
+        for per_doc_commit in [false, true] {
+            let (_dir, index) = fresh_index();
+            for &i in &perm {
+                index.add(docs[i], &trust).expect("add");
+                if per_doc_commit {
+                    index.commit(b"x").expect("commit");
+                }
+            }
+            index.commit(b"x").expect("commit");
+            let r = run(&index, "page");
+            let mut got: Vec<String> = r.hits.iter().map(|h| h.id.clone()).collect();
+            got.sort();
+            assert_eq!(got, want, "order {perm:?}, commit per doc {per_doc_commit}");
+        }
+    }
+}
+
+/// Every order of `0..n`.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+#[test]
+fn pages_are_found_by_title_whatever_the_case_script_or_spacing() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let latin = wiki(
+        &w,
+        T0 + 1,
+        [7; 16],
+        vec![],
+        "Oʻzbekiston tashqi siyosati",
+        "matn",
+        Classification::Unclassified,
+        None,
+    );
+    let other = wiki(
+        &w,
+        T0 + 2,
+        [8; 16],
+        vec![],
+        "Oʻzbekiston tashqi siyosati 2026",
+        "matn",
+        Classification::Unclassified,
+        None,
+    );
     let (_dir, index) = fresh_index();
-    for d in [&r1, &r2, &h2, &h1] {
+    for d in [&latin, &other] {
         index.add(d, &trust).expect("add");
     }
     index.commit(b"x").expect("commit");
-    assert_eq!(run(&index, "page").hits[0].id, h2.id().to_hex());
+    for typed in [
+        "Oʻzbekiston tashqi siyosati",
+        "o'zbekiston_tashqi_siyosati",
+        "ЎЗБЕКИСТОН  ТАШҚИ СИЁСАТИ",
+    ] {
+        let r = index
+            .search(
+                &SearchRequest {
+                    titles: vec![typed.into()],
+                    ..SearchRequest::default()
+                },
+                &person(&trust, "gulnora"),
+            )
+            .expect("search");
+        let ids: Vec<&str> = r.hits.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, [latin.id().to_hex().as_str()], "{typed}");
+    }
 }
 
 #[test]

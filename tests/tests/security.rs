@@ -750,3 +750,87 @@ async fn submitters_and_dates_are_checked_at_first_ingest() {
     assert_eq!(held_now, expected);
     hub_n.stop().await;
 }
+
+/// A compromised embassy node sends wiki revisions whose parents are
+/// revisions of another page, or not revisions at all: a history may never
+/// cross pages (`chapar_proto::wiki::history::check_parent`), whether the
+/// parent comes in the same batch or is already held. The rest of the
+/// batch is stored and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_naming_another_pages_revision_as_parent_is_refused() {
+    let (m, hub, a, editor) = hub_and_embassy_node(37);
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+    let (_c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
+    let child = |page: u8, parent: chapar_proto::DocId, body: &str| {
+        sign(
+            &editor,
+            Body::WikiRevision(WikiRevision {
+                page: PageId([page; 16]),
+                parents: vec![parent],
+                title: format!("Page {page}"),
+                classification: Classification::Unclassified,
+                caption: None,
+                body: body.into(),
+                summary: "edit".into(),
+            }),
+        )
+        .expect("sign")
+    };
+    let a1 = page(&editor, 1);
+    let b1 = page(&editor, 2);
+    // In the same batch as its would-be parent.
+    let crossing = child(2, a1.id(), "pulls page 1 into page 2");
+    let b2 = child(2, b1.id(), "a proper edit of page 2");
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: [&a1, &b1, &crossing, &b2]
+                .iter()
+                .map(|d| d.as_bytes().to_vec())
+                .collect(),
+        },
+    )
+    .await
+    .expect("send batch");
+    let mut want = vec![a1.id(), b1.id(), b2.id()];
+    want.sort();
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|mut h| {
+                h.sort();
+                h == want
+            })
+            .unwrap_or(false))
+        .await,
+        "the crossing revision is refused: {:?}",
+        held(&hub_n)
+    );
+    // Against a parent already held, in a later batch.
+    let crossing_later = child(1, b2.id(), "pulls page 2 into page 1");
+    let a2 = child(1, a1.id(), "a proper edit of page 1");
+    chapar_node::frames::write(
+        &mut send,
+        &Message::Documents {
+            documents: vec![crossing_later.as_bytes().to_vec(), a2.as_bytes().to_vec()],
+        },
+    )
+    .await
+    .expect("send later");
+    assert!(
+        wait_until(WAIT, || held(&hub_n)
+            .map(|h| h.contains(&a2.id()))
+            .unwrap_or(false))
+        .await
+    );
+    let h = held(&hub_n).expect("held");
+    assert!(!h.contains(&crossing.id()) && !h.contains(&crossing_later.id()));
+    let status = hub_n.status();
+    let refused = status["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == "a-1"))
+        .map(|p| p["refused"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    assert_eq!(refused, 2, "{status}");
+    hub_n.stop().await;
+}
