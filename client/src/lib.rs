@@ -1,5 +1,5 @@
 //! The `chapar` command's library: ministry administration (`admin`), the
-//! demo ministry, a person's client (`rpc`, `user`, `search`), and their file
+//! demo ministry, a person's client (`rpc`, `user`, `search`, `wiki`), and their file
 //! formats.
 //! The binary in `main.rs` is a thin command-line front; integration tests
 //! provision ministries through this library.
@@ -12,3 +12,4 @@ pub mod render;
 pub mod rpc;
 pub mod search;
 pub mod user;
+pub mod wiki;

@@ -95,7 +95,9 @@ pub enum UserCommand {
 /// `chapar wiki ...`
 #[derive(Debug, Subcommand)]
 pub enum WikiCommand {
-    /// Write a new page, or a new revision of a page.
+    /// Show a page by its title.
+    Show(crate::wiki::WikiShowArgs),
+    /// Write a new page, or a new revision of a page, by its title.
     Edit(WikiEditArgs),
     /// List a page's revisions, newest first.
     History(crate::search::HistoryArgs),
@@ -236,10 +238,11 @@ pub struct WikiEditArgs {
     pub title: String,
     #[command(flatten)]
     pub text: TextSource,
-    /// The page (32 hex digits); default: the page of --parent, or a new page.
+    /// The page (32 hex digits); default: the page of --parent, else the
+    /// page titled --title (its heads become the parents), else a new page.
     #[arg(long, value_name = "PAGEID_HEX")]
     pub page: Option<String>,
-    /// The revision(s) this one replaces: the page's current head(s).
+    /// The revision(s) this one replaces; default: every head of the page.
     #[arg(long, value_name = "DOCID")]
     pub parent: Vec<String>,
     /// Classification of the content.
@@ -682,19 +685,12 @@ pub fn parse_time(s: &str, option: &str) -> Result<u64> {
         .map_err(|_| anyhow!("{option} {t:?}: before 1970"))
 }
 
-/// A fresh random page id.
-pub fn new_page_id() -> Result<PageId> {
-    let mut page = [0u8; 16];
-    getrandom::fill(&mut page).map_err(|e| anyhow!("no OS randomness: {e}"))?;
-    Ok(PageId(page))
-}
-
 /// The wiki revision asked for by `a`, on `page`, with text `body`.
 pub fn wiki_revision(a: &WikiEditArgs, page: PageId, body: String) -> Result<Body> {
     let rev = WikiRevision {
         page,
         parents: parse_doc_id_set(&a.parent, "--parent")?,
-        title: a.title.trim().to_owned(),
+        title: chapar_proto::wiki::title::display(&a.title),
         classification: a.classification,
         caption: parse_caption(a.caption.as_deref())?,
         body,
@@ -1176,6 +1172,9 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         UserCommand::Watch(a) => watch(s, a, json).await,
         UserCommand::Search(a) => crate::search::search(s.client().await?, a, json).await,
         UserCommand::Wiki {
+            command: WikiCommand::Show(a),
+        } => crate::wiki::show(s.client().await?, a, json).await,
+        UserCommand::Wiki {
             command: WikiCommand::Edit(a),
         } => wiki_edit(s, a, json).await,
         UserCommand::Wiki {
@@ -1439,7 +1438,50 @@ async fn wiki_edit(s: &mut Session<'_>, a: &WikiEditArgs, json: bool) -> Result<
         (Some(p), None) => bail!(
             "--page {p}: name the revision(s) you are replacing with --parent (a revision without parents would start a second history of the page)"
         ),
-        (None, None) => new_page_id()?,
+        (None, None) => {
+            // By title: a new revision of the page so titled, replacing
+            // every head the person sees (which resolves a conflict), or a
+            // new page whose id follows from the title (two missions that
+            // create it offline create one page: `chapar_proto::wiki::title`).
+            chapar_proto::wiki::title::check(&a.title)
+                .with_context(|| format!("--title {:?}", a.title))?;
+            if a.out.is_some() {
+                // Signed offline: the page the title names by default (a
+                // page that exists already gets this revision as a second
+                // first revision, shown merged with it).
+                let page = chapar_proto::wiki::title::page_id(
+                    &chapar_proto::wiki::title::key(&a.title),
+                    0,
+                );
+                let body = wiki_revision(a, page, text)?;
+                return sign_and_send(s, body, a.out.as_deref(), json).await;
+            }
+            let client = s.client().await?;
+            let found = crate::wiki::find(client, &a.title).await?;
+            let (page, heads) = match found.as_slice() {
+                [] => (
+                    crate::wiki::new_page_id(client, &a.title).await?,
+                    Vec::new(),
+                ),
+                [one] => (one.page, one.heads.clone()),
+                many => bail!(
+                    "{} pages are titled {:?}; name one with --page and its heads with --parent ({})",
+                    many.len(),
+                    a.title,
+                    many.iter()
+                        .map(|f| f.page.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let body = wiki_revision(a, page, text)?;
+            let Body::WikiRevision(mut rev) = body else {
+                bail!("not a wiki revision");
+            };
+            rev.parents = heads;
+            rev.validate().context("the revision would be invalid")?;
+            return sign_and_send(s, Body::WikiRevision(rev), a.out.as_deref(), json).await;
+        }
         (None, Some(_)) => {
             let mut page = None;
             for id in &parents {
@@ -1678,10 +1720,6 @@ mod tests {
         assert!(wiki_revision(&a, page, String::new()).is_err());
         assert_eq!(parse_page_id(&"01".repeat(16)).expect("page"), page);
         assert!(parse_page_id("0102").is_err());
-        assert_ne!(
-            new_page_id().expect("random"),
-            new_page_id().expect("random")
-        );
     }
 
     #[test]
