@@ -183,7 +183,7 @@ const PAGES: [(&str, &str); 4] = [
         "Raqamli diplomatiya — tashqi siyosat maqsadlariga erishish uchun raqamli texnologiyalardan foydalanish. Oʻzbekiston elchixonalari ijtimoiy tarmoqlarda faol ishtirok etadi va axborot almashinuvi tezlashadi.",
     ),
     (
-        "Рақамли дипломатия",
+        "Рақамли дипломатия ҳақида",
         "Рақамли дипломатия — ташқи сиёсат мақсадларига эришиш учун рақамли технологиялардан фойдаланиш. Ўзбекистон элчихоналари ахборот алмашинувини тезлаштиради.",
     ),
     (
@@ -294,9 +294,9 @@ struct SampleIds {
 }
 
 async fn load_samples(dir: &Path) -> Result<SampleIds> {
+    use chapar_proto::wiki::title;
     use chapar_proto::{
-        Body, Cable, CableRelease, Classification, Document, Id, PageId, Precedence, Tag,
-        WikiRevision,
+        Body, Cable, CableRelease, Classification, Document, Id, Precedence, Tag, WikiRevision,
     };
 
     use crate::admin::ministry::now_ms;
@@ -312,9 +312,11 @@ async fn load_samples(dir: &Path) -> Result<SampleIds> {
     let tag = |s: &str| Tag::new(s).map_err(anyhow::Error::from);
 
     let aziza_c = aziza.connect(Timeouts::default()).await?;
-    for (i, (title, body)) in PAGES.iter().enumerate() {
+    // Pages sit at their titles' ids, as `chapar wiki edit` puts them.
+    let page_of = |title: &str| title::page_id(&title::key(title), 0);
+    for (title, body) in PAGES.iter() {
         let page = WikiRevision {
-            page: PageId([i as u8 + 1; 16]),
+            page: page_of(title),
             parents: vec![],
             title: (*title).into(),
             classification: Classification::Unclassified,
@@ -327,7 +329,7 @@ async fn load_samples(dir: &Path) -> Result<SampleIds> {
             .await?;
     }
     let nodis = WikiRevision {
-        page: PageId([0x70; 16]),
+        page: page_of("Delegation visit planning"),
         parents: vec![],
         title: "Delegation visit planning".into(),
         classification: Classification::Secret,

@@ -218,8 +218,13 @@ fn demo_serves_a_network_with_sample_content() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    // A page's history through `chapar wiki history` (demo pages are
-    // 0101…, 0202…).
+    // A page's history through `chapar wiki history` (demo pages sit at
+    // their titles' ids).
+    let raqamli = chapar_proto::wiki::title::page_id(
+        &chapar_proto::wiki::title::key("Raqamli diplomatiya"),
+        0,
+    )
+    .to_string();
     let history = if ready {
         let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
             .args([
@@ -228,7 +233,7 @@ fn demo_serves_a_network_with_sample_content() {
                 &format!("{d}/users/erkin"),
                 "wiki",
                 "history",
-                "01010101010101010101010101010101",
+                &raqamli,
             ])
             .output()
             .unwrap();
@@ -256,6 +261,24 @@ fn demo_serves_a_network_with_sample_content() {
     } else {
         serde_json::Value::Null
     };
+    // A page by its title, typed in the other script and case.
+    let shown = if ready {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args([
+                "--json",
+                "--bundle",
+                &format!("{d}/users/dilnoza"),
+                "wiki",
+                "show",
+                "РАҚАМЛИ  ДИПЛОМАТИЯ",
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("wiki show: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    } else {
+        serde_json::Value::Null
+    };
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
     } else {
@@ -267,12 +290,21 @@ fn demo_serves_a_network_with_sample_content() {
     let three = [
         "Consular handbook",
         "Raqamli diplomatiya",
-        "Рақамли дипломатия",
+        "Рақамли дипломатия ҳақида",
     ];
     assert_eq!(found[0], three, "Latin query");
     assert_eq!(found[1], three, "Cyrillic query");
     assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
     assert_eq!(history["total"], 1, "{history}");
+    assert_eq!(shown["title"], "Raqamli diplomatiya", "{shown}");
+    assert_eq!(shown["page"], raqamli.as_str(), "{shown}");
+    assert_eq!(shown["conflicts"], 0, "{shown}");
+    assert!(
+        shown["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Raqamli diplomatiya —")),
+        "{shown}"
+    );
     let hits = cables["hits"]
         .as_array()
         .unwrap_or_else(|| panic!("{cables}"));
