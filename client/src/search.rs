@@ -9,7 +9,7 @@ use chapar_search::api::{EntryKind, Facets, Hit, SearchRequest, SearchResponse, 
 use clap::{Args, ValueEnum};
 
 use crate::rpc::Client;
-use crate::user::{parse_page_id, parse_time, time_text};
+use crate::user::{parse_time, time_text};
 
 /// What to search (`--kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,17 +88,6 @@ pub struct SearchArgs {
     pub no_facets: bool,
 }
 
-/// `chapar wiki history`.
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// The page id (32 hex digits).
-    pub page: String,
-    /// At most this many revisions, newest first.
-    #[arg(long, default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(1..=chapar_search::api::MAX_LIMIT as i64))]
-    pub limit: u32,
-}
-
 impl SearchArgs {
     /// The request these arguments describe.
     pub fn request(&self) -> Result<SearchRequest> {
@@ -150,44 +139,6 @@ pub async fn search(client: &Client, a: &SearchArgs, json: bool) -> Result<()> {
         print!(
             "{}",
             results_text(&req, &resp, std::io::stdout().is_terminal())
-        );
-    }
-    Ok(())
-}
-
-/// Runs `chapar wiki history`: the revisions of a page you may read,
-/// newest first.
-pub async fn history(client: &Client, a: &HistoryArgs, json: bool) -> Result<()> {
-    let page = parse_page_id(&a.page)?;
-    let req = SearchRequest {
-        kinds: vec![EntryKind::Revision],
-        pages: vec![page.to_string()],
-        sort: Sort::Newest,
-        limit: a.limit as usize,
-        ..SearchRequest::default()
-    };
-    let resp = client.search(&req).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&resp)?);
-        return Ok(());
-    }
-    if resp.hits.is_empty() {
-        println!("no revisions of page {page} that you may read");
-        return Ok(());
-    }
-    println!("{} revisions of page {page}, newest first:", resp.total);
-    for h in &resp.hits {
-        println!(
-            "  {}  {}  {:<12} {}  {}",
-            time_text(h.created_ms),
-            h.id,
-            h.author.as_deref().unwrap_or("-"),
-            h.title,
-            if h.snippet.text.is_empty() {
-                String::new()
-            } else {
-                format!("— {}", h.snippet.text)
-            }
         );
     }
     Ok(())

@@ -99,8 +99,12 @@ pub enum WikiCommand {
     Show(crate::wiki::WikiShowArgs),
     /// Write a new page, or a new revision of a page, by its title.
     Edit(WikiEditArgs),
-    /// List a page's revisions, newest first.
-    History(crate::search::HistoryArgs),
+    /// List a page's revisions, newest first, with its heads and merges.
+    History(crate::wiki::WikiHistoryArgs),
+    /// Compare two revisions of a page, line by line and word by word.
+    Diff(crate::wiki::WikiDiffArgs),
+    /// The newest edits across the wiki.
+    Recent(crate::wiki::WikiRecentArgs),
 }
 
 /// `chapar cable ...`
@@ -1179,7 +1183,13 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         } => wiki_edit(s, a, json).await,
         UserCommand::Wiki {
             command: WikiCommand::History(a),
-        } => crate::search::history(s.client().await?, a, json).await,
+        } => crate::wiki::show_history(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Diff(a),
+        } => crate::wiki::show_diff(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Recent(a),
+        } => crate::wiki::show_recent(s.client().await?, a, json).await,
         UserCommand::Cable { command } => match command {
             CableCommand::Draft(a) => draft(s, a, json).await,
             CableCommand::Clear(a) => clear(s, a, json).await,

@@ -103,8 +103,27 @@ pub async fn resolve(client: &Client, title: &str, page: Option<&str>) -> Result
     }
 }
 
-/// The revisions of `page` the person may read, verified.
-pub async fn revisions(client: &Client, page: PageId) -> Result<Vec<Document>> {
+/// A revision of a page, as the node listed it and as it is signed.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The node's history entry (author, mission, time).
+    pub hit: chapar_search::Hit,
+    /// The signed revision, verified.
+    pub doc: Document,
+}
+
+impl Listed {
+    /// The revision itself.
+    pub fn revision(&self) -> Option<&chapar_proto::WikiRevision> {
+        match self.doc.body() {
+            Body::WikiRevision(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The revisions of `page` the person may read (newest first), verified.
+pub async fn history(client: &Client, page: PageId) -> Result<Vec<Listed>> {
     let req = SearchRequest {
         kinds: vec![EntryKind::Revision],
         pages: vec![page.to_string()],
@@ -113,21 +132,38 @@ pub async fn revisions(client: &Client, page: PageId) -> Result<Vec<Document>> {
         ..SearchRequest::default()
     };
     let resp = client.search(&req).await?;
-    let mut docs = Vec::with_capacity(resp.hits.len());
-    for h in resp.hits {
-        let id: DocId = h
-            .id
-            .parse()
-            .map_err(|e| anyhow::anyhow!("the node listed a bad revision id {:?}: {e}", h.id))?;
-        let doc = client.fetch(id).await?;
-        doc.verify()
-            .with_context(|| format!("revision {id} does not verify"))?;
-        if doc.id() != id {
-            bail!("the node sent another document for revision {id}");
-        }
-        docs.push(doc);
+    let mut out = Vec::with_capacity(resp.hits.len());
+    for hit in resp.hits {
+        let doc = fetch_revision(client, &hit.id).await?;
+        out.push(Listed { hit, doc });
     }
-    Ok(docs)
+    Ok(out)
+}
+
+/// Fetches and verifies the revision `id` (hex).
+pub async fn fetch_revision(client: &Client, id: &str) -> Result<Document> {
+    let id: DocId = id
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{id:?} is not a revision id (64 hex digits): {e}"))?;
+    let doc = client.fetch(id).await?;
+    doc.verify()
+        .with_context(|| format!("revision {id} does not verify"))?;
+    if doc.id() != id {
+        bail!("the node sent another document for revision {id}");
+    }
+    if !matches!(doc.body(), Body::WikiRevision(_)) {
+        bail!("{id} is a {}, not a wiki revision", doc.kind());
+    }
+    Ok(doc)
+}
+
+/// The revisions of `page` the person may read, verified.
+pub async fn revisions(client: &Client, page: PageId) -> Result<Vec<Document>> {
+    Ok(history(client, page)
+        .await?
+        .into_iter()
+        .map(|l| l.doc)
+        .collect())
 }
 
 /// What the page shows, from `docs` (its revisions).
@@ -198,5 +234,247 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
     }
     println!();
     println!("{}", v.text);
+    Ok(())
+}
+
+/// `chapar wiki history`.
+#[derive(Debug, Args)]
+pub struct WikiHistoryArgs {
+    /// The page's title.
+    pub title: String,
+    /// The page (32 hex digits), when several pages have that title.
+    #[arg(long, value_name = "PAGEID_HEX")]
+    pub page: Option<String>,
+}
+
+/// `chapar wiki history`: every revision the person may read, newest
+/// first, with the heads and the merges marked.
+pub async fn show_history(client: &Client, a: &WikiHistoryArgs, json: bool) -> Result<()> {
+    let found = resolve(client, &a.title, a.page.as_deref()).await?;
+    let listed = history(client, found.page).await?;
+    let docs: Vec<Document> = listed.iter().map(|l| l.doc.clone()).collect();
+    let heads = view(found.page, &docs).map(|v| v.heads).unwrap_or_default();
+    let rows: Vec<serde_json::Value> = listed
+        .iter()
+        .filter_map(|l| {
+            let r = l.revision()?;
+            Some(json!({
+                "id": l.doc.id().to_hex(),
+                "parents": r.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+                "head": heads.contains(&l.doc.id()),
+                "title": r.title,
+                "author": l.hit.author,
+                "mission": l.hit.mission,
+                "created_ms": l.doc.created_ms(),
+                "classification": r.classification.to_string(),
+                "summary": r.summary,
+            }))
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "page": found.page.to_string(),
+                "title": found.title,
+                "heads": heads.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+                "revisions": rows,
+            }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{} — {} revisions you may read, newest first (* head, M merge):",
+        found.title,
+        rows.len()
+    );
+    for l in &listed {
+        let Some(r) = l.revision() else { continue };
+        let id = l.doc.id();
+        let mark = match (heads.contains(&id), r.parents.len() > 1) {
+            (true, true) => "*M",
+            (true, false) => "* ",
+            (false, true) => " M",
+            (false, false) => "  ",
+        };
+        let hex = id.to_hex();
+        println!(
+            "{mark} {}  {}  {:<12} {:<10} {}{}",
+            crate::user::time_text(l.doc.created_ms()),
+            &hex[..12],
+            l.hit.author.as_deref().unwrap_or("-"),
+            r.classification,
+            if r.summary.is_empty() {
+                "(no summary)"
+            } else {
+                r.summary.as_str()
+            },
+            if r.title != found.title {
+                format!("  [titled {:?}]", r.title)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `chapar wiki diff`.
+#[derive(Debug, Args)]
+pub struct WikiDiffArgs {
+    /// The older revision (64 hex digits).
+    pub from: String,
+    /// The newer revision (64 hex digits).
+    pub to: String,
+    /// Lines of context around each change.
+    #[arg(long, default_value_t = 3)]
+    pub context: usize,
+}
+
+/// `chapar wiki diff`: line by line, changed lines word by word.
+pub async fn show_diff(client: &Client, a: &WikiDiffArgs, json: bool) -> Result<()> {
+    use chapar_proto::wiki::diff::{LineChange, WordChange, hunks};
+    let old = fetch_revision(client, &a.from).await?;
+    let new = fetch_revision(client, &a.to).await?;
+    let (Body::WikiRevision(o), Body::WikiRevision(n)) = (old.body(), new.body()) else {
+        bail!("both must be wiki revisions");
+    };
+    if o.page != n.page {
+        bail!(
+            "{} and {} are revisions of different pages ({} and {})",
+            a.from,
+            a.to,
+            o.page,
+            n.page
+        );
+    }
+    let hs = hunks(&o.body, &n.body, a.context);
+    if json {
+        let hunks: Vec<serde_json::Value> = hs
+            .iter()
+            .map(|h| {
+                json!({
+                    "header": h.header(),
+                    "lines": h.changes.iter().map(|c| match c {
+                        LineChange::Same(l) => json!({"same": l}),
+                        LineChange::Removed(l) => json!({"removed": l}),
+                        LineChange::Added(l) => json!({"added": l}),
+                        LineChange::Changed(words) => json!({"changed": words.iter().map(|w| match w {
+                            WordChange::Same(t) => json!({"same": t}),
+                            WordChange::Removed(t) => json!({"removed": t}),
+                            WordChange::Added(t) => json!({"added": t}),
+                        }).collect::<Vec<_>>()}),
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "from": a.from, "to": a.to, "title": [o.title.clone(), n.title.clone()],
+                "hunks": hunks,
+            }))?
+        );
+        return Ok(());
+    }
+    if o.title != n.title {
+        println!("title: {:?} → {:?}", o.title, n.title);
+    }
+    if hs.is_empty() {
+        println!("the two revisions have the same text");
+    }
+    for h in &hs {
+        println!("{}", h.header());
+        for c in &h.changes {
+            match c {
+                LineChange::Same(l) => print!(" {l}"),
+                LineChange::Removed(l) => print!("-{l}"),
+                LineChange::Added(l) => print!("+{l}"),
+                LineChange::Changed(words) => {
+                    // One line each side, the changed words bracketed.
+                    let mut minus = String::from("-");
+                    let mut plus = String::from("+");
+                    for w in words {
+                        match w {
+                            WordChange::Same(t) => {
+                                minus.push_str(t);
+                                plus.push_str(t);
+                            }
+                            WordChange::Removed(t) => minus.push_str(&format!("[-{t}-]")),
+                            WordChange::Added(t) => plus.push_str(&format!("{{+{t}+}}")),
+                        }
+                    }
+                    print!("{minus}");
+                    print!("{plus}");
+                }
+            }
+            if !c
+                .new_line()
+                .or_else(|| c.old_line())
+                .is_some_and(|l| l.ends_with('\n'))
+            {
+                println!();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `chapar wiki recent`.
+#[derive(Debug, Args)]
+pub struct WikiRecentArgs {
+    /// Only edits made at these missions (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub mission: Vec<String>,
+    /// Only pages whose title starts with this namespace (`Help` for
+    /// `Help:…`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// At most this many changes.
+    #[arg(long, default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=chapar_search::api::MAX_LIMIT as i64))]
+    pub limit: u32,
+}
+
+/// `chapar wiki recent`: the newest revisions across the wiki that the
+/// person may read.
+pub async fn show_recent(client: &Client, a: &WikiRecentArgs, json: bool) -> Result<()> {
+    let req = SearchRequest {
+        kinds: vec![EntryKind::Revision],
+        missions: a.mission.clone(),
+        sort: Sort::Newest,
+        limit: chapar_search::api::MAX_LIMIT,
+        ..SearchRequest::default()
+    };
+    let prefix = a.namespace.as_ref().map(|n| title::key(&format!("{n}:")));
+    let hits: Vec<chapar_search::Hit> = client
+        .search(&req)
+        .await?
+        .hits
+        .into_iter()
+        .filter(|h| {
+            prefix
+                .as_ref()
+                .is_none_or(|p| title::key(&h.title).starts_with(p.as_str()))
+        })
+        .take(a.limit as usize)
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(());
+    }
+    if hits.is_empty() {
+        println!("no recent changes that you may read");
+    }
+    for h in &hits {
+        println!(
+            "{}  {:<12} {:<12} {}  ({})",
+            crate::user::time_text(h.created_ms),
+            h.author.as_deref().unwrap_or("-"),
+            h.mission,
+            h.title,
+            &h.id[..h.id.len().min(12)]
+        );
+    }
     Ok(())
 }

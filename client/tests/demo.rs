@@ -233,7 +233,7 @@ fn demo_serves_a_network_with_sample_content() {
                 &format!("{d}/users/erkin"),
                 "wiki",
                 "history",
-                &raqamli,
+                "raqamli diplomatiya",
             ])
             .output()
             .unwrap();
@@ -284,6 +284,57 @@ fn demo_serves_a_network_with_sample_content() {
     } else {
         (vec![], vec![])
     };
+    // Editing by title: a second revision of the handbook replaces its
+    // head; history, diff and recent changes show it.
+    let run = |who: &str, args: &[&str]| -> (bool, serde_json::Value, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_chapar"))
+            .args(["--json", "--bundle", &format!("{d}/users/{who}")])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.success(),
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+            err,
+        )
+    };
+    let edited = if ready {
+        let (ok, _, err) = run(
+            "aziza",
+            &[
+                "wiki",
+                "edit",
+                "--title",
+                "consular handbook",
+                "--body",
+                "Embassies and consulates assist citizens abroad.\nA second paragraph.",
+                "--summary",
+                "shorter",
+            ],
+        );
+        assert!(ok, "wiki edit by title: {err}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, h, _) = run("aziza", &["wiki", "history", "Consular handbook"]);
+            let n = h["revisions"].as_array().map_or(0, Vec::len);
+            if n == 2 || Instant::now() > deadline {
+                break h;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    } else {
+        serde_json::Value::Null
+    };
+    let revision = |n: usize| {
+        edited["revisions"][n]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (old_id, new_id) = (revision(1), revision(0));
+    let diffed = run("aziza", &["wiki", "diff", &old_id, &new_id]);
+    let recent = run("aziza", &["wiki", "recent", "--limit", "3"]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready, "the demo network never reported ready");
@@ -295,7 +346,30 @@ fn demo_serves_a_network_with_sample_content() {
     assert_eq!(found[0], three, "Latin query");
     assert_eq!(found[1], three, "Cyrillic query");
     assert_eq!(found[2], ["Консульская служба"], "Russian inflection");
-    assert_eq!(history["total"], 1, "{history}");
+    assert_eq!(history["page"], raqamli.as_str(), "{history}");
+    assert_eq!(
+        history["revisions"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    assert_eq!(history["revisions"][0]["head"], true, "{history}");
+    // The edit by title continued the page: two revisions, one head (the
+    // new one, naming the first as its parent).
+    let revs = edited["revisions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{edited}"));
+    assert_eq!(revs.len(), 2, "{edited}");
+    let (new, old) = (&revs[0], &revs[1]);
+    assert_eq!(new["head"], true, "{edited}");
+    assert_eq!(old["head"], false, "{edited}");
+    assert_eq!(new["parents"][0], old["id"], "{edited}");
+    assert_eq!(new["summary"], "shorter", "{edited}");
+    let (ok, diff, err) = &diffed;
+    assert!(ok, "wiki diff: {err}");
+    assert!(diff.to_string().contains("A second paragraph"), "{diff}");
+    let (ok, recent, err) = &recent;
+    assert!(ok, "wiki recent: {err}");
+    assert_eq!(recent[0]["id"], new["id"], "newest first: {recent}");
     assert_eq!(shown["title"], "Raqamli diplomatiya", "{shown}");
     assert_eq!(shown["page"], raqamli.as_str(), "{shown}");
     assert_eq!(shown["conflicts"], 0, "{shown}");
@@ -312,9 +386,8 @@ fn demo_serves_a_network_with_sample_content() {
         !hits.is_empty() && hits.iter().all(|h| h["kind"] == "cable"),
         "{cables}"
     );
-    assert_eq!(history["hits"][0]["kind"], "revision", "{history}");
     assert_eq!(
-        history["hits"][0]["title"], "Raqamli diplomatiya",
+        history["revisions"][0]["title"], "Raqamli diplomatiya",
         "{history}"
     );
     // Dilnoza (Berlin, CONFIDENTIAL): the four public pages, her own draft
