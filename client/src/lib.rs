@@ -12,4 +12,5 @@ pub mod render;
 pub mod rpc;
 pub mod search;
 pub mod user;
+pub mod watchlist;
 pub mod wiki;

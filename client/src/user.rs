@@ -105,6 +105,12 @@ pub enum WikiCommand {
     Diff(crate::wiki::WikiDiffArgs),
     /// The newest edits across the wiki.
     Recent(crate::wiki::WikiRecentArgs),
+    /// Follow a page (your watchlist is yours alone, kept in your bundle).
+    Watch(crate::wiki::WikiWatchArgs),
+    /// Stop following a page.
+    Unwatch(crate::wiki::WikiWatchArgs),
+    /// Changes to the pages you watch since you last looked.
+    Watchlist(crate::wiki::WikiWatchlistArgs),
 }
 
 /// `chapar cable ...`
@@ -357,6 +363,11 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The bundle's directory (the person's own files live there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens the bundle named by `--bundle` / `CHAPAR_BUNDLE`.
     pub fn open(dir: Option<&Path>) -> Result<Bundle> {
         let dir = dir.context(
@@ -1190,6 +1201,21 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         UserCommand::Wiki {
             command: WikiCommand::Recent(a),
         } => crate::wiki::show_recent(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Watch(a),
+        } => {
+            let dir = s.bundle.dir().to_owned();
+            crate::wiki::watch(s.client().await?, &dir, a, json).await
+        }
+        UserCommand::Wiki {
+            command: WikiCommand::Unwatch(a),
+        } => crate::wiki::unwatch(s.bundle.dir(), a, json),
+        UserCommand::Wiki {
+            command: WikiCommand::Watchlist(a),
+        } => {
+            let dir = s.bundle.dir().to_owned();
+            crate::wiki::watchlist(s.client().await?, &dir, a, json).await
+        }
         UserCommand::Cable { command } => match command {
             CableCommand::Draft(a) => draft(s, a, json).await,
             CableCommand::Clear(a) => clear(s, a, json).await,

@@ -478,3 +478,154 @@ pub async fn show_recent(client: &Client, a: &WikiRecentArgs, json: bool) -> Res
     }
     Ok(())
 }
+
+/// `chapar wiki watch` and `unwatch`.
+#[derive(Debug, Args)]
+pub struct WikiWatchArgs {
+    /// The page's title.
+    pub title: String,
+    /// The page (32 hex digits), when several pages have that title.
+    #[arg(long, value_name = "PAGEID_HEX")]
+    pub page: Option<String>,
+}
+
+/// `chapar wiki watchlist`.
+#[derive(Debug, Args)]
+pub struct WikiWatchlistArgs {
+    /// Show the changes without marking them as seen.
+    #[arg(long)]
+    pub peek: bool,
+}
+
+/// The ids (hex) of the revisions of `page` the person may read.
+async fn revision_ids(client: &Client, page: PageId) -> Result<Vec<chapar_search::Hit>> {
+    let req = SearchRequest {
+        kinds: vec![EntryKind::Revision],
+        pages: vec![page.to_string()],
+        sort: Sort::Newest,
+        limit: MAX_REVISIONS,
+        ..SearchRequest::default()
+    };
+    Ok(client.search(&req).await?.hits)
+}
+
+/// `chapar wiki watch`: follow a page; what it holds now counts as seen.
+pub async fn watch(
+    client: &Client,
+    dir: &std::path::Path,
+    a: &WikiWatchArgs,
+    json: bool,
+) -> Result<()> {
+    use crate::watchlist::{Watched, Watchlist};
+    let found = resolve(client, &a.title, a.page.as_deref()).await?;
+    let seen = revision_ids(client, found.page)
+        .await?
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    let mut list = Watchlist::load(dir)?;
+    list.pages.insert(
+        found.page.to_string(),
+        Watched {
+            title: found.title.clone(),
+            seen,
+        },
+    );
+    list.save(dir)?;
+    if json {
+        println!(
+            "{}",
+            json!({"watching": found.page.to_string(), "title": found.title})
+        );
+    } else {
+        println!("watching {} ({})", found.title, found.page);
+    }
+    Ok(())
+}
+
+/// `chapar wiki unwatch`: stop following a page (by title, or by the
+/// title it had when watched).
+pub fn unwatch(dir: &std::path::Path, a: &WikiWatchArgs, json: bool) -> Result<()> {
+    use crate::watchlist::Watchlist;
+    let mut list = Watchlist::load(dir)?;
+    let key = title::key(&a.title);
+    let page = match &a.page {
+        Some(p) => Some(crate::user::parse_page_id(p)?.to_string()),
+        None => list
+            .pages
+            .iter()
+            .find(|(_, w)| title::key(&w.title) == key)
+            .map(|(p, _)| p.clone()),
+    };
+    let Some(page) = page.filter(|p| list.pages.contains_key(p)) else {
+        bail!("you are not watching a page titled {:?}", a.title);
+    };
+    list.pages.remove(&page);
+    list.save(dir)?;
+    if json {
+        println!("{}", json!({"unwatched": page}));
+    } else {
+        println!("no longer watching {} ({page})", a.title);
+    }
+    Ok(())
+}
+
+/// `chapar wiki watchlist`: for each watched page, the revisions made
+/// since the person last looked (then marked as seen, unless `--peek`).
+pub async fn watchlist(
+    client: &Client,
+    dir: &std::path::Path,
+    a: &WikiWatchlistArgs,
+    json: bool,
+) -> Result<()> {
+    use crate::watchlist::Watchlist;
+    let mut list = Watchlist::load(dir)?;
+    let mut report = Vec::new();
+    for (page_hex, w) in list.pages.iter_mut() {
+        let page = crate::user::parse_page_id(page_hex)?;
+        let hits = revision_ids(client, page).await?;
+        let new: Vec<&chapar_search::Hit> =
+            hits.iter().filter(|h| !w.seen.contains(&h.id)).collect();
+        if let Some(newest) = hits.first() {
+            if !a.peek {
+                w.title = newest.title.clone();
+            }
+        }
+        report.push(json!({
+            "page": page_hex,
+            "title": hits.first().map_or(w.title.clone(), |h| h.title.clone()),
+            "changes": new.iter().map(|h| json!({
+                "id": h.id, "author": h.author, "mission": h.mission, "created_ms": h.created_ms,
+            })).collect::<Vec<_>>(),
+        }));
+        if !json {
+            let title = hits.first().map_or(w.title.as_str(), |h| h.title.as_str());
+            match new.len() {
+                0 => println!("{title}: no changes"),
+                n => {
+                    println!("{title}: {n} new revision(s)");
+                    for h in new.iter().take(5) {
+                        println!(
+                            "    {}  {:<12} {}",
+                            crate::user::time_text(h.created_ms),
+                            h.author.as_deref().unwrap_or("-"),
+                            &h.id[..h.id.len().min(12)]
+                        );
+                    }
+                }
+            }
+        }
+        if !a.peek {
+            w.seen.extend(hits.into_iter().map(|h| h.id));
+        }
+    }
+    if !a.peek {
+        list.save(dir)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if list.pages.is_empty() {
+        println!("you watch no pages (chapar wiki watch TITLE)");
+    }
+    Ok(())
+}

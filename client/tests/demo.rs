@@ -300,6 +300,8 @@ fn demo_serves_a_network_with_sample_content() {
         )
     };
     let edited = if ready {
+        let (ok, _, err) = run("aziza", &["wiki", "watch", "Consular handbook"]);
+        assert!(ok, "wiki watch: {err}");
         let (ok, _, err) = run(
             "aziza",
             &[
@@ -335,6 +337,10 @@ fn demo_serves_a_network_with_sample_content() {
     let (old_id, new_id) = (revision(1), revision(0));
     let diffed = run("aziza", &["wiki", "diff", &old_id, &new_id]);
     let recent = run("aziza", &["wiki", "recent", "--limit", "3"]);
+    let watched = [
+        run("aziza", &["wiki", "watchlist"]),
+        run("aziza", &["wiki", "watchlist"]),
+    ];
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready, "the demo network never reported ready");
@@ -370,6 +376,14 @@ fn demo_serves_a_network_with_sample_content() {
     let (ok, recent, err) = &recent;
     assert!(ok, "wiki recent: {err}");
     assert_eq!(recent[0]["id"], new["id"], "newest first: {recent}");
+    // The watchlist shows the edit once, then nothing new.
+    for (ok, _, err) in &watched {
+        assert!(ok, "wiki watchlist: {err}");
+    }
+    let changes = |v: &serde_json::Value| v[0]["changes"].as_array().map_or(usize::MAX, Vec::len);
+    assert_eq!(changes(&watched[0].1), 1, "{}", watched[0].1);
+    assert_eq!(watched[0].1[0]["changes"][0]["id"], new["id"]);
+    assert_eq!(changes(&watched[1].1), 0, "{}", watched[1].1);
     assert_eq!(shown["title"], "Raqamli diplomatiya", "{shown}");
     assert_eq!(shown["page"], raqamli.as_str(), "{shown}");
     assert_eq!(shown["conflicts"], 0, "{shown}");
