@@ -1499,6 +1499,17 @@ async fn wiki_edit(s: &mut Session<'_>, a: &WikiEditArgs, json: bool) -> Result<
                     crate::wiki::new_page_id(client, &a.title).await?,
                     Vec::new(),
                 ),
+                [one] if one.heads.is_empty() => bail!(
+                    "page {:?} ({}) has a newer revision you may not read: you cannot edit it",
+                    one.title,
+                    one.page
+                ),
+                [one] if one.by_old_title => bail!(
+                    "{:?} is an old title of page {:?} ({}): edit it under its title, or give --page and --parent to rename it back",
+                    a.title,
+                    one.title,
+                    one.page
+                ),
                 [one] => (one.page, one.heads.clone()),
                 many => bail!(
                     "{} pages are titled {:?}; name one with --page and its heads with --parent ({})",

@@ -36,43 +36,110 @@ pub struct WikiShowArgs {
 pub struct Found {
     /// The page.
     pub page: PageId,
-    /// Its title, as its head shows it.
+    /// Its title, as a head the person may read shows it (or the newest
+    /// revision they may read).
     pub title: String,
     /// Its heads the person may read (ascending): a new revision that
     /// names them all replaces them.
     pub heads: Vec<DocId>,
+    /// Whether the title matched only an older revision (the page was
+    /// renamed since: the old title leads to it, as a redirect would).
+    pub by_old_title: bool,
 }
 
 /// The pages whose title matches `title` (as titles match:
-/// [`title::key`]) that the person may read.
+/// [`title::key`]) that the person may read: pages whose head has that
+/// title if any, else pages that had it.
 pub async fn find(client: &Client, title: &str) -> Result<Vec<Found>> {
     let req = SearchRequest {
         titles: vec![title.to_string()],
-        kinds: vec![EntryKind::Wiki],
+        kinds: vec![EntryKind::Wiki, EntryKind::Revision],
+        sort: Sort::Newest,
         limit: chapar_search::api::MAX_LIMIT,
         ..SearchRequest::default()
     };
     let resp = client.search(&req).await?;
-    let mut found: Vec<Found> = Vec::new();
-    for h in resp.hits {
-        let (Some(page), Ok(id)) = (h.page.as_deref(), h.id.parse::<DocId>()) else {
+    let mut current: Vec<PageId> = Vec::new();
+    let mut older: Vec<PageId> = Vec::new();
+    for h in &resp.hits {
+        let Some(page) = h.page.as_deref() else {
             continue;
         };
         let page = crate::user::parse_page_id(page)?;
-        match found.iter_mut().find(|f| f.page == page) {
-            Some(f) => f.heads.push(id),
-            None => found.push(Found {
-                page,
-                title: h.title,
-                heads: vec![id],
-            }),
+        let list = if h.kind == EntryKind::Wiki {
+            &mut current
+        } else {
+            &mut older
+        };
+        if !list.contains(&page) {
+            list.push(page);
         }
     }
-    for f in &mut found {
-        f.heads.sort();
+    let (pages, by_old_title) = if current.is_empty() {
+        (older, true)
+    } else {
+        (current, false)
+    };
+    let mut found = Vec::with_capacity(pages.len());
+    for page in pages {
+        found.push(heads_of(client, page, by_old_title).await?);
     }
     found.sort_by_key(|f| f.page.0);
     Ok(found)
+}
+
+/// The heads of `page` the person may read, and its title.
+async fn heads_of(client: &Client, page: PageId, by_old_title: bool) -> Result<Found> {
+    let heads = client
+        .search(&SearchRequest {
+            kinds: vec![EntryKind::Wiki],
+            pages: vec![page.to_string()],
+            limit: chapar_search::api::MAX_LIMIT,
+            ..SearchRequest::default()
+        })
+        .await?;
+    let mut ids: Vec<DocId> = heads
+        .hits
+        .iter()
+        .filter_map(|h| h.id.parse().ok())
+        .collect();
+    ids.sort();
+    let title = match heads.hits.first() {
+        Some(h) => h.title.clone(),
+        None => client
+            .search(&SearchRequest {
+                kinds: vec![EntryKind::Revision],
+                pages: vec![page.to_string()],
+                sort: Sort::Newest,
+                limit: 1,
+                ..SearchRequest::default()
+            })
+            .await?
+            .hits
+            .first()
+            .map(|h| h.title.clone())
+            .unwrap_or_default(),
+    };
+    Ok(Found {
+        page,
+        title,
+        heads: ids,
+        by_old_title,
+    })
+}
+
+/// How many heads of `page` the person may not read (a newer or
+/// concurrent revision they do not see).
+pub async fn hidden_heads(client: &Client, page: PageId) -> Result<u64> {
+    Ok(client
+        .search(&SearchRequest {
+            kinds: vec![EntryKind::Wiki],
+            pages: vec![page.to_string()],
+            limit: 1,
+            ..SearchRequest::default()
+        })
+        .await?
+        .hidden_heads)
 }
 
 /// The one page `title` names, or `page` if given; an error that lists
@@ -200,6 +267,7 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
     let docs = revisions(client, found.page).await?;
     let v = view(found.page, &docs)
         .with_context(|| format!("page {} has no revision you may read", found.page))?;
+    let hidden = hidden_heads(client, found.page).await?;
     if json {
         println!(
             "{}",
@@ -213,12 +281,23 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
                 "merged": v.merged(),
                 "conflicts": v.conflicts,
                 "revisions": docs.len(),
+                "hidden_heads": hidden,
+                "redirected_from": found.by_old_title.then_some(&a.title),
                 "text": v.text,
             }))?
         );
         return Ok(());
     }
     println!("{}  [{}]", v.title, v.classification);
+    if found.by_old_title {
+        println!("(redirected from {:?}, a title this page had)", a.title);
+    }
+    if hidden > 0 {
+        println!(
+            "NOTICE: a newer or concurrent revision of this page exists that you may not read; \
+             this is the page as far as you may read it."
+        );
+    }
     if v.in_conflict() {
         println!(
             "This page is in conflict: {} edits made at the same time overlap. Both versions \

@@ -85,9 +85,9 @@ pub struct SearchRequest {
     /// Only entries of these wiki pages (hex ids); with kind `revision`,
     /// a page's history.
     pub pages: Vec<String>,
-    /// Only wiki pages with one of these titles, matched as titles are
-    /// (`chapar_proto::wiki::title::key`: case, script and spacing do not
-    /// matter).
+    /// Only wiki entries (heads, and history entries) with one of these
+    /// titles, matched as titles are (`chapar_proto::wiki::title::key`:
+    /// case, script and spacing do not matter).
     pub titles: Vec<String>,
     /// Only entries whose author is one of these people.
     pub authors: Vec<String>,
@@ -184,4 +184,11 @@ pub struct SearchResponse {
     /// query matches.
     #[serde(default)]
     pub ignored: Vec<String>,
+    /// Heads of the one page the request names (`pages`) that the person
+    /// may not read: a newer or concurrent revision exists that they do
+    /// not see. Told only when they may read some revision of that page,
+    /// so that nobody learns from it whether a page they cannot see
+    /// exists (page ids follow from titles).
+    #[serde(default)]
+    pub hidden_heads: u64,
 }

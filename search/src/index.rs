@@ -513,7 +513,10 @@ impl SearchIndex {
             // top — BM25F's idea with integer field weights.
             d.add_text(f.body, &e.title);
         }
-        if e.kind == EntryKind::Wiki {
+        if matches!(e.kind, EntryKind::Wiki | EntryKind::Revision) {
+            // History entries too: a page is found by a title it had (a
+            // renamed page's old title leads to it), and by the title of
+            // a revision the reader may read when its head is hidden.
             d.add_text(f.title_key, chapar_proto::wiki::title::key(&e.title));
         }
         for p in &e.parents {
@@ -608,6 +611,10 @@ impl SearchIndex {
             }
             out.push(hit);
         }
+        let hidden_heads = match req.pages.as_slice() {
+            [page] => self.hidden_heads(&searcher, &c, page)?,
+            _ => 0,
+        };
         Ok(SearchResponse {
             total,
             hits: out,
@@ -616,7 +623,50 @@ impl SearchIndex {
             took_us: t0.elapsed().as_micros() as u64,
             words: searched.into_iter().map(|a| a.text).collect(),
             ignored: ignored.into_iter().map(|a| a.text).collect(),
+            hidden_heads,
         })
+    }
+
+    /// Heads of `page` the person may not read — 0 unless they may read
+    /// some revision of it (see [`SearchResponse::hidden_heads`]).
+    fn hidden_heads(
+        &self,
+        searcher: &tantivy::Searcher,
+        c: &Compiler<'_>,
+        page: &str,
+    ) -> Result<u64, SearchError> {
+        let f = &self.fields;
+        let on_page = || -> Box<dyn TantivyQuery> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.page, &page.to_ascii_lowercase()),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let kind = |k: EntryKind| -> Box<dyn TantivyQuery> {
+            Box::new(TermQuery::new(
+                Term::from_facet(f.facet, &Facet::from_path(["kind", k.as_str()])),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let count = |q: BooleanQuery| searcher.search(&q, &Count).map_err(err(&self.dir));
+        let readable_revisions = count(BooleanQuery::new(vec![
+            (Occur::Must, on_page()),
+            (Occur::Must, kind(EntryKind::Revision)),
+            (Occur::Must, c.access(c.person)),
+        ]))?;
+        if readable_revisions == 0 {
+            return Ok(0);
+        }
+        let heads = count(BooleanQuery::new(vec![
+            (Occur::Must, on_page()),
+            (Occur::Must, kind(EntryKind::Wiki)),
+        ]))?;
+        let readable_heads = count(BooleanQuery::new(vec![
+            (Occur::Must, on_page()),
+            (Occur::Must, kind(EntryKind::Wiki)),
+            (Occur::Must, c.access(c.person)),
+        ]))?;
+        Ok(heads.saturating_sub(readable_heads) as u64)
     }
 
     /// Count, one page of hits and (if asked) facet counts, in one pass.

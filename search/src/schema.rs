@@ -59,8 +59,8 @@ pub struct Fields {
     /// entries (indexed): whether a revision is named as a parent, so not
     /// a head, whatever order revisions arrive in.
     pub parents: Field,
-    /// [`chapar_proto::wiki::title::key`] of a head entry's title: pages
-    /// are found by title.
+    /// [`chapar_proto::wiki::title::key`] of a wiki entry's title (head
+    /// and history entries): pages are found by title.
     pub title_key: Field,
     /// Edit summary of a revision (stored only).
     pub summary: Field,

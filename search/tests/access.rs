@@ -308,3 +308,73 @@ fn snippets_and_titles_never_come_from_unreadable_documents() {
     };
     assert!(!person_may_read(&gulnora, &secret));
 }
+
+/// A page whose head is above a reader's clearance: they still find its
+/// older revision they may read, are told a head is hidden from them, and
+/// see nothing of the hidden head (title, text). Someone who may read no
+/// revision of a page learns nothing of it, not even that it has heads.
+#[test]
+fn a_hidden_head_is_announced_but_never_shown() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let open = wiki(
+        &w,
+        T0 + 1,
+        [42; 16],
+        vec![],
+        "Visa facilitation",
+        "public text papaya",
+        Classification::Unclassified,
+        None,
+    );
+    let secret = wiki(
+        &w,
+        T0 + 2,
+        [42; 16],
+        vec![open.id()],
+        "Visa facilitation talks with Germany",
+        "secret text quince",
+        Classification::Secret,
+        None,
+    );
+    let other = wiki(
+        &w,
+        T0 + 3,
+        [43; 16],
+        vec![],
+        "Operation lantern",
+        "secret only",
+        Classification::Secret,
+        None,
+    );
+    let (_dir, index) = fresh_index();
+    index_all(&index, &trust, &[open.clone(), secret.clone(), other]);
+    let ask = |who: &str, page: [u8; 16], kind: EntryKind| {
+        index
+            .search(
+                &SearchRequest {
+                    kinds: vec![kind],
+                    pages: vec![chapar_proto::PageId(page).to_string()],
+                    limit: 10,
+                    ..SearchRequest::default()
+                },
+                &person(&trust, who),
+            )
+            .expect("search")
+    };
+    // gulnora (UNCLASSIFIED): no head she may read, one hidden; her
+    // history has the open revision only.
+    let heads = ask("gulnora", [42; 16], EntryKind::Wiki);
+    assert_eq!((heads.total, heads.hidden_heads), (0, 1));
+    let hist = ask("gulnora", [42; 16], EntryKind::Revision);
+    assert_eq!(hist.total, 1);
+    assert_eq!(hist.hits[0].id, open.id().to_hex());
+    assert!(hist.hits.iter().all(|h| !h.title.contains("Germany")));
+    // bobur (SECRET) sees the head, nothing hidden.
+    let heads = ask("bobur", [42; 16], EntryKind::Wiki);
+    assert_eq!((heads.total, heads.hidden_heads), (1, 0));
+    assert_eq!(heads.hits[0].id, secret.id().to_hex());
+    // A page gulnora may read nothing of: no count at all.
+    let probe = ask("gulnora", [43; 16], EntryKind::Wiki);
+    assert_eq!((probe.total, probe.hidden_heads), (0, 0));
+}

@@ -258,3 +258,107 @@ async fn concurrent_histories_look_the_same_on_every_node() {
         n.stop().await;
     }
 }
+
+/// Pages by title through the person's client library, over a real node:
+/// a renamed page is found by its old title (as a redirect), and a reader
+/// below the page's newest revision still finds and reads the revision
+/// they may read, with a notice, and nothing of the hidden one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn titles_lead_to_pages_and_a_hidden_head_is_announced() {
+    use Classification::{Secret, Unclassified};
+    use chapar_client::rpc::Timeouts;
+    use chapar_client::user::Bundle;
+    use chapar_client::wiki;
+    let (m, tomls) = Ministry::hub_and_two_embassies(39).expect("ministry");
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let reader = m
+        .add_user("rd", "mfa", Unclassified, &[Role::Reader], &[], "hub")
+        .expect("user");
+    let hub = start(&tomls[0]).await.expect("hub");
+    let connect = |u: &User| {
+        let dir = u.bundle.clone();
+        async move {
+            Bundle::open(Some(&dir))
+                .expect("bundle")
+                .connect(Timeouts::default())
+                .await
+                .expect("connect")
+        }
+    };
+    let (ed, rd) = (connect(&editor).await, connect(&reader).await);
+    let page =
+        chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key("Visa facilitation"), 0);
+    let rev = |parents: Vec<DocId>, title: &str, body: &str, c: Classification| {
+        Document::sign(
+            &editor.key,
+            now_ms(),
+            Body::WikiRevision(WikiRevision {
+                page,
+                parents,
+                title: title.into(),
+                classification: c,
+                caption: None,
+                body: body.into(),
+                summary: String::new(),
+            }),
+        )
+        .expect("sign")
+    };
+    let r1 = rev(vec![], "Visa facilitation", "Open text.\n", Unclassified);
+    let r2 = rev(
+        vec![r1.id()],
+        "Visa talks with Germany",
+        "Secret text.\n",
+        Secret,
+    );
+    for d in [&r1, &r2] {
+        ed.submit(d.as_bytes()).await.expect("submit");
+    }
+    // Wait for the index to show the head.
+    let deadline = std::time::Instant::now() + WAIT;
+    while wiki::find(&ed, "visa talks with germany")
+        .await
+        .expect("find")
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "never indexed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The editor: the new title is current; the old one redirects.
+    let now = wiki::find(&ed, "VISA TALKS WITH GERMANY")
+        .await
+        .expect("find");
+    assert_eq!(now.len(), 1);
+    assert!(!now[0].by_old_title);
+    assert_eq!(now[0].heads, vec![r2.id()]);
+    let old = wiki::find(&ed, "visa_facilitation").await.expect("find");
+    assert_eq!(old.len(), 1);
+    assert!(old[0].by_old_title && old[0].page == page);
+    assert_eq!(old[0].title, "Visa talks with Germany");
+    // The reader: the page by the title they may read, its open text, a
+    // hidden head announced; the secret title leads nowhere.
+    let found = wiki::find(&rd, "Visa facilitation").await.expect("find");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].heads.is_empty(), "no head they may read");
+    assert_eq!(found[0].title, "Visa facilitation");
+    let docs = wiki::revisions(&rd, page).await.expect("revisions");
+    let v = wiki::view(page, &docs).expect("view");
+    assert_eq!(v.text, "Open text.\n");
+    assert_eq!(wiki::hidden_heads(&rd, page).await.expect("hidden"), 1);
+    assert!(
+        wiki::find(&rd, "Visa talks with Germany")
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    hub.stop().await;
+}
