@@ -125,9 +125,9 @@ impl SchemaVersion {
         let Some(v) = version.map(str::trim).or(from_ns) else {
             return Ok(SchemaVersion::Unstated);
         };
-        let parsed = v
-            .split_once('.')
-            .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+        let parsed = v.split_once('.').and_then(|(major, minor)| {
+            Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+        });
         Ok(match parsed {
             Some((0, 8)) => SchemaVersion::V0_8,
             Some((0, 9)) => SchemaVersion::V0_9,
@@ -245,8 +245,9 @@ pub struct Limits {
     /// Any other field (a comment, a user name, a namespace name...), in
     /// bytes (default 64 KiB).
     pub max_field: usize,
-    /// All the texts of one page together, in bytes (default 256 MiB): a
-    /// page is held in memory with all its revisions.
+    /// Everything one page holds (its revisions' texts, comments, names...)
+    /// together, in bytes (default 256 MiB): a page is held in memory with
+    /// all its revisions.
     pub max_page_bytes: u64,
 }
 
@@ -299,7 +300,11 @@ impl fmt::Display for Skipped {
             " (from byte {}, {} complete revision{})",
             self.offset,
             self.complete_revisions,
-            if self.complete_revisions == 1 { "" } else { "s" }
+            if self.complete_revisions == 1 {
+                ""
+            } else {
+                "s"
+            }
         )
     }
 }
@@ -330,9 +335,9 @@ pub enum SkipReason {
         /// The limit.
         limit: usize,
     },
-    /// The page's texts together exceed [`Limits::max_page_bytes`].
+    /// The page's revisions together exceed [`Limits::max_page_bytes`].
     PageTooLarge {
-        /// Bytes of text the page holds.
+        /// Bytes the page's revisions hold.
         bytes: u64,
         /// The limit.
         limit: u64,
@@ -364,7 +369,11 @@ impl fmt::Display for SkipReason {
                 "its text is {bytes} bytes, over chapar's limit of {limit} for a page: split \
                  the page in MediaWiki before exporting, or import it by hand"
             ),
-            SkipReason::FieldTooLong { field, bytes, limit } => write!(
+            SkipReason::FieldTooLong {
+                field,
+                bytes,
+                limit,
+            } => write!(
                 f,
                 "its <{field}> is {bytes} bytes, over the reader's limit of {limit}: the \
                  export is probably damaged or hostile"
@@ -822,9 +831,8 @@ impl<R: BufRead> Parser<R> {
                 Event::GeneralRef(r) => {
                     let c = match r.resolve_char_ref() {
                         Ok(Some(c)) => c,
-                        Ok(None) => predefined_entity(&r).ok_or_else(|| {
-                            Fail::Malformed(format!("unknown entity &{};", &*r))
-                        })?,
+                        Ok(None) => predefined_entity(&r)
+                            .ok_or_else(|| Fail::Malformed(format!("unknown entity &{};", &*r)))?,
                         Err(e) => return Err(Fail::Malformed(e.to_string())),
                     };
                     Ev::Text(c.to_string())
@@ -848,6 +856,11 @@ impl<R: BufRead> Parser<R> {
         let mut depth = 0usize;
         loop {
             match self.next()? {
+                Ev::Start(..) if depth >= MAX_DEPTH => {
+                    return Err(Fail::Malformed(format!(
+                        "elements nested more than {MAX_DEPTH} deep inside <{name}>"
+                    )));
+                }
                 Ev::Start(..) => depth += 1,
                 Ev::End(n) if depth == 0 => {
                     return if n == name {
@@ -891,14 +904,21 @@ impl<R: BufRead> Parser<R> {
                     return Ok(if bytes <= limit as u64 {
                         Bounded::Ok(out)
                     } else {
-                        Bounded::Over { preview: out, bytes }
+                        Bounded::Over {
+                            preview: out,
+                            bytes,
+                        }
                     });
                 }
                 Ev::End(n) => return Err(Fail::Malformed(format!("</{n}> closes <{name}>"))),
                 Ev::Start(n, _) | Ev::Empty(n, _) => {
                     return Err(Fail::Malformed(format!("<{n}> inside <{name}>")));
                 }
-                Ev::Decl(_) => return Err(Fail::Malformed("XML declaration inside the document".into())),
+                Ev::Decl(_) => {
+                    return Err(Fail::Malformed(
+                        "XML declaration inside the document".into(),
+                    ));
+                }
                 Ev::Eof => return Err(Fail::Eof),
             }
         }
@@ -907,6 +927,13 @@ impl<R: BufRead> Parser<R> {
 
 /// How much of an over-long value is kept to name it in a message.
 const PREVIEW: usize = 200;
+
+/// How deep unknown elements may nest (an export has 4 levels): deeper is
+/// damage, and would grow the parser's stack of open names.
+const MAX_DEPTH: usize = 64;
+
+/// How many namespaces `<siteinfo>` may list (a wiki has a few dozen).
+const MAX_NAMESPACES: usize = 10_000;
 
 fn floor_char_boundary(s: &str, at: usize) -> usize {
     let mut i = at.min(s.len());
@@ -932,8 +959,8 @@ enum Bounded {
 /// [`Iterator::next`] then reads one page. Items:
 ///
 /// - `Ok(page)`: a complete page, as in the file;
-/// - [`DumpError::RevisionSkipped`]: a revision over a limit was left out;
-///   its page follows;
+/// - [`DumpError::RevisionSkipped`]: a revision over a limit, or with an
+///   invalid value, was left out; its page follows;
 /// - [`DumpError::PageSkipped`]: a page over a limit, or with an invalid
 ///   value, was left out; reading goes on;
 /// - [`DumpError::Malformed`]: damaged XML; the page it is in is left out
@@ -1042,7 +1069,12 @@ impl<R: BufRead> DumpReader<R> {
     }
 
     /// Bytes of the input consumed so far, for a progress bar against the
-    /// file's size.
+    /// file's size. It only grows, and after the last item of a complete
+    /// file it is the file's size.
+    ///
+    /// Through a `&mut DumpReader` (as in a `for` loop over `&mut reader`),
+    /// call it as `DumpReader::position(&reader)`: method lookup would
+    /// otherwise find [`Iterator::position`] first.
     pub fn position(&self) -> u64 {
         match &self.parser {
             Some(p) => p.position(),
@@ -1054,6 +1086,27 @@ impl<R: BufRead> DumpReader<R> {
         if let Some(p) = self.parser.take() {
             self.final_position = p.position();
         }
+    }
+
+    /// Ends after `</mediawiki>`: reads the whitespace (and comments) that
+    /// may follow, so that [`DumpReader::position`] reaches the end of a
+    /// complete file. Anything else after the root is left unread.
+    fn finish_root(&mut self) {
+        if let Some(p) = self.parser.as_mut() {
+            loop {
+                let before = p.position();
+                match p.next() {
+                    Ok(Ev::Text(t)) if t.trim().is_empty() => {}
+                    Ok(Ev::Eof) => break,
+                    _ => {
+                        self.final_position = before;
+                        self.parser = None;
+                        return;
+                    }
+                }
+            }
+        }
+        self.finish();
     }
 
     /// Reads what precedes the first page: the `<siteinfo>`.
@@ -1086,7 +1139,7 @@ impl<R: BufRead> DumpReader<R> {
                     }
                 }
                 Ok(Ev::End(_)) => {
-                    self.finish();
+                    self.finish_root();
                     return;
                 }
                 Ok(Ev::Eof) => {
@@ -1104,7 +1157,7 @@ impl<R: BufRead> DumpReader<R> {
 
     /// Turns a failure into an error and resynchronises (or ends).
     fn fail(&mut self, fail: Fail, page: Option<&Progress>) {
-        let offset = self.position();
+        let offset = DumpReader::position(self);
         let skipped = page.map(Progress::skipped);
         match fail {
             Fail::Eof => {
@@ -1151,7 +1204,9 @@ impl<R: BufRead> DumpReader<R> {
         let mut source = parser.xml.into_inner();
         // Progress: if nothing was consumed since the last resynchronisation
         // stopped at a `<page`, step over that `<`.
-        if self.last_resync == Some(source.position()) && matches!(source.raw_fill(), Ok(b) if !b.is_empty()) {
+        if self.last_resync == Some(source.position())
+            && matches!(source.raw_fill(), Ok(b) if !b.is_empty())
+        {
             source.raw_consume(1);
         }
         match source.resync() {
@@ -1159,7 +1214,20 @@ impl<R: BufRead> DumpReader<R> {
                 self.last_resync = Some(source.position());
                 self.parser = Some(Parser::new(source, self.limits.max_token(), true));
             }
-            Ok(Resync::End) => self.final_position = source.position(),
+            Ok(Resync::End) => {
+                // Past `</mediawiki`: its `>` and the whitespace after.
+                while let Ok(chunk) = source.raw_fill() {
+                    let n = chunk
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace() || **b == b'>')
+                        .count();
+                    if n == 0 {
+                        break;
+                    }
+                    source.raw_consume(n);
+                }
+                self.final_position = source.position();
+            }
             Ok(Resync::Eof) => {
                 self.final_position = source.position();
                 self.pending.push_back(DumpError::Truncated {
@@ -1220,7 +1288,7 @@ impl<R: BufRead> DumpReader<R> {
                     }
                 }
                 Ok(Ev::End(n)) if n == "mediawiki" => {
-                    self.finish();
+                    self.finish_root();
                     return;
                 }
                 Ok(Ev::End(n)) => {
@@ -1233,7 +1301,10 @@ impl<R: BufRead> DumpReader<R> {
                 }
                 Ok(Ev::Text(_) | Ev::Empty(..)) => {}
                 Ok(Ev::Decl(_)) => {
-                    self.fail(Fail::Malformed("XML declaration inside the document".into()), None);
+                    self.fail(
+                        Fail::Malformed("XML declaration inside the document".into()),
+                        None,
+                    );
                     return;
                 }
                 Err(fail) => {
@@ -1275,7 +1346,9 @@ impl<R> fmt::Debug for DumpReader<R> {
 }
 
 /// Reads up to and including the root element: (version, lang, empty root).
-fn read_root<R: BufRead>(parser: &mut Parser<R>) -> Result<(SchemaVersion, String, bool), DumpError> {
+fn read_root<R: BufRead>(
+    parser: &mut Parser<R>,
+) -> Result<(SchemaVersion, String, bool), DumpError> {
     loop {
         let ev = match parser.next() {
             Ok(ev) => ev,
@@ -1327,8 +1400,9 @@ fn read_root<R: BufRead>(parser: &mut Parser<R>) -> Result<(SchemaVersion, Strin
                     Ev::Start(_, attrs) => (false, attrs),
                     _ => (false, Vec::new()),
                 };
-                let version = SchemaVersion::from_root(attr(&attrs, "version"), attr(&attrs, "xmlns"))
-                    .map_err(|version| DumpError::UnsupportedVersion { version })?;
+                let version =
+                    SchemaVersion::from_root(attr(&attrs, "version"), attr(&attrs, "xmlns"))
+                        .map_err(|version| DumpError::UnsupportedVersion { version })?;
                 let lang = attr(&attrs, "xml:lang").unwrap_or_default().to_string();
                 return Ok((version, lang, empty));
             }
@@ -1346,7 +1420,11 @@ fn read_root<R: BufRead>(parser: &mut Parser<R>) -> Result<(SchemaVersion, Strin
     }
 }
 
-fn small_text<R: BufRead>(parser: &mut Parser<R>, name: &'static str, limits: &Limits) -> Result<Result<String, SkipReason>, Fail> {
+fn small_text<R: BufRead>(
+    parser: &mut Parser<R>,
+    name: &'static str,
+    limits: &Limits,
+) -> Result<Result<String, SkipReason>, Fail> {
     Ok(match parser.text(name, limits.max_field)? {
         Bounded::Ok(s) => Ok(s),
         Bounded::Over { bytes, .. } => Err(SkipReason::FieldTooLong {
@@ -1418,6 +1496,11 @@ fn read_namespaces<R: BufRead>(
                 let (key, case) = namespace_attrs(&attrs)?;
                 out.push((key, String::new(), case));
             }
+            _ if out.len() > MAX_NAMESPACES => {
+                return Err(Fail::Malformed(format!(
+                    "<siteinfo> lists more than {MAX_NAMESPACES} namespaces"
+                )));
+            }
             Ev::Start(n, _) => parser.skip(&n)?,
             Ev::End(n) if n == "namespaces" => return Ok(()),
             Ev::End(n) => return Err(Fail::Malformed(format!("</{n}> closes <namespaces>"))),
@@ -1445,7 +1528,11 @@ fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, SkipReason> {
 /// Reads a page whose `<page>` start was read. Errors that keep the parser
 /// in step with the XML skip the page (or a revision) and read on to
 /// `</page>`; only a [`Fail`] loses the step.
-fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut Progress) -> Result<PageOutcome, Fail> {
+fn read_page<R: BufRead>(
+    parser: &mut Parser<R>,
+    limits: &Limits,
+    progress: &mut Progress,
+) -> Result<PageOutcome, Fail> {
     let mut page = Page::default();
     let mut problem: Option<SkipReason> = None;
     let mut skips = Vec::new();
@@ -1456,6 +1543,11 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
             Ev::Start(n, attrs) => match n.as_str() {
                 "title" => match parser.text("title", limits.max_title)? {
                     Bounded::Ok(t) => {
+                        if t.trim().is_empty() {
+                            problem.get_or_insert(SkipReason::Invalid {
+                                detail: "its <title> is empty".into(),
+                            });
+                        }
                         progress.title = Some(t.clone());
                         page.title = t;
                         has_title = true;
@@ -1475,12 +1567,14 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
                         problem.get_or_insert(reason);
                     }
                 },
-                "id" => match small_text(parser, "id", limits)?.and_then(|s| number(&s, "page <id>")) {
-                    Ok(id) => page.id = Some(id),
-                    Err(reason) => {
-                        problem.get_or_insert(reason);
+                "id" => {
+                    match small_text(parser, "id", limits)?.and_then(|s| number(&s, "page <id>")) {
+                        Ok(id) => page.id = Some(id),
+                        Err(reason) => {
+                            problem.get_or_insert(reason);
+                        }
                     }
-                },
+                }
                 "redirect" => {
                     page.redirect = Some(attr(&attrs, "title").unwrap_or_default().to_string());
                     parser.skip("redirect")?;
@@ -1490,7 +1584,7 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
                     progress.complete_revisions += 1;
                     match rev {
                         RevOutcome::Ok(rev) => {
-                            text_bytes += rev.text.len() as u64;
+                            text_bytes += held_bytes(&rev);
                             if problem.is_none() && text_bytes > limits.max_page_bytes {
                                 problem = Some(SkipReason::PageTooLarge {
                                     bytes: 0,
@@ -1503,19 +1597,13 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
                                 page.revisions = Vec::new();
                             }
                         }
-                        RevOutcome::TextTooLong { id, bytes } => {
+                        RevOutcome::Skip { id, reason } => {
                             skips.push(DumpError::RevisionSkipped {
                                 title: progress.title.clone().unwrap_or_default(),
                                 revision: id,
                                 offset: parser.position(),
-                                reason: SkipReason::TextTooLong {
-                                    bytes,
-                                    limit: limits.max_text,
-                                },
+                                reason,
                             });
-                        }
-                        RevOutcome::Skip(reason) => {
-                            problem.get_or_insert(reason);
                         }
                     }
                 }
@@ -1547,7 +1635,11 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
     }
     if page.redirect.as_deref() == Some("") {
         // Old exports flag redirects without naming the target.
-        if let Some(target) = page.revisions.last().and_then(|r| crate::wikitext::redirect_target(&r.text)) {
+        if let Some(target) = page
+            .revisions
+            .last()
+            .and_then(|r| crate::wikitext::redirect_target(&r.text))
+        {
             page.redirect = Some(target);
         }
     }
@@ -1556,8 +1648,29 @@ fn read_page<R: BufRead>(parser: &mut Parser<R>, limits: &Limits, progress: &mut
 
 enum RevOutcome {
     Ok(Revision),
-    TextTooLong { id: Option<u64>, bytes: u64 },
-    Skip(SkipReason),
+    /// Left out (over a limit, or a value that is not valid): the page
+    /// keeps its other revisions.
+    Skip {
+        id: Option<u64>,
+        reason: SkipReason,
+    },
+}
+
+/// What a revision holds in memory, roughly, for [`Limits::max_page_bytes`].
+fn held_bytes(rev: &Revision) -> u64 {
+    let contributor = match &rev.contributor {
+        Contributor::User { name, .. } => name.len(),
+        Contributor::Ip(ip) => ip.len(),
+        Contributor::Deleted => 0,
+    };
+    let strings = rev.text.len()
+        + rev.timestamp.len()
+        + contributor
+        + rev.comment.as_ref().map_or(0, String::len)
+        + rev.model.as_ref().map_or(0, String::len)
+        + rev.format.as_ref().map_or(0, String::len)
+        + rev.sha1.as_ref().map_or(0, String::len);
+    strings as u64 + std::mem::size_of::<Revision>() as u64
 }
 
 fn read_revision<R: BufRead>(parser: &mut Parser<R>, limits: &Limits) -> Result<RevOutcome, Fail> {
@@ -1644,13 +1757,16 @@ fn read_revision<R: BufRead>(parser: &mut Parser<R>, limits: &Limits) -> Result<
             _ => rev.minor = true,
         }
     }
-    if let Some(reason) = problem {
-        return Ok(RevOutcome::Skip(reason));
-    }
     if let Some(bytes) = text_over {
-        return Ok(RevOutcome::TextTooLong { id: rev.id, bytes });
+        problem.get_or_insert(SkipReason::TextTooLong {
+            bytes,
+            limit: limits.max_text,
+        });
     }
-    Ok(RevOutcome::Ok(rev))
+    match problem {
+        Some(reason) => Ok(RevOutcome::Skip { id: rev.id, reason }),
+        None => Ok(RevOutcome::Ok(rev)),
+    }
 }
 
 fn read_contributor<R: BufRead>(
@@ -1720,7 +1836,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        Some(digits.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+        Some(
+            digits
+                .iter()
+                .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')),
+        )
     };
     let sep = |at: usize, c: u8| b.get(at) == Some(&c);
     if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
@@ -1756,7 +1876,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         Some([]) | Some([b'Z']) => 0,
         Some([sign @ (b'+' | b'-'), ..]) if b.len() == i + 6 && sep(i + 3, b':') => {
             let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if h > 14 || m > 59 {
+            if h > 14 || m > 59 || (h == 14 && m > 0) {
                 return None;
             }
             let v = h * 60 + m;
@@ -1922,9 +2042,13 @@ fn valid_lang(s: &str) -> bool {
     s.is_empty()
         || s.split('-').enumerate().all(|(i, part)| {
             (1..=8).contains(&part.len())
-                && part
-                    .bytes()
-                    .all(|b| if i == 0 { b.is_ascii_alphabetic() } else { b.is_ascii_alphanumeric() })
+                && part.bytes().all(|b| {
+                    if i == 0 {
+                        b.is_ascii_alphabetic()
+                    } else {
+                        b.is_ascii_alphanumeric()
+                    }
+                })
         })
 }
 
@@ -1989,9 +2113,16 @@ pub fn write_export<'a, W: Write>(
 
 fn write_head(out: &mut String, site: &SiteInfo) -> io::Result<()> {
     let what = || "the site information".to_string();
-    let lang = if site.lang.is_empty() { "en" } else { site.lang.as_str() };
+    let lang = if site.lang.is_empty() {
+        "en"
+    } else {
+        site.lang.as_str()
+    };
     if !valid_lang(lang) {
-        return Err(invalid(what(), format!("xml:lang {lang:?} is not a language tag (e.g. uz, ru, en-GB)")));
+        return Err(invalid(
+            what(),
+            format!("xml:lang {lang:?} is not a language tag (e.g. uz, ru, en-GB)"),
+        ));
     }
     for (field, v) in [
         ("sitename", &site.sitename),
@@ -2002,7 +2133,10 @@ fn write_head(out: &mut String, site: &SiteInfo) -> io::Result<()> {
         check_chars(&what, field, v)?;
     }
     if !site.case.is_empty() && !CASES.contains(&site.case.as_str()) {
-        return Err(invalid(what(), format!("case {:?} is not one of {CASES:?}", site.case)));
+        return Err(invalid(
+            what(),
+            format!("case {:?} is not one of {CASES:?}", site.case),
+        ));
     }
     out.push_str("<mediawiki xmlns=\"");
     out.push_str(EXPORT_NAMESPACE_0_11);
@@ -2065,18 +2199,32 @@ fn write_page(
 ) -> io::Result<()> {
     let what = || format!("page {:?}", page.title);
     check_chars(&what, "title", &page.title)?;
+    if page.title.trim().is_empty() {
+        return Err(invalid(what(), "its title is empty: give the page a title"));
+    }
     if page.ns < 0 {
         return Err(invalid(
             what(),
-            format!("its namespace {} is negative (a special namespace holds no pages)", page.ns),
+            format!(
+                "its namespace {} is negative (a special namespace holds no pages)",
+                page.ns
+            ),
         ));
     }
     let id = match page.id {
         Some(id) if id > 0 => id,
-        _ => return Err(invalid(what(), "it has no page id (a positive number): number the pages")),
+        _ => {
+            return Err(invalid(
+                what(),
+                "it has no page id (a positive number): number the pages",
+            ));
+        }
     };
     if !page_ids.insert(id) {
-        return Err(invalid(what(), format!("its page id {id} is used by another page")));
+        return Err(invalid(
+            what(),
+            format!("its page id {id} is used by another page"),
+        ));
     }
     out.push_str("  <page>\n");
     push_element(out, "    ", "title", &page.title);
@@ -2084,6 +2232,12 @@ fn write_page(
     push_element(out, "    ", "id", &id.to_string());
     if let Some(target) = &page.redirect {
         check_chars(&what, "redirect", target)?;
+        if target.trim().is_empty() {
+            return Err(invalid(
+                what(),
+                "its redirect target is empty: name the target, or set `redirect` to None",
+            ));
+        }
         out.push_str("    <redirect title=\"");
         push_attr(out, target);
         out.push_str("\" />\n");
@@ -2103,13 +2257,21 @@ fn write_revision(
 ) -> io::Result<()> {
     let id = match rev.id {
         Some(id) if id > 0 => id,
-        _ => return Err(invalid(what(), "a revision has no id (a positive number): number them")),
+        _ => {
+            return Err(invalid(
+                what(),
+                "a revision has no id (a positive number): number them",
+            ));
+        }
     };
     if !revision_ids.insert(id) {
         return Err(invalid(what(), format!("revision id {id} is used twice")));
     }
     if rev.parent_id == Some(0) {
-        return Err(invalid(what(), format!("revision {id} has parent id 0 (ids are positive)")));
+        return Err(invalid(
+            what(),
+            format!("revision {id} has parent id 0 (ids are positive)"),
+        ));
     }
     if parse_timestamp(&rev.timestamp).is_none() {
         return Err(invalid(
@@ -2123,10 +2285,16 @@ fn write_revision(
     let model = rev.model.as_deref().unwrap_or("wikitext");
     let format = rev.format.as_deref().unwrap_or("text/x-wiki");
     if !valid_model(model) {
-        return Err(invalid(what(), format!("revision {id} has content model {model:?}")));
+        return Err(invalid(
+            what(),
+            format!("revision {id} has content model {model:?}"),
+        ));
     }
     if !valid_format(format) {
-        return Err(invalid(what(), format!("revision {id} has format {format:?}, not a MIME type")));
+        return Err(invalid(
+            what(),
+            format!("revision {id} has format {format:?}, not a MIME type"),
+        ));
     }
     check_chars(what, "text", &rev.text)?;
     if let Some(c) = &rev.comment {
