@@ -638,7 +638,7 @@ impl<'a> Converter<'a> {
                     let joins = if k + 1 < n {
                         true // A term, then its definition.
                     } else {
-                        matches!(p.last(), Some(':' | ';')) && next_prefix == p
+                        quote_continues(&p, &next_prefix)
                     };
                     if let Some(line) = self.list_line(&p, content, bold, joins) {
                         lines.push(line);
@@ -687,6 +687,9 @@ impl<'a> Converter<'a> {
             (level, &atoms[level..atoms.len() - level])
         } else {
             let level = open.min(close).min(6);
+            if level == 0 {
+                return None;
+            }
             (level, &atoms[level..atoms.len() - level])
         };
         let segments = self.inline(trim_atoms(content));
@@ -869,6 +872,9 @@ impl<'a> Converter<'a> {
                 };
                 row.push((header, trim_atoms(content)));
             }
+        }
+        if !closed {
+            return None; // Never closed: kept as written.
         }
         rows.retain(|r| !r.is_empty());
         let width = rows.iter().map(Vec::len).max()?;
@@ -1276,6 +1282,17 @@ fn magic_word(a: &[Atom], i: usize) -> Option<usize> {
     MAGIC_WORDS.contains(&word.as_str()).then_some(end + 2)
 }
 
+/// Whether a `:` or `;` line at `prefix` is followed by another at the
+/// same depth (then a hard break keeps them apart in one quote).
+fn quote_continues(prefix: &[char], next: &[char]) -> bool {
+    let quote = |c: Option<&char>| matches!(c, Some(':' | ';'));
+    let n = prefix.len();
+    quote(prefix.last())
+        && next.len() == n
+        && quote(next.last())
+        && prefix[..n - 1] == next[..n - 1]
+}
+
 /// The `:` that ends a definition list's term, outside links and URLs.
 fn definition_colon(a: &[Atom]) -> Option<usize> {
     let mut depth = 0usize;
@@ -1651,7 +1668,12 @@ fn finish(pieces: Vec<Piece>) -> Vec<String> {
     for (k, p) in out.iter().enumerate() {
         match p {
             Piece::Open(_, id) => {
-                opened.insert(*id, left_flanking(prev_char(k), next_char(k)));
+                // Right after a closing delimiter the two runs would merge.
+                let after_close = k > 0 && matches!(out[k - 1], Piece::Close(..));
+                opened.insert(
+                    *id,
+                    !after_close && left_flanking(prev_char(k), next_char(k)),
+                );
             }
             Piece::Close(_, id) => {
                 let ok = opened.get(id).copied().unwrap_or(false)
