@@ -2052,6 +2052,30 @@ fn valid_lang(s: &str) -> bool {
         })
 }
 
+/// What `xs:anyURI` (as libxml2 checks it) takes for `<base>`: `%` only
+/// as an escape, one `#` at most, `[` and `]` only around an IPv6 host.
+fn valid_base(s: &str) -> bool {
+    let b = s.as_bytes();
+    let escapes = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    let authority_end = s.find("//").map(|at| {
+        at + 2
+            + s[at + 2..]
+                .find(['/', '?', '#'])
+                .unwrap_or(s.len() - at - 2)
+    });
+    let brackets = s
+        .char_indices()
+        .filter(|&(_, c)| c == '[' || c == ']')
+        .all(|(i, _)| {
+            s.find("//").is_some_and(|at| i > at) && authority_end.is_some_and(|end| i < end)
+        });
+    escapes && s.matches('#').count() <= 1 && brackets
+}
+
 /// `ContentModelType`: `[a-zA-Z][-+./a-zA-Z0-9]*`.
 fn valid_model(s: &str) -> bool {
     let mut b = s.bytes();
@@ -2131,6 +2155,16 @@ fn write_head(out: &mut String, site: &SiteInfo) -> io::Result<()> {
         ("generator", &site.generator),
     ] {
         check_chars(&what, field, v)?;
+    }
+    if !valid_base(&site.base) {
+        return Err(invalid(
+            what(),
+            format!(
+                "base {:?} is not a URL (a `%` not followed by two hex digits, two `#`, or `[`/`]` \
+                 outside the host): percent-encode it",
+                site.base
+            ),
+        ));
     }
     if !site.case.is_empty() && !CASES.contains(&site.case.as_str()) {
         return Err(invalid(

@@ -850,6 +850,22 @@ fn what_cannot_be_written_valid_is_refused_with_the_reason() {
     assert!(refuse(&|p| p.revisions[0].text = "bell \u{7}".into()).contains("U+0007"));
     assert!(refuse(&|p| p.revisions[0].model = Some("wiki text".into())).contains("content model"));
     assert!(refuse(&|p| p.redirect = Some(String::new())).contains("redirect target is empty"));
+    for base in ["http://a/%zz", "http://a/[x]", "http://a/#x#y"] {
+        let site = SiteInfo {
+            base: base.into(),
+            ..site()
+        };
+        let err = write_export(Vec::new(), &site, &generated(1, 1)).expect_err("refused");
+        assert!(err.to_string().contains("percent-encode"), "{err}");
+    }
+    let ipv6 = SiteInfo {
+        base: "http://[::1]:8080/wiki/Bosh_sahifa?a=%41#top".into(),
+        ..site()
+    };
+    let mut out = Vec::new();
+    write_export(&mut out, &ipv6, &generated(1, 1)).expect("a valid URL");
+    let (ok, messages) = xmllint(&out);
+    assert!(ok, "{messages}");
     let mut twice = generated(2, 1);
     twice[1].id = twice[0].id;
     assert!(write_export(Vec::new(), &site(), &twice).is_err());
