@@ -1,1 +1,1039 @@
-//! (issue 15: being written.)
+//! `[[links]]`, categories and redirects in a page's text: the one parser
+//! of chapar's wiki markup.
+//!
+//! Pages are Markdown with MediaWiki-style links. The index (backlinks,
+//! categories, redirects) and the client (rendering) must agree on what is
+//! a link, so both call [`parse`]; the renderer replaces exactly the spans
+//! found here, and page moves rewrite them with [`replace_links`].
+//!
+//! # The rules
+//!
+//! - `[[Page]]`, `[[Page|label]]`, `[[Page#Section]]`,
+//!   `[[Page#Section|label]]` are [`Link`]s; `[[#Section]]` is a link to a
+//!   section of the same page (its target is empty).
+//! - `[[Category:X]]` and `[[Category:X|sort key]]` put the page in a
+//!   category ([`CategoryTag`]); they are not links and are not shown where
+//!   they stand. `[[:Category:X]]` (a leading colon) is a link to the
+//!   category's page. Any other namespace prefix is part of the title
+//!   (`[[Help:Editing]]`). The prefix `Category:` is matched without regard
+//!   to ASCII case and written back as `Category:`.
+//! - `#REDIRECT [[Target]]` (any case, optionally `#REDIRECT:`), at the very
+//!   start of the body after optional whitespace, makes the page a redirect.
+//!   The redirect is not also counted among the links.
+//! - Titles and sections: trimmed, `_` is a space, runs of whitespace become
+//!   one space; the case is kept (titles are matched without regard to case
+//!   elsewhere). A title or section holding `[`, `]`, `{`, `}`, `|`, `<`,
+//!   `>` or a control character (a newline among them), or a title longer
+//!   than [`MAX_TITLE`] bytes, makes the brackets plain text. Labels are
+//!   trimmed plain text; an empty label is no label.
+//! - A link never spans lines: that keeps it inside one Markdown block, so
+//!   what the index counts is what the renderer shows.
+//! - In `[[a [[b]] c]]` the inner brackets are the link; in `[[[a]]]` the
+//!   innermost pair is. `\[[a]]` (a Markdown backslash escape) is not a link.
+//! - Nothing inside Markdown code is a link: fenced blocks (backticks or
+//!   tildes, also in quotes and list items), indented code blocks, inline
+//!   code spans, and autolinks (`<https://…>`). Code is found by a line
+//!   scan that follows CommonMark closely but not in every corner (HTML
+//!   blocks are text here, as they are shown as text).
+//!
+//! [`parse`] never panics, uses no regular expressions and runs in time
+//! O(n log n) in the body's length (a binary search per backtick run).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::wiki::MAX_TITLE;
+
+/// The namespace whose pages are categories (`[[Category:X]]`).
+pub const CATEGORY_NAMESPACE: &str = "Category";
+
+/// A link from a page to a page (or to a section of the same page).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Link {
+    /// The target title, normalized (trimmed, `_` as space, whitespace
+    /// collapsed, case kept; a `Category:` prefix spelled so). Empty for a
+    /// link to a section of the same page (`[[#Section]]`).
+    pub target: String,
+    /// The section after `#`, normalized like a title; `None` if there is
+    /// none or it is empty.
+    pub section: Option<String>,
+    /// The text after `|`, trimmed; `None` if there is none or it is empty.
+    pub label: Option<String>,
+    /// The byte range of the whole `[[…]]` in the body.
+    pub span: Range<usize>,
+}
+
+impl Link {
+    /// Whether this links to a section of the page it stands on.
+    pub fn is_same_page(&self) -> bool {
+        self.target.is_empty()
+    }
+
+    /// The text a reader sees: the label, or else `Target#Section` (or
+    /// `#Section` for the same page).
+    pub fn display(&self) -> String {
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
+        match &self.section {
+            Some(section) => format!("{}#{}", self.target, section),
+            None => self.target.clone(),
+        }
+    }
+
+    /// The link written back as markup, `[[Target#Section|label]]`, with a
+    /// leading colon where the target would otherwise be read as a
+    /// category. Page moves write a changed [`Link`] back with this; a link
+    /// without a label then shows the new title.
+    pub fn markup(&self) -> String {
+        let mut out = String::from("[[");
+        if self.target.starts_with(':') || is_category_prefixed(&self.target) {
+            out.push(':');
+        }
+        out.push_str(&self.target);
+        if let Some(section) = &self.section {
+            out.push('#');
+            out.push_str(section);
+        }
+        if let Some(label) = &self.label {
+            out.push('|');
+            out.push_str(label);
+        }
+        out.push_str("]]");
+        out
+    }
+}
+
+/// One `[[Category:X]]` in the text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CategoryTag {
+    /// The category's name without the prefix, normalized like a title.
+    pub name: String,
+    /// The sort key after `|`, trimmed; `None` if there is none or empty.
+    pub sort_key: Option<String>,
+    /// The byte range of the whole `[[…]]` in the body.
+    pub span: Range<usize>,
+}
+
+/// Everything [`parse`] finds in a body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Markup {
+    /// The links, in text order (the redirect not among them).
+    pub links: Vec<Link>,
+    /// The categories' names, each once (compared without regard to case
+    /// after NFC), in the order first seen, spelled as first seen.
+    pub categories: Vec<String>,
+    /// Every `[[Category:…]]`, in text order, with its span and sort key.
+    pub category_tags: Vec<CategoryTag>,
+    /// The redirect's target, if the page is a redirect. Its span covers
+    /// the `[[…]]` only; everything before it in the body is whitespace and
+    /// the magic word.
+    pub redirect: Option<Link>,
+}
+
+/// The title of category `name`'s page: `Category:name`.
+pub fn category_page(name: &str) -> String {
+    format!("{CATEGORY_NAMESPACE}:{name}")
+}
+
+/// The name of the category whose page `title` is, if it is one
+/// (`Category:X` → `X`, the prefix in any ASCII case).
+pub fn category_name(title: &str) -> Option<&str> {
+    if !is_category_prefixed(title) {
+        return None;
+    }
+    let name = title.get(CATEGORY_NAMESPACE.len() + 1..)?.trim();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Whether `title` starts with `Category:` in any ASCII case.
+fn is_category_prefixed(title: &str) -> bool {
+    let n = CATEGORY_NAMESPACE.len();
+    title
+        .get(..n)
+        .is_some_and(|p| p.eq_ignore_ascii_case(CATEGORY_NAMESPACE))
+        && title.as_bytes().get(n) == Some(&b':')
+}
+
+/// A title as links write it, normalized: trimmed, `_` as space, runs of
+/// whitespace as one space. `None` if it holds a character a title may not
+/// (`[ ] { } | < > #`, a control character) or is longer than
+/// [`MAX_TITLE`] bytes. The empty title is `Some("")`.
+pub fn normalize_title(raw: &str) -> Option<String> {
+    if raw.contains('#') {
+        return None;
+    }
+    normalize(raw)
+}
+
+/// The anchor a heading gets and a `[[Page#Section]]` points to: the text
+/// in lower case, letters and digits of any script kept, whitespace, `-`
+/// and `_` as single `-`, other characters dropped; `section` if nothing
+/// is left. A renderer makes repeated anchors unique by appending `-1`,
+/// `-2`, ….
+pub fn anchor(text: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.extend(c.to_lowercase());
+        } else if c.is_whitespace() || c == '-' || c == '_' {
+            dash = true;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("section");
+    }
+    out
+}
+
+/// Finds the links, categories and redirect in a page's body.
+pub fn parse(body: &str) -> Markup {
+    let redirect = find_redirect(body);
+    let mut items = Vec::new();
+    scan_blocks(body, &mut items);
+    let mut markup = Markup {
+        redirect,
+        ..Markup::default()
+    };
+    let mut seen = HashSet::new();
+    for item in items {
+        match item {
+            Item::Link(link) => {
+                if markup.redirect.as_ref().map(|r| &r.span) != Some(&link.span) {
+                    markup.links.push(link);
+                }
+            }
+            Item::Category(tag) => {
+                if markup.redirect.as_ref().map(|r| &r.span) == Some(&tag.span) {
+                    continue;
+                }
+                let key: String = tag.name.nfc().collect::<String>().to_lowercase();
+                if seen.insert(key) {
+                    markup.categories.push(tag.name.clone());
+                }
+                markup.category_tags.push(tag);
+            }
+        }
+    }
+    markup
+}
+
+/// Rewrites the links (and the redirect) in `body`: `f` sees each in text
+/// order and returns the markup to put in its place, or `None` to leave it.
+/// Categories are left alone. Page moves use this with [`Link::markup`].
+pub fn replace_links(body: &str, mut f: impl FnMut(&Link) -> Option<String>) -> String {
+    let markup = parse(body);
+    let mut all: Vec<&Link> = markup
+        .links
+        .iter()
+        .chain(markup.redirect.as_ref())
+        .collect();
+    all.sort_by_key(|l| l.span.start);
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    for link in all {
+        if let Some(new) = f(link) {
+            out.push_str(body.get(at..link.span.start).unwrap_or_default());
+            out.push_str(&new);
+            at = link.span.end;
+        }
+    }
+    out.push_str(body.get(at..).unwrap_or_default());
+    out
+}
+
+/// A `[[…]]` the scan found.
+enum Item {
+    Link(Link),
+    Category(CategoryTag),
+}
+
+/// Trims, turns `_` and whitespace runs into one space; `None` on a
+/// character titles and sections may not hold or on excess length.
+fn normalize(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut space = false;
+    for c in raw.chars() {
+        if c == '_' || c.is_whitespace() {
+            if matches!(c, '\n' | '\r') {
+                return None;
+            }
+            space = true;
+        } else if c.is_control() || matches!(c, '[' | ']' | '{' | '}' | '|' | '<' | '>') {
+            return None;
+        } else {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        }
+        if out.len() > MAX_TITLE {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// What the text between `[[` and `]]` is. `as_link`: a `Category:` title
+/// is a link to the category's page (redirects).
+fn interpret(inner: &str, span: Range<usize>, as_link: bool) -> Option<Item> {
+    let (dest, label) = match inner.split_once('|') {
+        Some((dest, label)) => (dest, Some(label)),
+        None => (inner, None),
+    };
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    let (title, section) = match dest.split_once('#') {
+        Some((title, section)) => (title, Some(section)),
+        None => (dest, None),
+    };
+    let mut target = normalize(title)?;
+    let colon = match target.strip_prefix(':') {
+        Some(rest) => {
+            target = rest.trim_start().to_owned();
+            true
+        }
+        None => false,
+    };
+    let section = match section {
+        Some(s) => Some(normalize(s)?).filter(|s| !s.is_empty()),
+        None => None,
+    };
+    if category_name(&target).is_none() && is_category_prefixed(&target) {
+        // `Category:` and nothing after it.
+        return None;
+    }
+    if let Some(name) = category_name(&target) {
+        let name = name.to_owned();
+        if !colon && !as_link {
+            return Some(Item::Category(CategoryTag {
+                name,
+                sort_key: label.map(str::to_owned),
+                span,
+            }));
+        }
+        target = category_page(&name);
+        if target.len() > MAX_TITLE {
+            return None;
+        }
+    }
+    if target.is_empty() && section.is_none() {
+        return None;
+    }
+    Some(Item::Link(Link {
+        target,
+        section,
+        label: label.map(str::to_owned),
+        span,
+    }))
+}
+
+/// `#REDIRECT [[Target]]` at the start of the body.
+fn find_redirect(body: &str) -> Option<Link> {
+    const MAGIC: &str = "#redirect";
+    let trimmed = body.trim_start();
+    let start = body.len() - trimmed.len();
+    if !trimmed.get(..MAGIC.len())?.eq_ignore_ascii_case(MAGIC) {
+        return None;
+    }
+    let b = body.as_bytes();
+    let mut i = start + MAGIC.len();
+    let skip = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        i
+    };
+    i = skip(i);
+    if b.get(i) == Some(&b':') {
+        i = skip(i + 1);
+    }
+    if b.get(i..i + 2) != Some(b"[[") {
+        return None;
+    }
+    let open = i;
+    let mut j = open + 2;
+    loop {
+        match b.get(j) {
+            None | Some(b'\n' | b'\r' | b'[') => return None,
+            Some(b']') if b.get(j + 1) == Some(&b']') => break,
+            _ => j += 1,
+        }
+    }
+    let inner = body.get(open + 2..j)?;
+    match interpret(inner, open..j + 2, true)? {
+        Item::Link(link) if !link.is_same_page() => Some(link),
+        _ => None,
+    }
+}
+
+/// An open fenced code block.
+struct Fence {
+    /// `` ` `` or `~`.
+    ch: u8,
+    /// How many of them opened it.
+    len: usize,
+    /// The column the fence stood at.
+    indent: usize,
+    /// The block quote depth it is in.
+    quotes: usize,
+    /// The content column of the list item it is in (0: none).
+    container: usize,
+}
+
+/// The line scan: finds code blocks, and hands runs of text lines
+/// (paragraphs, headings) to [`scan_inline`].
+fn scan_blocks(body: &str, items: &mut Vec<Item>) {
+    let mut fence: Option<Fence> = None;
+    let mut lists: Vec<usize> = Vec::new();
+    let mut para_open = false;
+    let mut chunk: Vec<Range<usize>> = Vec::new();
+    let mut chunk_quotes = 0;
+    let mut start = 0;
+    while start < body.len() {
+        let rest_of_body = body.get(start..).unwrap_or_default();
+        let (line_len, next) = match rest_of_body.find('\n') {
+            Some(n) => (n, start + n + 1),
+            None => (rest_of_body.len(), body.len()),
+        };
+        let mut line = rest_of_body.get(..line_len).unwrap_or_default();
+        if let Some(l) = line.strip_suffix('\r') {
+            line = l;
+        }
+        let line_start = start;
+        start = next;
+
+        if let Some(f) = &fence {
+            let (depth, qoff) = strip_quotes(line, f.quotes);
+            let after = line.get(qoff..).unwrap_or_default();
+            let (cols, ib) = indentation(after);
+            let blank = after.trim().is_empty();
+            let left = depth < f.quotes || (!blank && f.container > 0 && cols < f.container);
+            if !left {
+                if cols <= f.indent + 3
+                    && is_fence_close(after.get(ib..).unwrap_or_default(), f.ch, f.len)
+                {
+                    fence = None;
+                }
+                continue;
+            }
+            fence = None;
+        }
+
+        let (depth, qoff) = strip_quotes(line, usize::MAX);
+        let after = line.get(qoff..).unwrap_or_default();
+        let (cols, ib) = indentation(after);
+        let mut rest = after.get(ib..).unwrap_or_default();
+        let mut rest_start = line_start + qoff + ib;
+        if depth != chunk_quotes {
+            flush(body, &mut chunk, items);
+            chunk_quotes = depth;
+        }
+        if rest.trim().is_empty() {
+            flush(body, &mut chunk, items);
+            para_open = false;
+            continue;
+        }
+        if !para_open {
+            while lists.last().is_some_and(|&top| cols < top) {
+                lists.pop();
+            }
+        }
+        let base = lists.last().copied().unwrap_or(0);
+        if cols >= base + 4 {
+            if !para_open {
+                // An indented code line.
+                flush(body, &mut chunk, items);
+                continue;
+            }
+        } else if let Some((cols_w, bytes_w)) = list_marker(rest) {
+            while lists.last().is_some_and(|&top| cols < top) {
+                lists.pop();
+            }
+            let content = cols + cols_w;
+            lists.push(content);
+            flush(body, &mut chunk, items);
+            para_open = false;
+            rest = rest.get(bytes_w..).unwrap_or_default();
+            rest_start += bytes_w;
+            if let Some((ch, len)) = fence_open(rest) {
+                fence = Some(Fence {
+                    ch,
+                    len,
+                    indent: content,
+                    quotes: depth,
+                    container: content,
+                });
+                continue;
+            }
+        } else if let Some((ch, len)) = fence_open(rest) {
+            flush(body, &mut chunk, items);
+            let container = lists
+                .last()
+                .copied()
+                .filter(|&top| cols >= top)
+                .unwrap_or(0);
+            fence = Some(Fence {
+                ch,
+                len,
+                indent: cols,
+                quotes: depth,
+                container,
+            });
+            para_open = false;
+            continue;
+        } else if is_atx_heading(rest) {
+            flush(body, &mut chunk, items);
+            chunk.push(rest_start..rest_start + rest.len());
+            flush(body, &mut chunk, items);
+            para_open = false;
+            continue;
+        }
+        chunk.push(rest_start..rest_start + rest.len());
+        para_open = true;
+    }
+    flush(body, &mut chunk, items);
+}
+
+/// Scans a finished run of text lines, then empties it.
+fn flush(body: &str, chunk: &mut Vec<Range<usize>>, items: &mut Vec<Item>) {
+    if !chunk.is_empty() {
+        scan_inline(body, chunk, items);
+        chunk.clear();
+    }
+}
+
+/// Strips up to `max` block quote markers (`>`, each after up to three
+/// spaces and before an optional space): (how many, bytes stripped).
+fn strip_quotes(line: &str, max: usize) -> (usize, usize) {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut depth = 0;
+    while depth < max {
+        let mut j = i;
+        while j < i + 3 && b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if b.get(j) != Some(&b'>') {
+            break;
+        }
+        j += 1;
+        if matches!(b.get(j), Some(b' ' | b'\t')) {
+            j += 1;
+        }
+        i = j;
+        depth += 1;
+    }
+    (depth, i)
+}
+
+/// Leading whitespace: (columns, a tab reaching the next multiple of four;
+/// bytes).
+fn indentation(s: &str) -> (usize, usize) {
+    let mut cols = 0;
+    let mut bytes = 0;
+    for b in s.bytes() {
+        match b {
+            b' ' => cols += 1,
+            b'\t' => cols += 4 - cols % 4,
+            _ => break,
+        }
+        bytes += 1;
+    }
+    (cols, bytes)
+}
+
+/// A list item marker at the start of `rest` (`-`, `*`, `+`, `1.`, `1)`):
+/// (columns and bytes up to the item's content).
+fn list_marker(rest: &str) -> Option<(usize, usize)> {
+    let b = rest.as_bytes();
+    let width = match b.first()? {
+        b'-' | b'*' | b'+' => 1,
+        b'0'..=b'9' => {
+            let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 9 || !matches!(b.get(digits), Some(b'.' | b')')) {
+                return None;
+            }
+            digits + 1
+        }
+        _ => return None,
+    };
+    let after = rest.get(width..)?;
+    if after.trim().is_empty() {
+        return Some((width + 1, rest.len()));
+    }
+    let (cols, bytes) = indentation(after);
+    match cols {
+        0 => None,
+        1..=4 => Some((width + cols, width + bytes)),
+        _ => Some((width + 1, width + 1)),
+    }
+}
+
+/// An opening code fence: (character, length).
+fn fence_open(rest: &str) -> Option<(u8, usize)> {
+    let b = rest.as_bytes();
+    let ch = *b.first()?;
+    if ch != b'`' && ch != b'~' {
+        return None;
+    }
+    let len = b.iter().take_while(|&&c| c == ch).count();
+    if len < 3 || (ch == b'`' && b.get(len..).is_some_and(|info| info.contains(&b'`'))) {
+        return None;
+    }
+    Some((ch, len))
+}
+
+/// Whether `rest` closes a fence of `len` × `ch`.
+fn is_fence_close(rest: &str, ch: u8, len: usize) -> bool {
+    let n = rest.bytes().take_while(|&c| c == ch).count();
+    n >= len && rest.get(n..).is_some_and(|tail| tail.trim().is_empty())
+}
+
+/// `#` to `######` then a space, a tab or the end of the line.
+fn is_atx_heading(rest: &str) -> bool {
+    let n = rest.bytes().take_while(|&c| c == b'#').count();
+    (1..=6).contains(&n) && matches!(rest.as_bytes().get(n), None | Some(b' ' | b'\t'))
+}
+
+/// A run of backticks in a chunk.
+struct Run {
+    pos: usize,
+    len: usize,
+    /// Backslashes right before it on its line.
+    backslashes: usize,
+}
+
+/// Finds code spans and autolinks in a run of lines, then the `[[…]]`
+/// outside them.
+fn scan_inline(body: &str, lines: &[Range<usize>], items: &mut Vec<Item>) {
+    let b = body.as_bytes();
+    // Code spans: a run of n backticks up to the next run of exactly n.
+    let mut runs: Vec<Run> = Vec::new();
+    for line in lines {
+        let mut i = line.start;
+        let mut backslashes = 0;
+        while i < line.end {
+            match b.get(i) {
+                Some(b'`') => {
+                    let mut j = i;
+                    while j < line.end && b.get(j) == Some(&b'`') {
+                        j += 1;
+                    }
+                    runs.push(Run {
+                        pos: i,
+                        len: j - i,
+                        backslashes,
+                    });
+                    backslashes = 0;
+                    i = j;
+                }
+                Some(b'\\') => {
+                    backslashes += 1;
+                    i += 1;
+                }
+                _ => {
+                    backslashes = 0;
+                    i += 1;
+                }
+            }
+        }
+    }
+    let mut by_len: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (k, run) in runs.iter().enumerate() {
+        by_len.entry(run.len).or_default().push(k);
+    }
+    let mut protected: Vec<Range<usize>> = Vec::new();
+    let mut code_end = 0;
+    let mut k = 0;
+    while let Some(run) = runs.get(k) {
+        let escapes = run.backslashes.min(run.pos.saturating_sub(code_end));
+        let (open, len) = if escapes % 2 == 1 {
+            (run.pos + 1, run.len - 1)
+        } else {
+            (run.pos, run.len)
+        };
+        let closer = by_len.get(&len).and_then(|ks| {
+            let at = ks.partition_point(|&x| x <= k);
+            ks.get(at).copied()
+        });
+        match (len, closer) {
+            (1.., Some(c)) => {
+                let end = runs.get(c).map_or(open, |r| r.pos + r.len);
+                protected.push(open..end);
+                code_end = end;
+                k = c + 1;
+            }
+            _ => k += 1,
+        }
+    }
+    // Autolinks outside code spans: `<scheme:…>` on one line.
+    let mut autolinks = Vec::new();
+    let mut p = 0;
+    for line in lines {
+        let mut i = line.start;
+        let mut backslashes = 0;
+        while i < line.end {
+            while protected.get(p).is_some_and(|r| r.end <= i) {
+                p += 1;
+            }
+            if let Some(r) = protected.get(p).filter(|r| r.start <= i) {
+                i = r.end;
+                backslashes = 0;
+                continue;
+            }
+            match b.get(i) {
+                Some(b'<') if backslashes % 2 == 0 => {
+                    backslashes = 0;
+                    match autolink_end(b, i, line.end) {
+                        Ok(end) => {
+                            autolinks.push(i..end);
+                            i = end;
+                        }
+                        Err(stop) => i = stop,
+                    }
+                }
+                Some(b'\\') => {
+                    backslashes += 1;
+                    i += 1;
+                }
+                _ => {
+                    backslashes = 0;
+                    i += 1;
+                }
+            }
+        }
+    }
+    if !autolinks.is_empty() {
+        protected.extend(autolinks);
+        protected.sort_by_key(|r| r.start);
+    }
+    let mut p = 0;
+    for line in lines {
+        scan_links(body, line.clone(), &protected, &mut p, items);
+    }
+}
+
+/// The end of an autolink starting with `<` at `i`, or where to go on.
+fn autolink_end(b: &[u8], i: usize, end: usize) -> Result<usize, usize> {
+    let mut j = i + 1;
+    let scheme_start = j;
+    while j < end
+        && b.get(j)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(c))
+    {
+        j += 1;
+    }
+    let scheme = j - scheme_start;
+    if !(2..=32).contains(&scheme)
+        || !b.get(scheme_start).is_some_and(u8::is_ascii_alphabetic)
+        || b.get(j) != Some(&b':')
+    {
+        return Err(i + 1);
+    }
+    j += 1;
+    while j < end {
+        match b.get(j) {
+            Some(b'>') => return Ok(j + 1),
+            Some(b'<') => return Err(j),
+            Some(c) if *c <= b' ' || *c == 0x7f => return Err(j),
+            _ => j += 1,
+        }
+    }
+    Err(end)
+}
+
+/// Finds the `[[…]]` on one line, outside the protected ranges (sorted;
+/// `p` is the first that may still matter).
+fn scan_links(
+    body: &str,
+    line: Range<usize>,
+    protected: &[Range<usize>],
+    p: &mut usize,
+    items: &mut Vec<Item>,
+) {
+    let b = body.as_bytes();
+    let end = line.end;
+    let mut i = line.start;
+    let mut backslashes = 0;
+    while i < end {
+        while protected.get(*p).is_some_and(|r| r.end <= i) {
+            *p += 1;
+        }
+        let next_protected = protected.get(*p).map_or(usize::MAX, |r| r.start);
+        if next_protected <= i {
+            i = protected.get(*p).map_or(end, |r| r.end);
+            backslashes = 0;
+            continue;
+        }
+        let at = |k: usize| b.get(k).copied();
+        if at(i) == Some(b'[') && at(i + 1) == Some(b'[') && i + 1 < end && backslashes % 2 == 0 {
+            // The innermost pair of a run of `[`.
+            let mut open = i;
+            while open + 2 < end && open + 2 < next_protected && at(open + 2) == Some(b'[') {
+                open += 1;
+            }
+            let mut j = open + 2;
+            let mut run = 0;
+            loop {
+                if j + 1 >= end || j + 1 >= next_protected {
+                    i = j.max(i + 1);
+                    backslashes = run;
+                    break;
+                }
+                match (at(j), at(j + 1)) {
+                    (Some(b']'), Some(b']')) => {
+                        let span = open..j + 2;
+                        if let Some(item) = body
+                            .get(open + 2..j)
+                            .and_then(|inner| interpret(inner, span, false))
+                        {
+                            items.push(item);
+                        }
+                        i = j + 2;
+                        backslashes = 0;
+                        break;
+                    }
+                    (Some(b'['), Some(b'[')) => {
+                        i = j;
+                        backslashes = run;
+                        break;
+                    }
+                    (Some(b'\\'), _) => run += 1,
+                    _ => run = 0,
+                }
+                j += 1;
+            }
+            continue;
+        }
+        if at(i) == Some(b'\\') {
+            backslashes += 1;
+        } else {
+            backslashes = 0;
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(body: &str) -> Vec<String> {
+        parse(body).links.into_iter().map(|l| l.target).collect()
+    }
+
+    fn link(body: &str) -> Link {
+        let mut links = parse(body).links;
+        assert_eq!(links.len(), 1, "{body:?}: {links:?}");
+        links.remove(0)
+    }
+
+    #[test]
+    fn plain_forms() {
+        let l = link("see [[Visa policy]] now");
+        assert_eq!(l.target, "Visa policy");
+        assert_eq!((l.section, l.label), (None, None));
+        assert_eq!(l.span, 4..19);
+
+        let l = link("[[Visa policy|the policy]]");
+        assert_eq!(l.label.as_deref(), Some("the policy"));
+
+        let l = link("[[Visa policy#Fees]]");
+        assert_eq!(l.section.as_deref(), Some("Fees"));
+        assert_eq!(l.display(), "Visa policy#Fees");
+
+        let l = link("[[Visa policy#Fees|fees]]");
+        assert_eq!(
+            (l.target.as_str(), l.section.as_deref(), l.label.as_deref()),
+            ("Visa policy", Some("Fees"), Some("fees"))
+        );
+
+        let l = link("[[#Fees]]");
+        assert!(l.is_same_page());
+        assert_eq!(l.section.as_deref(), Some("Fees"));
+        assert_eq!(l.display(), "#Fees");
+
+        assert_eq!(targets("[[Help:Editing]]"), ["Help:Editing"]);
+        assert_eq!(targets("[[a|b|c]]"), ["a"]);
+        assert_eq!(link("[[a|b|c]]").label.as_deref(), Some("b|c"));
+        assert_eq!(link("[[a| ]]").label, None);
+        assert_eq!(link("[[a#]]").section, None);
+    }
+
+    #[test]
+    fn normalization() {
+        assert_eq!(
+            targets("[[  Foreign_Ministry \t of__Uzbekistan ]]"),
+            ["Foreign Ministry of Uzbekistan"]
+        );
+        assert_eq!(targets("[[visa]]"), ["visa"]);
+        assert_eq!(
+            link("[[A# Entry_rules ]]").section.as_deref(),
+            Some("Entry rules")
+        );
+        assert_eq!(
+            targets("[[Ташкент]] [[Oʻzbekiston]] [[Тошкент_шаҳри]]"),
+            ["Ташкент", "Oʻzbekiston", "Тошкент шаҳри"]
+        );
+    }
+
+    #[test]
+    fn rejected_targets() {
+        for body in [
+            "[[]]",
+            "[[ ]]",
+            "[[#]]",
+            "[[|x]]",
+            "[[a{b}]]",
+            "[[a<b]]",
+            "[[a>b]]",
+            "[[a\u{7}b]]",
+            "[[a\nb]]",
+            "[[a|b\nc]]",
+            "[[Category:]]",
+            "[[:Category: ]]",
+        ] {
+            let m = parse(body);
+            assert!(
+                m.links.is_empty() && m.category_tags.is_empty(),
+                "{body:?}: {m:?}"
+            );
+        }
+        let long = "x".repeat(MAX_TITLE);
+        assert_eq!(targets(&format!("[[{long}]]")), [long.as_str()]);
+        assert!(targets(&format!("[[{long}y]]")).is_empty());
+    }
+
+    #[test]
+    fn categories() {
+        let m =
+            parse("[[Category:Visas]] text [[category:visas|b]] [[Category: Consular_affairs |k]]");
+        assert!(m.links.is_empty());
+        assert_eq!(m.categories, ["Visas", "Consular affairs"]);
+        assert_eq!(m.category_tags.len(), 3);
+        assert_eq!(m.category_tags[1].sort_key.as_deref(), Some("b"));
+        assert_eq!(m.category_tags[2].name, "Consular affairs");
+
+        let l = link("[[:Category:Visas]]");
+        assert_eq!(l.target, "Category:Visas");
+        assert_eq!(l.markup(), "[[:Category:Visas]]");
+        assert_eq!(link("[[:category:visas|all]]").target, "Category:visas");
+        assert_eq!(link("[[:Help:X]]").target, "Help:X");
+        assert_eq!(parse("[[Категории:X]]").links.len(), 1);
+    }
+
+    #[test]
+    fn redirects() {
+        let body = "  \n#REDIRECT [[Visa policy#Fees]]\n[[Category:Old]] [[Other]]";
+        let m = parse(body);
+        let r = m.redirect.clone().unwrap_or_else(|| panic!("{m:?}"));
+        assert_eq!(r.target, "Visa policy");
+        assert_eq!(r.section.as_deref(), Some("Fees"));
+        assert_eq!(&body[r.span.clone()], "[[Visa policy#Fees]]");
+        assert_eq!(targets(body), ["Other"]);
+        assert_eq!(m.categories, ["Old"]);
+
+        for body in ["#redirect[[A]]", "#Redirect: [[A]]", "\t#REDIRECT\t[[A|x]]"] {
+            assert_eq!(parse(body).redirect.map(|r| r.target).as_deref(), Some("A"));
+        }
+        assert_eq!(
+            parse("#REDIRECT [[Category:X]]")
+                .redirect
+                .map(|r| r.target)
+                .as_deref(),
+            Some("Category:X")
+        );
+        for body in [
+            "text\n#REDIRECT [[A]]",
+            "#REDIRECT\n[[A]]",
+            "#REDIRECTION [[A]]",
+            "#REDIRECT [[#S]]",
+            "#REDIRECT [[a<b]]",
+            "#REDIRECT [[A",
+        ] {
+            assert_eq!(parse(body).redirect, None, "{body:?}");
+        }
+        assert_eq!(
+            parse("#REDIRECT [[#S]]").links[0].section.as_deref(),
+            Some("S")
+        );
+    }
+
+    #[test]
+    fn brackets() {
+        assert_eq!(targets("[[a"), Vec::<String>::new());
+        assert_eq!(targets("[[a]]]"), ["a"]);
+        assert_eq!(targets("[[[a]]]"), ["a"]);
+        assert_eq!(targets("[[[[a]]"), ["a"]);
+        assert_eq!(targets("[[a [[b]] c]]"), ["b"]);
+        assert_eq!(targets("]] [[ ]] [["), Vec::<String>::new());
+        assert_eq!(targets("[[a|x [1] y]]"), ["a"]);
+        assert_eq!(link("[[a|x [1] y]]").label.as_deref(), Some("x [1] y"));
+        assert_eq!(targets("[[a]][[b]]"), ["a", "b"]);
+        assert_eq!(targets("[a] [[b]"), Vec::<String>::new());
+        assert_eq!(targets(r"\[[a]] \\[[b]]"), ["b"]);
+        assert_eq!(targets("[[a\n]]"), Vec::<String>::new());
+        assert_eq!(targets("[[a\r\n]] [[b]]\r\n"), ["b"]);
+    }
+
+    #[test]
+    fn code_is_not_links() {
+        assert_eq!(targets("`[[a]]` [[b]] ``x [[c]] ` y`` `[[d]]"), ["b", "d"]);
+        assert_eq!(targets("\\`[[a]]` [[b]]"), ["a", "b"]);
+        assert_eq!(targets("\\``[[a]]` [[b]]"), ["b"]);
+        assert_eq!(targets("`a\n[[b]]` [[c]]"), ["c"]);
+        assert_eq!(targets("`a\n\n[[b]]` [[c]]"), ["b", "c"]);
+        assert_eq!(targets("```\n[[a]]\n```\n[[b]]"), ["b"]);
+        assert_eq!(targets("~~~~ rust\n[[a]]\n~~~\n[[x]]\n~~~~\n[[b]]"), ["b"]);
+        assert_eq!(targets("```\n[[a]]\n"), Vec::<String>::new());
+        assert_eq!(targets("``` a`b\n[[a]]"), ["a"]);
+        assert_eq!(targets("> ```\n> [[a]]\n> ```\n> [[b]]"), ["b"]);
+        assert_eq!(targets("> ```\n> [[a]]\n[[b]]"), ["b"]);
+        assert_eq!(targets("- ```\n  [[a]]\n  ```\n- [[b]]"), ["b"]);
+        assert_eq!(targets("- ```\n  [[a]]\n[[b]]"), ["b"]);
+        assert_eq!(targets("  ```\n[[a]]\n  ```\n[[b]]"), ["b"]);
+        assert_eq!(targets("text\n\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("text\n    [[a]]"), ["a"]);
+        assert_eq!(targets("- item\n\n    [[a]]"), ["a"]);
+        assert_eq!(targets("- item\n\n      [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("<https://x/[[a]]> [[b]] <a [[c]]>"), ["b", "c"]);
+        assert_eq!(targets("# [[Heading]]\n[[b]]"), ["Heading", "b"]);
+    }
+
+    #[test]
+    fn replace() {
+        let body =
+            "#REDIRECT [[Old]]\nSee [[Old#Fees|fees]], [[old]] and [[Other]]. [[Category:Old]]";
+        let out = replace_links(body, |l| {
+            l.target.eq_ignore_ascii_case("old").then(|| {
+                Link {
+                    target: "New".into(),
+                    ..l.clone()
+                }
+                .markup()
+            })
+        });
+        assert_eq!(
+            out,
+            "#REDIRECT [[New]]\nSee [[New#Fees|fees]], [[New]] and [[Other]]. [[Category:Old]]"
+        );
+        assert_eq!(replace_links(body, |_| None), body);
+    }
+
+    #[test]
+    fn anchors() {
+        assert_eq!(anchor("Visa rules"), "visa-rules");
+        assert_eq!(anchor("  Entry -- rules (2024)! "), "entry-rules-2024");
+        assert_eq!(anchor("Виза қоидалари"), "виза-қоидалари");
+        assert_eq!(anchor("?!"), "section");
+        assert_eq!(anchor("a_b"), "a-b");
+    }
+}
