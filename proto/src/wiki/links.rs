@@ -32,9 +32,20 @@
 //!   innermost pair is. `\[[a]]` (a Markdown backslash escape) is not a link.
 //! - Nothing inside Markdown code is a link: fenced blocks (backticks or
 //!   tildes, also in quotes and list items), indented code blocks, inline
-//!   code spans, and autolinks (`<https://…>`). Code is found by a line
-//!   scan that follows CommonMark closely but not in every corner (HTML
-//!   blocks are text here, as they are shown as text).
+//!   code spans, and autolinks (`<https://…>`).
+//! - In a table row, `[[…]]` never splits a cell at its `|` (Markdown
+//!   would); the pipes inside `[[…]]` that are in no link are reported in
+//!   [`Markup::inert_pipes`] so a renderer can keep them too.
+//!
+//! Code is found by a line scan that models CommonMark's blocks as
+//! pulldown-cmark (the renderer) reads them: block quotes and lazy lines,
+//! list items and their content columns (tabs included), which lines may
+//! interrupt a paragraph, setext underlines and thematic breaks, tables
+//! (whose code spans end at a cell's edge). A test renders generated pages
+//! and checks that the HTML shows exactly the links found here. HTML
+//! blocks are text here, as they are shown as text. Not modelled: link
+//! destinations and reference definitions (a `[[…]]` in a URL is counted
+//! but stays part of the URL), HTML blocks holding blank lines.
 //!
 //! [`parse`] never panics, uses no regular expressions and runs in time
 //! O(n log n) in the body's length (a binary search per backtick run).
@@ -131,6 +142,12 @@ pub struct Markup {
     /// the `[[…]]` only; everything before it in the body is whitespace and
     /// the magic word.
     pub redirect: Option<Link>,
+    /// Byte offsets of the `|`s inside `[[…]]` in table rows that belong
+    /// to no link (in a code span, say), in text order. A Markdown table
+    /// would split its cell there; here `[[…]]` never splits a cell, so a
+    /// renderer must keep these from doing so (the HTML renderer hides
+    /// them from pulldown-cmark as it hides links).
+    pub inert_pipes: Vec<usize>,
 }
 
 /// The title of category `name`'s page: `Category:name`.
@@ -210,6 +227,7 @@ pub fn parse(body: &str) -> Markup {
                     markup.links.push(link);
                 }
             }
+            Item::Pipe(at) => markup.inert_pipes.push(at),
             Item::Category(tag) => {
                 if markup.redirect.as_ref().map(|r| &r.span) == Some(&tag.span) {
                     continue;
@@ -253,6 +271,8 @@ pub fn replace_links(body: &str, mut f: impl FnMut(&Link) -> Option<String>) -> 
 enum Item {
     Link(Link),
     Category(CategoryTag),
+    /// A `|` in `[[…]]` in a table row, in no link.
+    Pipe(usize),
 }
 
 /// Trims, turns `_` and whitespace runs into one space; `None` on a
@@ -392,10 +412,13 @@ struct Fence {
 /// (paragraphs, headings) to [`scan_inline`].
 fn scan_blocks(body: &str, items: &mut Vec<Item>) {
     let mut fence: Option<Fence> = None;
-    let mut lists: Vec<usize> = Vec::new();
+    // Open list items: (block quote depth, content column).
+    let mut lists: Vec<(usize, usize)> = Vec::new();
     let mut para_open = false;
     let mut chunk: Vec<Range<usize>> = Vec::new();
     let mut chunk_quotes = 0;
+    // In a table: each line is a row, its cells scanned one by one.
+    let mut table = false;
     let mut start = 0;
     while start < body.len() {
         let rest_of_body = body.get(start..).unwrap_or_default();
@@ -411,7 +434,9 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
         start = next;
 
         if let Some(f) = &fence {
-            let (depth, qoff) = strip_quotes(line, f.quotes);
+            let Quotes {
+                depth, bytes: qoff, ..
+            } = strip_quotes(line, f.quotes);
             let after = line.get(qoff..).unwrap_or_default();
             let (cols, ib) = indentation(after);
             let blank = after.trim().is_empty();
@@ -427,38 +452,99 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             fence = None;
         }
 
-        let (depth, qoff) = strip_quotes(line, usize::MAX);
+        let quotes = strip_quotes(line, usize::MAX);
+        let (depth, qoff) = (quotes.depth, quotes.bytes);
+        // Whether a list item (at quote depth `d`, content column `top`)
+        // is over by this line: it is in a quote the line is not in, or
+        // the line (or the quote marker it is in) is left of its content.
+        let ends = |&(d, top): &(usize, usize), cols: usize| {
+            d > depth
+                || (d == depth && cols < top)
+                || (d < depth && quotes.leads.get(d).is_some_and(|&lead| lead < top))
+        };
         let after = line.get(qoff..).unwrap_or_default();
         let (cols, ib) = indentation(after);
         let mut rest = after.get(ib..).unwrap_or_default();
         let mut rest_start = line_start + qoff + ib;
-        if depth != chunk_quotes {
-            flush(body, &mut chunk, items);
-            chunk_quotes = depth;
-        }
         if rest.trim().is_empty() {
             flush(body, &mut chunk, items);
             para_open = false;
+            table = false;
             continue;
         }
-        if !para_open {
-            while lists.last().is_some_and(|&top| cols < top) {
-                lists.pop();
+        // A line less indented than the list item's content ends the item,
+        // unless it continues a paragraph lazily.
+        let rule = is_rule(rest, para_open);
+        // Whether the line starts a block where no paragraph is open: a
+        // line outside the open paragraph's container that does is not a
+        // lazy continuation of it.
+        let starts_block = rule
+            || list_marker(rest, false, cols).is_some()
+            || fence_open(rest).is_some()
+            || is_atx_heading(rest);
+        if depth != chunk_quotes {
+            // Fewer `>` on a line that continues a paragraph is still
+            // that paragraph (a lazy line).
+            if !(para_open && depth < chunk_quotes && !starts_block) {
+                flush(body, &mut chunk, items);
+                chunk_quotes = depth;
+                para_open = false;
+                table = false;
             }
         }
-        let base = lists.last().copied().unwrap_or(0);
+        if !para_open || starts_block {
+            // Items in a quote this line is not in are over, and so are
+            // items whose content this line is left of.
+            while lists.last().is_some_and(|item| ends(item, cols)) {
+                lists.pop();
+                para_open = false;
+            }
+        }
+        let base = match lists.last() {
+            Some(&(d, top)) if d == depth => top,
+            _ => 0,
+        };
+        if table && !starts_block {
+            scan_row(body, rest_start..rest_start + rest.len(), items);
+            continue;
+        }
+        table = false;
+        let lazy = depth < chunk_quotes || cols < base;
+        if para_open && !lazy && cols < base + 4 && is_table_delimiter(rest) {
+            // A table, if the line before (the paragraph's first, or one
+            // starting with `|`) is a header row with as many cells.
+            let header = chunk.pop().unwrap_or_default();
+            let header_text = body.get(header.clone()).unwrap_or_default();
+            if (chunk.is_empty() || header_text.starts_with('|'))
+                && header_text.contains('|')
+                && cell_count(body, header.clone())
+                    == cell_count(body, rest_start..rest_start + rest.len())
+            {
+                flush(body, &mut chunk, items);
+                scan_row(body, header, items);
+                table = true;
+                para_open = false;
+                continue;
+            }
+            chunk.push(header);
+        }
         if cols >= base + 4 {
             if !para_open {
                 // An indented code line.
                 flush(body, &mut chunk, items);
                 continue;
             }
-        } else if let Some((cols_w, bytes_w)) = list_marker(rest) {
-            while lists.last().is_some_and(|&top| cols < top) {
+        } else if rule {
+            // A thematic break or a setext underline: the paragraph ends.
+            flush(body, &mut chunk, items);
+            para_open = false;
+            continue;
+        } else if let Some((cols_w, bytes_w)) = list_marker(rest, para_open, cols) {
+            while lists.last().is_some_and(|item| ends(item, cols)) {
                 lists.pop();
             }
             let content = cols + cols_w;
-            lists.push(content);
+            lists.push((depth, content));
             flush(body, &mut chunk, items);
             para_open = false;
             rest = rest.get(bytes_w..).unwrap_or_default();
@@ -475,11 +561,7 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             }
         } else if let Some((ch, len)) = fence_open(rest) {
             flush(body, &mut chunk, items);
-            let container = lists
-                .last()
-                .copied()
-                .filter(|&top| cols >= top)
-                .unwrap_or(0);
+            let container = if base > 0 && cols >= base { base } else { 0 };
             fence = Some(Fence {
                 ch,
                 len,
@@ -510,49 +592,72 @@ fn flush(body: &str, chunk: &mut Vec<Range<usize>>, items: &mut Vec<Item>) {
     }
 }
 
+/// Block quote markers at the start of a line.
+struct Quotes {
+    /// How many.
+    depth: usize,
+    /// Their bytes, with the spaces around them.
+    bytes: usize,
+    /// The spaces before each of the first eight.
+    leads: [usize; 8],
+}
+
 /// Strips up to `max` block quote markers (`>`, each after up to three
-/// spaces and before an optional space): (how many, bytes stripped).
-fn strip_quotes(line: &str, max: usize) -> (usize, usize) {
+/// spaces and before an optional space).
+fn strip_quotes(line: &str, max: usize) -> Quotes {
     let b = line.as_bytes();
-    let mut i = 0;
-    let mut depth = 0;
-    while depth < max {
-        let mut j = i;
-        while j < i + 3 && b.get(j) == Some(&b' ') {
+    let mut q = Quotes {
+        depth: 0,
+        bytes: 0,
+        leads: [0; 8],
+    };
+    while q.depth < max {
+        let mut j = q.bytes;
+        while j < q.bytes + 3 && b.get(j) == Some(&b' ') {
             j += 1;
         }
         if b.get(j) != Some(&b'>') {
             break;
         }
+        if let Some(lead) = q.leads.get_mut(q.depth) {
+            *lead = j - q.bytes;
+        }
         j += 1;
         if matches!(b.get(j), Some(b' ' | b'\t')) {
             j += 1;
         }
-        i = j;
-        depth += 1;
+        q.bytes = j;
+        q.depth += 1;
     }
-    (depth, i)
+    q
 }
 
 /// Leading whitespace: (columns, a tab reaching the next multiple of four;
 /// bytes).
 fn indentation(s: &str) -> (usize, usize) {
-    let mut cols = 0;
+    indentation_at(s, 0)
+}
+
+/// [`indentation`] of text starting at column `start`.
+fn indentation_at(s: &str, start: usize) -> (usize, usize) {
+    let mut col = start;
     let mut bytes = 0;
     for b in s.bytes() {
         match b {
-            b' ' => cols += 1,
-            b'\t' => cols += 4 - cols % 4,
+            b' ' => col += 1,
+            b'\t' => col += 4 - col % 4,
             _ => break,
         }
         bytes += 1;
     }
-    (cols, bytes)
+    (col - start, bytes)
 }
 
 /// A list item marker at the start of `rest` (`-`, `*`, `+`, `1.`, `1)`):
-/// (columns and bytes up to the item's content).
-fn list_marker(rest: &str) -> Option<(usize, usize)> {
+/// (columns and bytes up to the item's content). `in_paragraph`: only an
+/// item that may interrupt a paragraph (not empty, numbered from 1).
+/// `col`: the column the marker is at (tabs after it count from there).
+fn list_marker(rest: &str, in_paragraph: bool, col: usize) -> Option<(usize, usize)> {
     let b = rest.as_bytes();
     let width = match b.first()? {
         b'-' | b'*' | b'+' => 1,
@@ -561,15 +666,18 @@ fn list_marker(rest: &str) -> Option<(usize, usize)> {
             if digits > 9 || !matches!(b.get(digits), Some(b'.' | b')')) {
                 return None;
             }
+            if in_paragraph && rest.get(..digits) != Some("1") {
+                return None;
+            }
             digits + 1
         }
         _ => return None,
     };
     let after = rest.get(width..)?;
     if after.trim().is_empty() {
-        return Some((width + 1, rest.len()));
+        return (!in_paragraph).then_some((width + 1, rest.len()));
     }
-    let (cols, bytes) = indentation(after);
+    let (cols, bytes) = indentation_at(after, col + width);
     match cols {
         0 => None,
         1..=4 => Some((width + cols, width + bytes)),
@@ -595,6 +703,134 @@ fn fence_open(rest: &str) -> Option<(u8, usize)> {
 fn is_fence_close(rest: &str, ch: u8, len: usize) -> bool {
     let n = rest.bytes().take_while(|&c| c == ch).count();
     n >= len && rest.get(n..).is_some_and(|tail| tail.trim().is_empty())
+}
+
+/// A table's delimiter row: cells like `---`, `:--`, `--:`, `:-:`
+/// between pipes, at least one pipe.
+fn is_table_delimiter(rest: &str) -> bool {
+    let t = rest.trim();
+    if !t.contains('|') {
+        return false;
+    }
+    let t = t.strip_prefix('|').unwrap_or(t);
+    let t = t.strip_suffix('|').unwrap_or(t);
+    t.split('|').all(|cell| {
+        let c = cell.trim();
+        let c = c.strip_prefix(':').unwrap_or(c);
+        let c = c.strip_suffix(':').unwrap_or(c);
+        !c.is_empty() && c.bytes().all(|b| b == b'-')
+    })
+}
+
+/// The cells of a table row, split at pipes that are not escaped and not
+/// inside a `[[…]]` closed later on the line, the outer pipes' empty
+/// cells included; and the pipes inside `[[…]]`.
+fn row_cells(body: &str, row: Range<usize>) -> (Vec<Range<usize>>, Vec<usize>) {
+    let b = body.as_bytes();
+    let last_close = body
+        .get(row.clone())
+        .and_then(|s| s.rfind("]]"))
+        .map_or(0, |i| row.start + i);
+    let pair =
+        |i: usize, c: u8| i + 1 < row.end && b.get(i) == Some(&c) && b.get(i + 1) == Some(&c);
+    let mut cells = Vec::new();
+    let mut pipes = Vec::new();
+    let mut cell_start = row.start;
+    let mut open = false;
+    let mut backslashes = 0;
+    let mut i = row.start;
+    while i < row.end {
+        if b.get(i) == Some(&b'\\') {
+            backslashes += 1;
+            i += 1;
+            continue;
+        }
+        let escaped = backslashes % 2 == 1;
+        backslashes = 0;
+        if !open && !escaped && pair(i, b'[') && i < last_close {
+            open = true;
+            i += 2;
+        } else if open && pair(i, b']') {
+            open = false;
+            i += 2;
+        } else {
+            if b.get(i) == Some(&b'|') {
+                if open {
+                    pipes.push(i);
+                } else if !escaped {
+                    cells.push(cell_start..i);
+                    cell_start = i + 1;
+                }
+            }
+            i += 1;
+        }
+    }
+    cells.push(cell_start..row.end);
+    (cells, pipes)
+}
+
+/// How many cells a table row has (outer pipes not making cells).
+fn cell_count(body: &str, row: Range<usize>) -> usize {
+    let (cells, _) = row_cells(body, row);
+    let blank = |r: Option<&Range<usize>>| {
+        r.and_then(|r| body.get(r.clone()))
+            .is_some_and(|s| s.trim().is_empty())
+    };
+    let mut n = cells.len();
+    if n > 1 && blank(cells.first()) {
+        n -= 1;
+    }
+    if n > 1 && blank(cells.last()) {
+        n -= 1;
+    }
+    n
+}
+
+/// Scans a table row cell by cell (code spans end at a cell's edge).
+fn scan_row(body: &str, row: Range<usize>, items: &mut Vec<Item>) {
+    let (cells, pipes) = row_cells(body, row);
+    let first = items.len();
+    for cell in cells {
+        scan_inline(body, &[cell], items);
+    }
+    // The pipes in `[[…]]` that turned out not to be in a link or category.
+    let mut found = items
+        .get(first..)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| match item {
+            Item::Link(l) => l.span.clone(),
+            Item::Category(c) => c.span.clone(),
+            Item::Pipe(at) => *at..*at,
+        });
+    let mut span = found.next();
+    let mut inert = Vec::new();
+    for pipe in pipes {
+        while span.as_ref().is_some_and(|s| s.end <= pipe) {
+            span = found.next();
+        }
+        if !span.as_ref().is_some_and(|s| s.contains(&pipe)) {
+            inert.push(Item::Pipe(pipe));
+        }
+    }
+    items.extend(inert);
+}
+
+/// A thematic break (`***`, `- - -`, `___`), or after a paragraph line a
+/// setext heading's underline (`===`, `---`).
+fn is_rule(rest: &str, para_open: bool) -> bool {
+    let t = rest.trim_end();
+    let b = t.as_bytes();
+    if para_open && !b.is_empty() && (b.iter().all(|&c| c == b'=') || b.iter().all(|&c| c == b'-'))
+    {
+        return true;
+    }
+    let Some(&ch) = b.first() else {
+        return false;
+    };
+    matches!(ch, b'-' | b'*' | b'_')
+        && b.iter().filter(|&&c| c == ch).count() >= 3
+        && b.iter().all(|&c| c == ch || c == b' ' || c == b'\t')
 }
 
 /// `#` to `######` then a space, a tab or the end of the line.
@@ -997,15 +1233,56 @@ mod tests {
         assert_eq!(targets("``` a`b\n[[a]]"), ["a"]);
         assert_eq!(targets("> ```\n> [[a]]\n> ```\n> [[b]]"), ["b"]);
         assert_eq!(targets("> ```\n> [[a]]\n[[b]]"), ["b"]);
+        assert_eq!(targets("> ` [[a]]\n` [[b]]"), ["b"]);
+        assert_eq!(targets("> ` [[a]]\n\n` [[b]]"), ["a", "b"]);
         assert_eq!(targets("- ```\n  [[a]]\n  ```\n- [[b]]"), ["b"]);
         assert_eq!(targets("- ```\n  [[a]]\n[[b]]"), ["b"]);
         assert_eq!(targets("  ```\n[[a]]\n  ```\n[[b]]"), ["b"]);
         assert_eq!(targets("text\n\n    [[a]]\n\n[[b]]"), ["b"]);
         assert_eq!(targets("text\n    [[a]]"), ["a"]);
         assert_eq!(targets("- item\n\n    [[a]]"), ["a"]);
+        assert_eq!(targets("-\titem\n\n    [[a]]"), ["a"]);
+        assert_eq!(targets("-\titem\n\n       [[a]]"), ["a"]);
+        assert_eq!(targets("-\titem\n\n        [[a]]"), Vec::<String>::new());
         assert_eq!(targets("- item\n\n      [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("- a\n# b\n\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("- a\nlazy\n\n    [[a]]"), ["a"]);
+        assert_eq!(targets("a\n2) b\n\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("a\n-\n\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("a\n1) b\n\n    [[a]]"), ["a"]);
+        assert_eq!(targets("> `\n2) `[[a]]`"), Vec::<String>::new());
+        assert_eq!(targets("- `\n2) `[[a]]`"), Vec::<String>::new());
+        assert_eq!(targets("- `\n  2) `[[a]]`"), ["a"]);
+        assert_eq!(targets("> - a\n\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("> - a\n>\n>     [[a]]"), ["a"]);
+        assert_eq!(targets("- a\n> - b\n\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("- a\n\n  > b\n\n      [[a]]\n\n[[b]]"), ["b"]);
         assert_eq!(targets("<https://x/[[a]]> [[b]] <a [[c]]>"), ["b", "c"]);
         assert_eq!(targets("# [[Heading]]\n[[b]]"), ["Heading", "b"]);
+        assert_eq!(
+            targets("| `a | [[b]]` |\n|--|--|\n| `x\n| [[c]]` |"),
+            ["b", "c"]
+        );
+        assert_eq!(targets("a | `b\n- | -\n[[c]]`"), ["c"]);
+        assert_eq!(targets("| [[a|b]] | `c |\n|--|--|"), ["a"]);
+        let body = "| `[[a|b]]` | [[c|d]] |\n|--|--|\n| ` [[e|f]] `[[g]]` |";
+        let m = parse(body);
+        assert_eq!(targets(body), ["c", "g"]);
+        assert_eq!(m.inert_pipes, [6, body.find("e|").map_or(0, |i| i + 1)]);
+        assert_eq!(targets("x\n| `a | [[b]]` |\n|--|--|"), ["b"]);
+        assert_eq!(
+            targets("- a\n| `b | [[c]]` |\n|--|--|"),
+            Vec::<String>::new()
+        );
+        assert_eq!(targets("- a\n  | `b | [[c]]` |\n  |--|--|"), ["c"]);
+        assert_eq!(
+            targets("x\na | `b | [[c]]` |\n|--|--|"),
+            Vec::<String>::new()
+        );
+        assert_eq!(targets("a\n---\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("a\n===\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("a\n* * *\n    [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("- - -\n    [[a]]\n\n[[b]]"), ["b"]);
     }
 
     #[test]
