@@ -400,20 +400,24 @@ struct Fence {
     ch: u8,
     /// How many of them opened it.
     len: usize,
-    /// The column the fence stood at.
-    indent: usize,
     /// The block quote depth it is in.
     quotes: usize,
-    /// The content column of the list item it is in (0: none).
+    /// The content column of the list item it is in (0: none); a closing
+    /// fence stands at most three columns right of it.
     container: usize,
+    /// For a fence in a block quote inside a list item: the columns before
+    /// the quote's markers (0: the markers start the line).
+    outer: usize,
 }
 
 /// The line scan: finds code blocks, and hands runs of text lines
-/// (paragraphs, headings) to [`scan_inline`].
+/// (paragraphs, headings, table cells) to [`scan_inline`].
 fn scan_blocks(body: &str, items: &mut Vec<Item>) {
     let mut fence: Option<Fence> = None;
     // Open list items: (block quote depth, content column).
     let mut lists: Vec<(usize, usize)> = Vec::new();
+    // The last item began with an empty line: a blank line ends it.
+    let mut empty_item = false;
     let mut para_open = false;
     let mut chunk: Vec<Range<usize>> = Vec::new();
     let mut chunk_quotes = 0;
@@ -434,15 +438,26 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
         start = next;
 
         if let Some(f) = &fence {
-            let Quotes {
-                depth, bytes: qoff, ..
-            } = strip_quotes(line, f.quotes);
-            let after = line.get(qoff..).unwrap_or_default();
-            let (cols, ib) = indentation(after);
+            let q = if f.outer == 0 {
+                strip_quotes(line, f.quotes, 0)
+            } else {
+                // The quote is inside a list item: its markers come after
+                // the item's indentation.
+                let (ind, ib) = indentation_at(line, 0);
+                let mut q = strip_quotes(line.get(ib..).unwrap_or_default(), f.quotes, ind);
+                if ind < f.outer {
+                    q.depth = 0;
+                }
+                q.bytes += ib;
+                q
+            };
+            let after = line.get(q.bytes..).unwrap_or_default();
+            let (ind, ib) = indentation_at(after, q.col);
+            let cols = q.extra + ind;
             let blank = after.trim().is_empty();
-            let left = depth < f.quotes || (!blank && f.container > 0 && cols < f.container);
+            let left = q.depth < f.quotes || (!blank && f.container > 0 && cols < f.container);
             if !left {
-                if cols <= f.indent + 3
+                if cols <= f.container + 3
                     && is_fence_close(after.get(ib..).unwrap_or_default(), f.ch, f.len)
                 {
                     fence = None;
@@ -452,36 +467,97 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             fence = None;
         }
 
-        let quotes = strip_quotes(line, usize::MAX);
-        let (depth, qoff) = (quotes.depth, quotes.bytes);
+        let quotes = strip_quotes(line, usize::MAX, 0);
+        let mut depth = quotes.depth;
+        let mut leads = quotes.leads;
+        let after = line.get(quotes.bytes..).unwrap_or_default();
+        let (ind, ib) = indentation_at(after, quotes.col);
+        let mut cols = quotes.extra + ind;
+        // The column `cols` counts from, for tab stops.
+        let mut origin = quotes.col - quotes.extra;
+        let mut rest = after.get(ib..).unwrap_or_default();
+        let mut rest_start = line_start + quotes.bytes + ib;
+        // Columns of list indentation before a quote inside a list item.
+        let mut outer = 0;
+        if rest.starts_with('>') && cols >= 4 {
+            // Items this quote start is left of are over.
+            while lists
+                .last()
+                .is_some_and(|&(d, top)| d > depth || (d == depth && cols < top))
+            {
+                lists.pop();
+            }
+        }
+        if let Some(&(d, top)) = lists.last() {
+            if rest.starts_with('>') && d == depth && cols >= top.max(4) && cols < top + 4 {
+                // A block quote inside a list item, indented too far to be
+                // seen at the start of the line.
+                let q = strip_quotes(rest, usize::MAX, origin + cols);
+                for k in 0..q.depth {
+                    let lead = if k == 0 {
+                        cols
+                    } else {
+                        q.leads.get(k).copied().unwrap_or(0)
+                    };
+                    if let Some(l) = leads.get_mut(depth + k) {
+                        *l = lead;
+                    }
+                }
+                outer = cols;
+                depth += q.depth;
+                let tail = rest.get(q.bytes..).unwrap_or_default();
+                let (ind, ib) = indentation_at(tail, q.col);
+                rest = tail.get(ib..).unwrap_or_default();
+                rest_start += q.bytes + ib;
+                cols = q.extra + ind;
+                origin = q.col - q.extra;
+            }
+        }
+        let cols = cols;
+        let origin = origin;
         // Whether a list item (at quote depth `d`, content column `top`)
         // is over by this line: it is in a quote the line is not in, or
         // the line (or the quote marker it is in) is left of its content.
-        let ends = |&(d, top): &(usize, usize), cols: usize| {
+        let ends = |&(d, top): &(usize, usize), depth: usize, cols: usize| {
             d > depth
                 || (d == depth && cols < top)
-                || (d < depth && quotes.leads.get(d).is_some_and(|&lead| lead < top))
+                || (d < depth && leads.get(d).is_some_and(|&lead| lead < top))
         };
-        let after = line.get(qoff..).unwrap_or_default();
-        let (cols, ib) = indentation(after);
-        let mut rest = after.get(ib..).unwrap_or_default();
-        let mut rest_start = line_start + qoff + ib;
         if rest.trim().is_empty() {
             flush(body, &mut chunk, items);
             para_open = false;
             table = false;
+            if empty_item {
+                lists.pop();
+            }
+            // Items inside a quote this line is not in are over.
+            while lists.last().is_some_and(|&(d, top)| {
+                d > depth || (d < depth && leads.get(d).is_some_and(|&l| l < top))
+            }) {
+                lists.pop();
+            }
+            empty_item = false;
             continue;
         }
-        // A line less indented than the list item's content ends the item,
-        // unless it continues a paragraph lazily.
+        empty_item = false;
         let rule = is_rule(rest, para_open);
         // Whether the line starts a block where no paragraph is open: a
         // line outside the open paragraph's container that does is not a
         // lazy continuation of it.
-        let starts_block = rule
-            || list_marker(rest, false, cols).is_some()
-            || fence_open(rest).is_some()
-            || is_atx_heading(rest);
+        // The content column of the innermost item the line is in (by a
+        // bounded look down the stack; 0 past it).
+        let inner = lists
+            .iter()
+            .rev()
+            .take(64)
+            .find(|&&(d, top)| d < depth || (d == depth && cols >= top))
+            .map_or(0, |&(d, top)| if d == depth { top } else { 0 });
+        let starts_block = cols < inner + 4
+            && (rule
+                || rest.starts_with('>')
+                || list_marker(rest, false, origin + cols).is_some()
+                || fence_open(rest).is_some()
+                || is_atx_heading(rest));
         if depth != chunk_quotes {
             // Fewer `>` on a line that continues a paragraph is still
             // that paragraph (a lazy line).
@@ -493,9 +569,9 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             }
         }
         if !para_open || starts_block {
-            // Items in a quote this line is not in are over, and so are
-            // items whose content this line is left of.
-            while lists.last().is_some_and(|item| ends(item, cols)) {
+            // A line less indented than a list item's content ends the
+            // item, unless it continues a paragraph lazily.
+            while lists.last().is_some_and(|item| ends(item, depth, cols)) {
                 lists.pop();
                 para_open = false;
             }
@@ -509,6 +585,11 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             continue;
         }
         table = false;
+        if para_open && cols < base && !starts_block {
+            // A lazy continuation line of a paragraph in a list item.
+            chunk.push(rest_start..rest_start + rest.len());
+            continue;
+        }
         let lazy = depth < chunk_quotes || cols < base;
         if para_open && !lazy && cols < base + 4 && is_table_delimiter(rest) {
             // A table, if the line before (the paragraph's first, or one
@@ -528,6 +609,7 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             }
             chunk.push(header);
         }
+        let mut col = cols;
         if cols >= base + 4 {
             if !para_open {
                 // An indented code line.
@@ -539,44 +621,80 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             flush(body, &mut chunk, items);
             para_open = false;
             continue;
-        } else if let Some((cols_w, bytes_w)) = list_marker(rest, para_open, cols) {
-            while lists.last().is_some_and(|item| ends(item, cols)) {
+        } else if let Some(first) = list_marker(rest, para_open, origin + cols) {
+            while lists.last().is_some_and(|item| ends(item, depth, cols)) {
                 lists.pop();
             }
-            let content = cols + cols_w;
-            lists.push((depth, content));
             flush(body, &mut chunk, items);
             para_open = false;
-            rest = rest.get(bytes_w..).unwrap_or_default();
-            rest_start += bytes_w;
+            // The item, and the items and quotes it starts with.
+            let mut marker = Some(first);
+            while let Some(m) = marker.take() {
+                let content = col + m.cols;
+                lists.push((depth, content));
+                rest = rest.get(m.bytes..).unwrap_or_default();
+                rest_start += m.bytes;
+                col = content;
+                match m.start {
+                    ItemStart::Empty => empty_item = true,
+                    ItemStart::Code => {}
+                    ItemStart::Text => {
+                        marker = list_marker(rest, false, origin + col);
+                        if marker.is_none() && rest.starts_with('>') {
+                            let q = strip_quotes(rest, usize::MAX, origin + col);
+                            if outer == 0 {
+                                outer = col;
+                            }
+                            depth += q.depth;
+                            chunk_quotes = depth;
+                            let tail = rest.get(q.bytes..).unwrap_or_default();
+                            let (ind, ib) = indentation_at(tail, q.col);
+                            rest = tail.get(ib..).unwrap_or_default();
+                            rest_start += q.bytes + ib;
+                            col = q.extra + ind;
+                            if col >= 4 {
+                                // The quote starts with indented code.
+                                rest = "";
+                            } else {
+                                marker = list_marker(rest, false, q.col - q.extra + col);
+                            }
+                        }
+                    }
+                }
+                if !matches!(m.start, ItemStart::Text) {
+                    rest = "";
+                }
+            }
+            if rest.trim().is_empty() {
+                continue;
+            }
+        }
+        // Fences, headings and rules may interrupt a paragraph, but not
+        // from a line indented enough to continue it.
+        if cols < base + 4 || !para_open {
             if let Some((ch, len)) = fence_open(rest) {
+                flush(body, &mut chunk, items);
+                let container = match lists.last() {
+                    Some(&(d, top)) if d <= depth && col >= top => top,
+                    _ => 0,
+                };
                 fence = Some(Fence {
                     ch,
                     len,
-                    indent: content,
                     quotes: depth,
-                    container: content,
+                    container,
+                    outer,
                 });
+                para_open = false;
                 continue;
             }
-        } else if let Some((ch, len)) = fence_open(rest) {
-            flush(body, &mut chunk, items);
-            let container = if base > 0 && cols >= base { base } else { 0 };
-            fence = Some(Fence {
-                ch,
-                len,
-                indent: cols,
-                quotes: depth,
-                container,
-            });
-            para_open = false;
-            continue;
-        } else if is_atx_heading(rest) {
-            flush(body, &mut chunk, items);
-            chunk.push(rest_start..rest_start + rest.len());
-            flush(body, &mut chunk, items);
-            para_open = false;
-            continue;
+            if is_atx_heading(rest) || is_rule(rest, false) {
+                flush(body, &mut chunk, items);
+                chunk.push(rest_start..rest_start + rest.len());
+                flush(body, &mut chunk, items);
+                para_open = false;
+                continue;
+            }
         }
         chunk.push(rest_start..rest_start + rest.len());
         para_open = true;
@@ -598,47 +716,70 @@ struct Quotes {
     depth: usize,
     /// Their bytes, with the spaces around them.
     bytes: usize,
-    /// The spaces before each of the first eight.
+    /// The columns of whitespace before each of the first eight.
     leads: [usize; 8],
+    /// The column after them.
+    col: usize,
+    /// Columns of a tab after the last `>` beyond the one it stood for.
+    extra: usize,
 }
 
 /// Strips up to `max` block quote markers (`>`, each after up to three
-/// spaces and before an optional space).
-fn strip_quotes(line: &str, max: usize) -> Quotes {
+/// columns of whitespace and before an optional space, or a tab standing
+/// for one) from a line whose first character is at column `start`.
+fn strip_quotes(line: &str, max: usize, start: usize) -> Quotes {
     let b = line.as_bytes();
     let mut q = Quotes {
         depth: 0,
         bytes: 0,
         leads: [0; 8],
+        col: start,
+        extra: 0,
     };
     while q.depth < max {
         let mut j = q.bytes;
-        while j < q.bytes + 3 && b.get(j) == Some(&b' ') {
+        let mut col = q.col;
+        let mut lead = q.extra;
+        while lead <= 3 {
+            match b.get(j) {
+                Some(b' ') => col += 1,
+                Some(b'\t') => col += 4 - col % 4,
+                _ => break,
+            }
+            lead = q.extra + (col - q.col);
             j += 1;
         }
-        if b.get(j) != Some(&b'>') {
+        if lead > 3 || b.get(j) != Some(&b'>') {
             break;
         }
-        if let Some(lead) = q.leads.get_mut(q.depth) {
-            *lead = j - q.bytes;
+        if let Some(l) = q.leads.get_mut(q.depth) {
+            *l = lead;
         }
+        col += 1;
         j += 1;
-        if matches!(b.get(j), Some(b' ' | b'\t')) {
-            j += 1;
+        q.extra = 0;
+        match b.get(j) {
+            Some(b' ') => {
+                j += 1;
+                col += 1;
+            }
+            Some(b'\t') => {
+                let width = 4 - col % 4;
+                j += 1;
+                col += width;
+                q.extra = width - 1;
+            }
+            _ => {}
         }
         q.bytes = j;
+        q.col = col;
         q.depth += 1;
     }
     q
 }
 
-/// Leading whitespace: (columns, a tab reaching the next multiple of four;
-/// bytes).
-fn indentation(s: &str) -> (usize, usize) {
-    indentation_at(s, 0)
-}
-
-/// [`indentation`] of text starting at column `start`.
+/// Leading whitespace of text starting at column `start`: (columns, a
+/// tab reaching the next multiple of four; bytes).
 fn indentation_at(s: &str, start: usize) -> (usize, usize) {
     let mut col = start;
     let mut bytes = 0;
@@ -653,11 +794,32 @@ fn indentation_at(s: &str, start: usize) -> (usize, usize) {
     (col - start, bytes)
 }
 
-/// A list item marker at the start of `rest` (`-`, `*`, `+`, `1.`, `1)`):
-/// (columns and bytes up to the item's content). `in_paragraph`: only an
-/// item that may interrupt a paragraph (not empty, numbered from 1).
-/// `col`: the column the marker is at (tabs after it count from there).
-fn list_marker(rest: &str, in_paragraph: bool, col: usize) -> Option<(usize, usize)> {
+/// How a list item's first line goes on after its marker.
+#[derive(Clone, Copy)]
+enum ItemStart {
+    /// With text (or another block).
+    Text,
+    /// With nothing: a blank line next ends the item.
+    Empty,
+    /// With indented code (five or more spaces after the marker).
+    Code,
+}
+
+/// A list item marker.
+struct Marker {
+    /// Columns from the marker to the item's content.
+    cols: usize,
+    /// Bytes from the marker to the item's content.
+    bytes: usize,
+    /// What follows.
+    start: ItemStart,
+}
+
+/// A list item marker at the start of `rest` (`-`, `*`, `+`, `1.`, `1)`).
+/// `in_paragraph`: only an item that may interrupt a paragraph (not empty,
+/// numbered from 1). `col`: the column the marker is at (tabs after it
+/// count from there).
+fn list_marker(rest: &str, in_paragraph: bool, col: usize) -> Option<Marker> {
     let b = rest.as_bytes();
     let width = match b.first()? {
         b'-' | b'*' | b'+' => 1,
@@ -675,13 +837,25 @@ fn list_marker(rest: &str, in_paragraph: bool, col: usize) -> Option<(usize, usi
     };
     let after = rest.get(width..)?;
     if after.trim().is_empty() {
-        return (!in_paragraph).then_some((width + 1, rest.len()));
+        return (!in_paragraph).then_some(Marker {
+            cols: width + 1,
+            bytes: rest.len(),
+            start: ItemStart::Empty,
+        });
     }
     let (cols, bytes) = indentation_at(after, col + width);
     match cols {
         0 => None,
-        1..=4 => Some((width + cols, width + bytes)),
-        _ => Some((width + 1, width + 1)),
+        1..=4 => Some(Marker {
+            cols: width + cols,
+            bytes: width + bytes,
+            start: ItemStart::Text,
+        }),
+        _ => Some(Marker {
+            cols: width + 1,
+            bytes: width + 1,
+            start: ItemStart::Code,
+        }),
     }
 }
 
@@ -933,7 +1107,15 @@ fn scan_inline(body: &str, lines: &[Range<usize>], items: &mut Vec<Item>) {
                             autolinks.push(i..end);
                             i = end;
                         }
-                        Err(stop) => i = stop,
+                        Err(stop) => {
+                            // Backslashes just before `stop` may escape it.
+                            let mut k = stop;
+                            while k > i + 1 && b.get(k - 1) == Some(&b'\\') {
+                                k -= 1;
+                            }
+                            backslashes = stop - k;
+                            i = stop;
+                        }
                     }
                 }
                 Some(b'\\') => {
@@ -962,6 +1144,7 @@ fn autolink_end(b: &[u8], i: usize, end: usize) -> Result<usize, usize> {
     let mut j = i + 1;
     let scheme_start = j;
     while j < end
+        && j - scheme_start <= 32
         && b.get(j)
             .is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(c))
     {
@@ -1258,7 +1441,39 @@ mod tests {
         assert_eq!(targets("- a\n> - b\n\n    [[a]]\n\n[[b]]"), ["b"]);
         assert_eq!(targets("- a\n\n  > b\n\n      [[a]]\n\n[[b]]"), ["b"]);
         assert_eq!(targets("<https://x/[[a]]> [[b]] <a [[c]]>"), ["b", "c"]);
+        assert_eq!(targets("<ab:b\\<cd:[[d]]>"), ["d"]);
+        assert_eq!(targets("<ab:b<cd:[[d]]>"), Vec::<String>::new());
         assert_eq!(targets("# [[Heading]]\n[[b]]"), ["Heading", "b"]);
+        assert_eq!(targets("text\n```\n[[a]]\n```\n[[b]]"), ["b"]);
+        assert_eq!(targets("text\n```\n```\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("text\n# h\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("text\n    ```\n[[a]]"), ["a"]);
+        assert_eq!(targets("- ```\n  [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("1.      [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("-\n\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("-\n    [[a]]"), ["a"]);
+        assert_eq!(targets("- - ```\n    [[a]]\n    ```\n[[b]]"), ["b"]);
+        assert_eq!(targets("1. > ```\n   > [[a]]\n   > ```\n   > [[b]]"), ["b"]);
+        assert_eq!(targets(">\t  [[a]]\n\n>  [[b]]"), ["b"]);
+        assert_eq!(targets("- >     [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("> `a\n\t# `[[a]]"), ["a"]);
+        assert_eq!(targets("> \t>      [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("- > \tx[[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(
+            targets("1. a\n\n    > ```\n    > [[a]]\n    > ```\n    > [[b]]"),
+            ["b"]
+        );
+        assert_eq!(
+            targets("10. > ```\n    > [[a]]\n    > ```\n    > [[b]]"),
+            ["b"]
+        );
+        assert_eq!(targets("10. > ```\n    > [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("10. a\n>\n\n    [[a]]"), Vec::<String>::new());
+        assert_eq!(targets("+ 10. a\n    > >     [[a]]\n\n[[b]]"), ["b"]);
+        assert_eq!(targets("  ```\n    ```\n[[a]]"), Vec::<String>::new());
+        assert_eq!(targets("- ```\n     ```\n  [[a]]"), ["a"]);
+        assert_eq!(targets("  10. `a\n    1. ``` `[[a]]"), ["a"]);
+        assert_eq!(targets("- 1. a\n    10. ~~~\n    [[a]]\n[[b]]"), ["a", "b"]);
         assert_eq!(
             targets("| `a | [[b]]` |\n|--|--|\n| `x\n| [[c]]` |"),
             ["b", "c"]
