@@ -26,7 +26,8 @@ use std::fmt::Write as _;
 
 use chapar_proto::wiki::links::{self, Link, Markup};
 use pulldown_cmark::{
-    Alignment, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream,
+    Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
+    TextMergeStream,
 };
 
 /// What a wiki link points to, as the caller knows it.
@@ -117,7 +118,13 @@ pub fn to_html(markdown: &str, resolve: &dyn Fn(&Link) -> LinkState) -> String {
         match event {
             Event::Start(Tag::CodeBlock(kind)) => {
                 in_code = true;
-                out.push(Event::Start(Tag::CodeBlock(kind.clone())));
+                let kind = match kind {
+                    CodeBlockKind::Fenced(info) => {
+                        CodeBlockKind::Fenced(restore(info, &slots).into())
+                    }
+                    CodeBlockKind::Indented => CodeBlockKind::Indented,
+                };
+                out.push(Event::Start(Tag::CodeBlock(kind)));
             }
             Event::End(TagEnd::CodeBlock) => {
                 in_code = false;
