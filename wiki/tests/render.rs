@@ -376,6 +376,18 @@ fn html_and_index_agree_on_links() {
         "``a [[A]] ` b`` [[B]] \\`[[C]]`",
         "<https://x/[[A]]> [[B]]",
         "| [[A|a]] | `[[B]]` |\n|--|--|\n| [[C]] | d |",
+        "| `[[A|a]]` | b |\n|--|--|\n| ` [[B|b]] `[[C]]` |",
+        "<ab:b\\<cd:[[A]]> <ab:b<cd:[[B]]>",
+        "> ` [[A]]\n` [[B]]",
+        "- a\n# b\n\n    [[A]]\n\n[[B]]",
+        "> - a\n\n    [[A]]\n\n[[B]]",
+        "a\n---\n    [[A]]\n\n[[B]]",
+        "a\n2) b\n\n    [[A]]",
+        "-\titem\n\n    [[A]]",
+        "1. a\n\n    > ```\n    > [[A]]\n    > ```\n    > [[B]]",
+        "  ```\n    ```\n[[A]]",
+        "text\n```\n```\n    [[A]]",
+        "x\n| `a | [[B]]` |\n|--|--|\n| [[C|c]] | d |",
     ];
     for doc in docs {
         let counted = links::parse(doc).links.len();
