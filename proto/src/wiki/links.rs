@@ -541,9 +541,6 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
         }
         empty_item = false;
         let rule = is_rule(rest, para_open);
-        // Whether the line starts a block where no paragraph is open: a
-        // line outside the open paragraph's container that does is not a
-        // lazy continuation of it.
         // The content column of the innermost item the line is in (by a
         // bounded look down the stack; 0 past it).
         let inner = lists
@@ -552,6 +549,9 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             .take(64)
             .find(|&&(d, top)| d < depth || (d == depth && cols >= top))
             .map_or(0, |&(d, top)| if d == depth { top } else { 0 });
+        // Whether the line starts a block where no paragraph is open: a
+        // line outside the open paragraph's container that does is not a
+        // lazy continuation of it.
         let starts_block = cols < inner + 4
             && (rule
                 || rest.starts_with('>')
@@ -675,7 +675,7 @@ fn scan_blocks(body: &str, items: &mut Vec<Item>) {
             if let Some((ch, len)) = fence_open(rest) {
                 flush(body, &mut chunk, items);
                 let container = match lists.last() {
-                    Some(&(d, top)) if d <= depth && col >= top => top,
+                    Some(&(d, top)) if d == depth && col >= top => top,
                     _ => 0,
                 };
                 fence = Some(Fence {
