@@ -27,8 +27,84 @@ pub struct WikiShowArgs {
     #[arg(long, value_name = "PAGEID_HEX")]
     pub page: Option<String>,
     /// Print the Markdown source instead of rendering it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "html")]
     pub raw: bool,
+    /// Print sanitized HTML (raw HTML escaped, unsafe links dropped).
+    #[arg(long)]
+    pub html: bool,
+    /// Wrap the rendered text at this many columns [default: $COLUMNS, or 100].
+    #[arg(long)]
+    pub width: Option<usize>,
+}
+
+/// The title keys of the pages `links` point to that exist and that the
+/// person may read (a link to anything else is shown as missing, so a
+/// page they may not see looks exactly like one that does not exist).
+pub async fn existing(
+    client: &Client,
+    targets: &[String],
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for chunk in targets.chunks(64) {
+        let resp = client
+            .search(&SearchRequest {
+                titles: chunk.to_vec(),
+                kinds: vec![EntryKind::Wiki],
+                limit: chapar_search::api::MAX_LIMIT,
+                ..SearchRequest::default()
+            })
+            .await?;
+        out.extend(resp.hits.iter().map(|h| title::key(&h.title)));
+    }
+    Ok(out)
+}
+
+/// The text of `v` as `a` asks: Markdown, sanitized HTML or rendered for
+/// the terminal, with links to pages the person cannot find marked.
+async fn rendered(client: &Client, v: &View, a: &WikiShowArgs, tty: bool) -> Result<String> {
+    use chapar_proto::wiki::links;
+    use chapar_wiki::render::{LinkState, to_html, to_terminal};
+    if a.raw {
+        return Ok(v.text.clone());
+    }
+    let markup = links::parse(&v.text);
+    let mut targets: Vec<String> = markup
+        .links
+        .iter()
+        .chain(markup.redirect.iter())
+        .filter(|l| !l.is_same_page())
+        .map(|l| l.target.clone())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let exists = existing(client, &targets).await?;
+    let resolve = |l: &links::Link| -> LinkState {
+        let fragment = l
+            .section
+            .as_deref()
+            .map(|s| format!("#{}", links::anchor(s)))
+            .unwrap_or_default();
+        if l.is_same_page() {
+            return LinkState::Exists { href: fragment };
+        }
+        let href = format!("/wiki/{}", l.target.replace(' ', "_"));
+        if exists.contains(&title::key(&l.target)) {
+            LinkState::Exists {
+                href: href + &fragment,
+            }
+        } else {
+            LinkState::Missing { href: Some(href) }
+        }
+    };
+    if a.html {
+        return Ok(to_html(&v.text, &resolve));
+    }
+    let width = a
+        .width
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()))
+        .unwrap_or(100)
+        .clamp(20, 400);
+    Ok(to_terminal(&v.text, &resolve, width, tty))
 }
 
 /// A page a title names.
@@ -268,6 +344,8 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
     let v = view(found.page, &docs)
         .with_context(|| format!("page {} has no revision you may read", found.page))?;
     let hidden = hidden_heads(client, found.page).await?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let shown = rendered(client, &v, a, tty && !json).await?;
     if json {
         println!(
             "{}",
@@ -284,8 +362,14 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
                 "hidden_heads": hidden,
                 "redirected_from": found.by_old_title.then_some(&a.title),
                 "text": v.text,
+                "rendered": shown,
             }))?
         );
+        return Ok(());
+    }
+    if a.html {
+        // For a web page: the HTML alone (the JSON form has the rest).
+        println!("{shown}");
         return Ok(());
     }
     println!("{}  [{}]", v.title, v.classification);
@@ -312,7 +396,7 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
         );
     }
     println!();
-    println!("{}", v.text);
+    println!("{}", shown.trim_end());
     Ok(())
 }
 

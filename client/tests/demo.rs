@@ -279,6 +279,20 @@ fn demo_serves_a_network_with_sample_content() {
     } else {
         serde_json::Value::Null
     };
+    // The handbook rendered: its links resolve to pages dilnoza may read;
+    // a link to a page she cannot find would be marked missing.
+    let handbook = if ready {
+        [
+            run_json(&d, "dilnoza", &["wiki", "show", "Consular handbook"]),
+            run_json(
+                &d,
+                "dilnoza",
+                &["wiki", "show", "Consular handbook", "--html"],
+            ),
+        ]
+    } else {
+        [serde_json::Value::Null, serde_json::Value::Null]
+    };
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
     } else {
@@ -384,6 +398,25 @@ fn demo_serves_a_network_with_sample_content() {
     assert_eq!(changes(&watched[0].1), 1, "{}", watched[0].1);
     assert_eq!(watched[0].1[0]["changes"][0]["id"], new["id"]);
     assert_eq!(changes(&watched[1].1), 0, "{}", watched[1].1);
+    let rendered = handbook[0]["rendered"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", handbook[0]));
+    assert!(
+        rendered.contains("Консульская служба") && rendered.contains("Raqamli diplomatiya"),
+        "{rendered}"
+    );
+    assert!(
+        !rendered.contains("[[") && !rendered.contains("missing"),
+        "{rendered}"
+    );
+    let html = handbook[1]["rendered"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", handbook[1]));
+    assert!(
+        html.contains("href=\"/wiki/Raqamli_diplomatiya\""),
+        "{html}"
+    );
+    assert!(!html.contains("missing"), "{html}");
     assert_eq!(shown["title"], "Raqamli diplomatiya", "{shown}");
     assert_eq!(shown["page"], raqamli.as_str(), "{shown}");
     assert_eq!(shown["conflicts"], 0, "{shown}");
@@ -454,4 +487,19 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
         status.success() || status.signal() == Some(libc::SIGPIPE),
         "{status:?}: {err}"
     );
+}
+
+/// Runs `chapar --json` as `who` of the demo in `d`; its JSON output.
+fn run_json(d: &str, who: &str, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chapar"))
+        .args(["--json", "--bundle", &format!("{d}/users/{who}")])
+        .args(args)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "chapar {args:?}: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
