@@ -648,7 +648,7 @@ impl Shared {
             match verdict
                 .map_err(|e| e.to_string())
                 .and_then(|()| trust.authorize(doc).map(|_| ()).map_err(|e| e.to_string()))
-                .and_then(|()| self.check_parents(doc, &batch))
+                .and_then(|()| self.check_parents(doc, &batch, submitter, &trust))
             {
                 Ok(()) => accepted.push(doc.clone()),
                 Err(reason) => out.refused.push((Some(doc.id()), reason)),
@@ -665,13 +665,28 @@ impl Shared {
     /// ([`chapar_proto::wiki::history::check_parent`]), judged for every
     /// parent this node holds or `batch` carries; a parent not held yet
     /// is judged by the history rule, which ignores such an edge.
+    ///
+    /// For a person's submission only parents they may read are judged:
+    /// a refusal naming a document they may not read would tell them it
+    /// exists here and what it is (an id read in a cable's references is
+    /// enough to ask). The history rule ignores the edge either way.
     fn check_parents(
         &self,
         doc: &Document,
         batch: &HashMap<DocId, &Document>,
+        submitter: Option<&Id>,
+        trust: &Trust,
     ) -> Result<(), String> {
         let chapar_proto::Body::WikiRevision(rev) = doc.body() else {
             return Ok(());
+        };
+        let person = match submitter {
+            Some(id) => match trust.roster().person(id) {
+                Some(p) => Some(p),
+                // check_submitter has already refused an unknown person.
+                None => return Err(format!("{id} is not in the roster")),
+            },
+            None => None,
         };
         for parent in &rev.parents {
             let held = match batch.get(parent) {
@@ -679,12 +694,14 @@ impl Shared {
                 None => self
                     .store
                     .get(parent)
-                    .map_err(|e| format!("store failed reading parent {parent}: {e}"))?,
+                    .map_err(|e| format!("store failed reading a parent revision: {e}"))?,
             };
-            if let Some(p) = held {
-                chapar_proto::wiki::history::check_parent(rev, *parent, p.body())
-                    .map_err(|e| e.to_string())?;
+            let Some(p) = held else { continue };
+            if person.is_some_and(|who| !chapar_proto::access::person_may_read(who, &p)) {
+                continue;
             }
+            chapar_proto::wiki::history::check_parent(rev, *parent, p.body())
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

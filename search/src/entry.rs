@@ -2,7 +2,7 @@
 //!
 //! | document | entries |
 //! |---|---|
-//! | wiki revision | the page as that revision shows it (`h:<id>`, while the revision is a head of its page: `chapar_proto::wiki::history`) and its history entry (`r:<id>`, no text) |
+//! | wiki revision | the page as that revision shows it (`h:<page>:<id>`, while the revision is a head of its page: `chapar_proto::wiki::history`) and its history entry (`r:<id>`, no text) |
 //! | cable release | the cable (`c:<id>`): header fields, subject and text of the draft inside |
 //! | cable draft | the draft (`d:<id>`), seen by its own mission only |
 //! | roster, clearance, receipt | nothing: no text a person searches (so a clearance's note never shows in search; where clearances and receipts may go follows their cable's marking, `proto::access`) |
@@ -22,7 +22,7 @@ use crate::schema::{EVERY_MISSION, NO_CAPTION};
 /// One index entry, before it becomes a tantivy document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Unique key (`h:`, `r:`, `c:`, `d:` and a hex id).
+    /// Unique key (`h:<page>:`, `r:`, `c:`, `d:` and a hex id).
     pub key: String,
     /// What it is.
     pub kind: EntryKind,
@@ -97,7 +97,7 @@ pub fn entries(doc: &Document, trust: &Trust) -> Vec<Entry> {
         Body::WikiRevision(w) => {
             let (author, mission) = author(doc, trust);
             let page = Entry {
-                key: head_key(&id),
+                key: head_key(&w.page, &id),
                 kind: EntryKind::Wiki,
                 id,
                 page: Some(w.page),
@@ -188,7 +188,8 @@ fn cable_entry(
 
 /// Key of the entry of a revision that is a head of its page
 /// (`chapar_proto::wiki::history`): what a revision naming it as a parent
-/// deletes by.
-pub fn head_key(id: &DocId) -> String {
-    format!("h:{}", id.to_hex())
+/// deletes by. The page is part of it, so that a revision of another page
+/// naming it (which the history rule ignores) deletes nothing.
+pub fn head_key(page: &PageId, id: &DocId) -> String {
+    format!("h:{page}:{}", id.to_hex())
 }

@@ -298,7 +298,7 @@ impl SearchIndex {
             if let Some(page) = e.page.filter(|_| e.kind == EntryKind::Wiki) {
                 for p in &e.parents {
                     w.writer
-                        .delete_term(Term::from_field_text(self.fields.key, &head_key(p)));
+                        .delete_term(Term::from_field_text(self.fields.key, &head_key(&page, p)));
                     *w.pending_parents.entry((page, *p)).or_insert(0) += 1;
                 }
                 if self.named_as_parent(&w, &page, &e.id)? {
@@ -385,8 +385,10 @@ impl SearchIndex {
             .collect();
         let heads = Graph::new(page, revisions).heads();
         for o in &others {
-            w.writer
-                .delete_term(Term::from_field_text(self.fields.key, &head_key(&o.id())));
+            w.writer.delete_term(Term::from_field_text(
+                self.fields.key,
+                &head_key(&page, &o.id()),
+            ));
         }
         for o in others.iter().filter(|o| heads.contains(&o.id())) {
             for e in entries(o, trust)

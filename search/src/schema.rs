@@ -25,9 +25,10 @@ pub const NO_CAPTION: &str = "-";
 /// Handles of every field.
 #[derive(Debug, Clone)]
 pub struct Fields {
-    /// Key of a head entry, `h:<revision>`: what a revision naming it as a
-    /// parent deletes by. Other entries are never replaced and carry no
-    /// key (a unique term per entry is a cost of every add for nothing).
+    /// Key of a head entry, `h:<page>:<revision>`: what a revision of the
+    /// same page naming it as a parent deletes by. Other entries are never
+    /// replaced and carry no key (a unique term per entry is a cost of
+    /// every add for nothing).
     pub key: Field,
     /// Document id (hex) of the revision, release or draft shown: read
     /// back, and indexed so that a document set aside (ADR 0018) takes

@@ -648,3 +648,44 @@ fn a_document_set_aside_leaves_the_index_and_its_page_falls_back() {
     assert_eq!(run(&index, "visa").total, 0);
     assert_eq!(run(&index, "delta").total, 1);
 }
+
+/// A revision naming another page's head as a parent (which the history
+/// rule ignores, and a node lets a person do with a head they may not
+/// read) hides nothing: the other page keeps its head, in either order.
+#[test]
+fn naming_another_pages_head_hides_nothing() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let a = wiki(
+        &w,
+        T0 + 1,
+        [1; 16],
+        vec![],
+        "Page A",
+        "alpha text",
+        Classification::Unclassified,
+        None,
+    );
+    let b = wiki(
+        &w,
+        T0 + 2,
+        [2; 16],
+        vec![a.id()],
+        "Page B",
+        "bravo text",
+        Classification::Unclassified,
+        None,
+    );
+    for order in [[&a, &b], [&b, &a]] {
+        let (_dir, index) = fresh_index();
+        for d in order {
+            index.add(d, &trust).expect("add");
+            index.commit(b"x").expect("commit");
+        }
+        let mut got: Vec<String> = run(&index, "text").hits.into_iter().map(|h| h.id).collect();
+        got.sort();
+        let mut want = vec![a.id().to_hex(), b.id().to_hex()];
+        want.sort();
+        assert_eq!(got, want, "both pages keep their heads");
+    }
+}

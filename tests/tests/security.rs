@@ -834,3 +834,108 @@ async fn a_revision_naming_another_pages_revision_as_parent_is_refused() {
     assert_eq!(refused, 2, "{status}");
     hub_n.stop().await;
 }
+
+/// A person cannot use the parent rule as an oracle: naming as a parent a
+/// document they may not read (an id seen in a cable's references is
+/// enough) is not judged, so the answer does not tell them the node holds
+/// it or what it is; naming one they may read is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parent_rule_tells_nothing_about_documents_the_person_may_not_read() {
+    use Classification::*;
+    let (m, hub, _a, editor) = hub_and_embassy_node(40);
+    let low = m
+        .add_user(
+            "lo",
+            "mfa",
+            Unclassified,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let high = m
+        .add_user(
+            "hi",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let hub_n = start(&hub).await.expect("hub");
+    let addr = hub_n.local_addr().expect("addr");
+    let (lo_c, hi_c) = (
+        Client::connect(&low.bundle, addr).await.expect("connect"),
+        Client::connect(&high.bundle, addr).await.expect("connect"),
+    );
+    let secret = wiki_page(&high, 9, "Operation", "secret", Secret).expect("sign");
+    hi_c.submit(&secret).await.expect("submit");
+    let naming = |who: &User, page: u8| {
+        sign(
+            who,
+            Body::WikiRevision(WikiRevision {
+                page: PageId([page; 16]),
+                parents: vec![secret.id()],
+                title: format!("Page {page}"),
+                classification: Unclassified,
+                caption: None,
+                body: "names a page 9 revision".into(),
+                summary: String::new(),
+            }),
+        )
+        .expect("sign")
+    };
+    // The low editor's answer is the same as for an id the node does not
+    // hold: accepted (the history rule ignores the edge).
+    let low_rev = naming(&low, 1);
+    lo_c.submit(&low_rev).await.expect("not judged");
+    // The high editor may read it: judged, and refused.
+    let err = hi_c
+        .submit(&naming(&high, 2))
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("another page") || err.contains("of page"),
+        "{err}"
+    );
+    // And it hid nothing: once the low editor's revision is indexed, the
+    // secret page still has its head for those who may read it.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = hi_c
+            .search(&chapar_search::SearchRequest {
+                kinds: vec![chapar_search::EntryKind::Revision],
+                pages: vec![PageId([1; 16]).to_string()],
+                ..chapar_search::SearchRequest::default()
+            })
+            .await
+            .expect("search");
+        if listed.hits.iter().any(|h| h.id == low_rev.id().to_hex()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the low editor's revision is never indexed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    loop {
+        let heads = hi_c
+            .search(&chapar_search::SearchRequest {
+                kinds: vec![chapar_search::EntryKind::Wiki],
+                pages: vec![PageId([9; 16]).to_string()],
+                ..chapar_search::SearchRequest::default()
+            })
+            .await
+            .expect("search");
+        if heads.hits.iter().any(|h| h.id == secret.id().to_hex()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "page 9 lost its head: {heads:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = editor;
+    hub_n.stop().await;
+}
