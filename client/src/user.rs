@@ -105,6 +105,12 @@ pub enum WikiCommand {
     Diff(crate::wiki::WikiDiffArgs),
     /// The newest edits across the wiki.
     Recent(crate::wiki::WikiRecentArgs),
+    /// The pages a page links to.
+    Links(crate::wiki::WikiLinksArgs),
+    /// What links here: the pages that link to a page.
+    Backlinks(crate::wiki::WikiLinksArgs),
+    /// The pages in a category.
+    Category(crate::wiki::WikiCategoryArgs),
     /// Follow a page (your watchlist is yours alone, kept in your bundle).
     Watch(crate::wiki::WikiWatchArgs),
     /// Stop following a page.
@@ -1201,6 +1207,15 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         UserCommand::Wiki {
             command: WikiCommand::Recent(a),
         } => crate::wiki::show_recent(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Links(a),
+        } => crate::wiki::show_links(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Backlinks(a),
+        } => crate::wiki::show_backlinks(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Category(a),
+        } => crate::wiki::show_category(s.client().await?, a, json).await,
         UserCommand::Wiki {
             command: WikiCommand::Watch(a),
         } => {

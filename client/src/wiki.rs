@@ -792,3 +792,131 @@ pub async fn watchlist(
     }
     Ok(())
 }
+
+/// `chapar wiki links`, `backlinks`.
+#[derive(Debug, Args)]
+pub struct WikiLinksArgs {
+    /// The page's title.
+    pub title: String,
+    /// The page (32 hex digits), when several pages have that title.
+    #[arg(long, value_name = "PAGEID_HEX")]
+    pub page: Option<String>,
+}
+
+/// `chapar wiki category`.
+#[derive(Debug, Args)]
+pub struct WikiCategoryArgs {
+    /// The category's name (`Visas` for `[[Category:Visas]]`).
+    pub name: String,
+}
+
+/// `chapar wiki links`: the pages a page links to, as the person sees it,
+/// each marked if it cannot be found (missing, or not readable).
+pub async fn show_links(client: &Client, a: &WikiLinksArgs, json: bool) -> Result<()> {
+    use chapar_proto::wiki::links;
+    let found = resolve(client, &a.title, a.page.as_deref()).await?;
+    let docs = revisions(client, found.page).await?;
+    let v = view(found.page, &docs)
+        .with_context(|| format!("page {} has no revision you may read", found.page))?;
+    let markup = links::parse(&v.text);
+    let mut targets: Vec<String> = markup
+        .links
+        .iter()
+        .chain(markup.redirect.iter())
+        .filter(|l| !l.is_same_page())
+        .map(|l| l.target.clone())
+        .collect();
+    targets.sort_by_key(|t| title::key(t));
+    targets.dedup_by_key(|t| title::key(t));
+    let exists = existing(client, &targets).await?;
+    let rows: Vec<(String, bool)> = targets
+        .into_iter()
+        .map(|t| {
+            let e = exists.contains(&title::key(&t));
+            (t, e)
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "page": found.page.to_string(),
+                "title": v.title,
+                "redirect": markup.redirect.as_ref().map(|l| l.target.clone()),
+                "links": rows.iter().map(|(t, e)| json!({"title": t, "exists": e})).collect::<Vec<_>>(),
+                "categories": markup.categories,
+            }))?
+        );
+        return Ok(());
+    }
+    println!("{} links to {} page(s):", v.title, rows.len());
+    for (t, e) in &rows {
+        println!("  {t}{}", if *e { "" } else { "  [missing]" });
+    }
+    if !markup.categories.is_empty() {
+        println!("Categories: {}", markup.categories.join(", "));
+    }
+    Ok(())
+}
+
+/// Pages (one line each, a page in conflict once) matching `req`.
+async fn pages_matching(client: &Client, req: SearchRequest) -> Result<Vec<chapar_search::Hit>> {
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(client
+        .search(&SearchRequest {
+            kinds: vec![EntryKind::Wiki],
+            limit: chapar_search::api::MAX_LIMIT,
+            ..req
+        })
+        .await?
+        .hits
+        .into_iter()
+        .filter(|h| seen.insert(h.page.clone()))
+        .collect())
+}
+
+fn print_pages(what: &str, hits: &[chapar_search::Hit], json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| json!({"page": h.page, "title": h.title, "classification": h.classification}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if hits.is_empty() {
+        println!("no pages {what} that you may read");
+    }
+    for h in hits {
+        println!("  {}  [{}]", h.title, h.classification);
+    }
+    Ok(())
+}
+
+/// `chapar wiki backlinks`: what links here (pages the person may read
+/// that link or redirect to the page).
+pub async fn show_backlinks(client: &Client, a: &WikiLinksArgs, json: bool) -> Result<()> {
+    let found = resolve(client, &a.title, a.page.as_deref()).await?;
+    let hits = pages_matching(
+        client,
+        SearchRequest {
+            links_to: vec![found.title.clone(), a.title.clone()],
+            ..SearchRequest::default()
+        },
+    )
+    .await?;
+    print_pages(&format!("link to {:?}", found.title), &hits, json)
+}
+
+/// `chapar wiki category`: the pages in a category.
+pub async fn show_category(client: &Client, a: &WikiCategoryArgs, json: bool) -> Result<()> {
+    let hits = pages_matching(
+        client,
+        SearchRequest {
+            categories: vec![a.name.clone()],
+            ..SearchRequest::default()
+        },
+    )
+    .await?;
+    print_pages(&format!("are in category {:?}", a.name), &hits, json)
+}

@@ -289,9 +289,11 @@ fn demo_serves_a_network_with_sample_content() {
                 "dilnoza",
                 &["wiki", "show", "Consular handbook", "--html"],
             ),
+            run_json(&d, "dilnoza", &["wiki", "links", "Consular handbook"]),
+            run_json(&d, "dilnoza", &["wiki", "backlinks", "raqamli diplomatiya"]),
         ]
     } else {
-        [serde_json::Value::Null, serde_json::Value::Null]
+        [(); 4].map(|()| serde_json::Value::Null)
     };
     let (dilnoza, erkin) = if ready {
         (kinds(&listing("dilnoza")), kinds(&listing("erkin")))
@@ -417,6 +419,24 @@ fn demo_serves_a_network_with_sample_content() {
         "{html}"
     );
     assert!(!html.contains("missing"), "{html}");
+    let links = &handbook[2]["links"];
+    assert_eq!(
+        links,
+        // In title-key order (`konsulskaya sluzhba` first).
+        &serde_json::json!([
+            {"title": "Консульская служба", "exists": true},
+            {"title": "Raqamli diplomatiya", "exists": true},
+        ]),
+        "{}",
+        handbook[2]
+    );
+    let back: Vec<&str> = handbook[3]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", handbook[3]))
+        .iter()
+        .filter_map(|h| h["title"].as_str())
+        .collect();
+    assert_eq!(back, ["Consular handbook"], "what links here");
     assert_eq!(shown["title"], "Raqamli diplomatiya", "{shown}");
     assert_eq!(shown["page"], raqamli.as_str(), "{shown}");
     assert_eq!(shown["conflicts"], 0, "{shown}");

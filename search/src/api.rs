@@ -89,6 +89,12 @@ pub struct SearchRequest {
     /// titles, matched as titles are (`chapar_proto::wiki::title::key`:
     /// case, script and spacing do not matter).
     pub titles: Vec<String>,
+    /// Only wiki pages that link (or redirect) to a page with one of these
+    /// titles: "what links here".
+    pub links_to: Vec<String>,
+    /// Only wiki pages in one of these categories (names, matched as
+    /// titles are).
+    pub categories: Vec<String>,
     /// Only entries whose author is one of these people.
     pub authors: Vec<String>,
     /// Only entries classified exactly so (names such as `SECRET`).

@@ -445,6 +445,22 @@ impl Compiler<'_> {
                 req.titles.iter().map(|t| chapar_proto::wiki::title::key(t)),
             )));
         }
+        if !req.links_to.is_empty() {
+            out.push(filter(any_of(
+                f.links,
+                req.links_to
+                    .iter()
+                    .map(|t| chapar_proto::wiki::title::key(t)),
+            )));
+        }
+        if !req.categories.is_empty() {
+            out.push(filter(any_of(
+                f.categories,
+                req.categories
+                    .iter()
+                    .map(|t| chapar_proto::wiki::title::key(t)),
+            )));
+        }
         if !req.authors.is_empty() {
             let a: Vec<String> = req.authors.iter().map(|a| a.to_ascii_lowercase()).collect();
             out.push(filter(

@@ -515,6 +515,25 @@ impl SearchIndex {
             // top — BM25F's idea with integer field weights.
             d.add_text(f.body, &e.title);
         }
+        if e.kind == EntryKind::Wiki {
+            use chapar_proto::wiki::{links, title};
+            let markup = links::parse(&e.body);
+            let mut linked: Vec<String> = markup
+                .links
+                .iter()
+                .chain(markup.redirect.iter())
+                .filter(|l| !l.is_same_page())
+                .map(|l| title::key(&l.target))
+                .collect();
+            linked.sort();
+            linked.dedup();
+            for k in linked {
+                d.add_text(f.links, k);
+            }
+            for c in &markup.categories {
+                d.add_text(f.categories, title::key(c));
+            }
+        }
         if matches!(e.kind, EntryKind::Wiki | EntryKind::Revision) {
             // History entries too: a page is found by a title it had (a
             // renamed page's old title leads to it), and by the title of

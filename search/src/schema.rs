@@ -14,7 +14,8 @@ use crate::analysis::TOKENIZER;
 /// version is rebuilt from the store.
 /// 5: Uzbek stems, Russian stems kept in Cyrillic (issue 14, ADR 0008).
 /// 6: no Russian stems in an Uzbek Cyrillic text (issue 14).
-/// 7: an entry per head of a page, parents and title keys indexed (issue 15).
+/// 7: an entry per head of a page, parents, title keys, links and
+/// categories indexed (issue 15).
 pub const SCHEMA_VERSION: u32 = 7;
 
 /// `audience` value of entries every mission may see.
@@ -63,6 +64,11 @@ pub struct Fields {
     /// [`chapar_proto::wiki::title::key`] of a wiki entry's title (head
     /// and history entries): pages are found by title.
     pub title_key: Field,
+    /// Title keys of the pages a head links to (and redirects to), by
+    /// [`chapar_proto::wiki::links::parse`]: "what links here".
+    pub links: Field,
+    /// Title keys of a head's categories.
+    pub categories: Field,
     /// Edit summary of a revision (stored only).
     pub summary: Field,
     /// Title of a history entry (stored only: history is not searched).
@@ -100,6 +106,8 @@ impl Fields {
             body: b.add_text_field("body", text),
             parents: b.add_text_field("parents", STRING | STORED),
             title_key: b.add_text_field("title_key", STRING),
+            links: b.add_text_field("links", STRING),
+            categories: b.add_text_field("categories", STRING),
             summary: b.add_text_field("summary", STORED),
             label: b.add_text_field("label", STORED),
             facet: b.add_facet_field("facet", FacetOptions::default()),

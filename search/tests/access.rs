@@ -378,3 +378,91 @@ fn a_hidden_head_is_announced_but_never_shown() {
     let probe = ask("gulnora", [43; 16], EntryKind::Wiki);
     assert_eq!((probe.total, probe.hidden_heads), (0, 0));
 }
+
+/// "What links here" and categories come from the one link parser, over
+/// what the person may read: a secret page's links are not counted for
+/// someone who may not read it.
+#[test]
+fn backlinks_and_categories_follow_the_link_parser_and_access() {
+    let trust = trust();
+    let w = writer_of("mfa");
+    let page = |n: u8, title: &str, body: &str, c: Classification| {
+        wiki(&w, T0 + u64::from(n), [n; 16], vec![], title, body, c, None)
+    };
+    let target = page(
+        50,
+        "Visa policy",
+        "The policy.",
+        Classification::Unclassified,
+    );
+    let open = page(
+        51,
+        "Schengen notes",
+        "See [[visa_policy#Fees|the fees]].\n\n[[Category:Visas]]\n\n`[[Not a link]]`",
+        Classification::Unclassified,
+    );
+    let redirect = page(
+        52,
+        "Visa rules",
+        "#REDIRECT [[Visa policy]]",
+        Classification::Unclassified,
+    );
+    let secret = page(
+        53,
+        "Operation lantern",
+        "Depends on [[Visa Policy]]. [[Category:Visas]]",
+        Classification::Secret,
+    );
+    let (_dir, index) = fresh_index();
+    index_all(
+        &index,
+        &trust,
+        &[target, open.clone(), redirect.clone(), secret.clone()],
+    );
+    let ask = |who: &str, req: SearchRequest| -> Vec<String> {
+        let mut ids: Vec<String> = index
+            .search(&SearchRequest { limit: 20, ..req }, &person(&trust, who))
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let links_here = || SearchRequest {
+        links_to: vec!["VISA POLICY".into()],
+        ..SearchRequest::default()
+    };
+    let in_visas = || SearchRequest {
+        categories: vec!["visas".into()],
+        ..SearchRequest::default()
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ask("gulnora", links_here()),
+        sorted(vec![open.id().to_hex(), redirect.id().to_hex()])
+    );
+    assert_eq!(
+        ask("bobur", links_here()),
+        sorted(vec![
+            open.id().to_hex(),
+            redirect.id().to_hex(),
+            secret.id().to_hex()
+        ])
+    );
+    assert_eq!(ask("gulnora", in_visas()), vec![open.id().to_hex()]);
+    assert_eq!(
+        ask("bobur", in_visas()),
+        sorted(vec![open.id().to_hex(), secret.id().to_hex()])
+    );
+    // A link inside code is not a link.
+    let code = SearchRequest {
+        links_to: vec!["Not a link".into()],
+        ..SearchRequest::default()
+    };
+    assert!(ask("bobur", code).is_empty());
+}
