@@ -105,6 +105,8 @@ pub enum WikiCommand {
     Diff(crate::wiki::WikiDiffArgs),
     /// The newest edits across the wiki.
     Recent(crate::wiki::WikiRecentArgs),
+    /// Rename a page, keeping its history, and leave a redirect.
+    Move(crate::wiki::WikiMoveArgs),
     /// The pages a page links to.
     Links(crate::wiki::WikiLinksArgs),
     /// What links here: the pages that link to a page.
@@ -1207,6 +1209,36 @@ async fn dispatch(cmd: &UserCommand, s: &mut Session<'_>, json: bool) -> Result<
         UserCommand::Wiki {
             command: WikiCommand::Recent(a),
         } => crate::wiki::show_recent(s.client().await?, a, json).await,
+        UserCommand::Wiki {
+            command: WikiCommand::Move(a),
+        } => {
+            let key = s.bundle.signing_key()?;
+            let m = crate::wiki::move_page(
+                s.client().await?,
+                &key,
+                &a.from,
+                &a.to,
+                &a.summary,
+                !a.no_redirect,
+            )
+            .await?;
+            if json {
+                print_json(&json!({
+                    "page": m.page.to_string(),
+                    "revision": m.revision.to_hex(),
+                    "redirect": m.redirect.map(|(p, d)| json!({"page": p.to_string(), "revision": d.to_hex()})),
+                }))
+            } else {
+                println!(
+                    "moved {:?} to {:?} (page {}, revision {})",
+                    a.from, a.to, m.page, m.revision
+                );
+                if let Some((p, _)) = m.redirect {
+                    println!("left a redirect at {:?} (page {p})", a.from);
+                }
+                Ok(())
+            }
+        }
         UserCommand::Wiki {
             command: WikiCommand::Links(a),
         } => crate::wiki::show_links(s.client().await?, a, json).await,

@@ -339,10 +339,22 @@ pub async fn new_page_id(client: &Client, title: &str) -> Result<PageId> {
 
 /// `chapar wiki show`.
 pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
-    let found = resolve(client, &a.title, a.page.as_deref()).await?;
-    let docs = revisions(client, found.page).await?;
-    let v = view(found.page, &docs)
+    let mut found = resolve(client, &a.title, a.page.as_deref()).await?;
+    let mut docs = revisions(client, found.page).await?;
+    let mut v = view(found.page, &docs)
         .with_context(|| format!("page {} has no revision you may read", found.page))?;
+    // A redirect page leads to its target (one step: a redirect to a
+    // redirect is shown as it is). `--raw` shows the redirect itself.
+    let mut redirected_from = found.by_old_title.then(|| a.title.clone());
+    if let (false, Some(target)) = (a.raw, chapar_proto::wiki::links::parse(&v.text).redirect) {
+        if let Ok(t) = resolve(client, &target.target, None).await {
+            let t_docs = revisions(client, t.page).await?;
+            if let Some(t_view) = view(t.page, &t_docs) {
+                redirected_from = Some(v.title.clone());
+                (found, docs, v) = (t, t_docs, t_view);
+            }
+        }
+    }
     let hidden = hidden_heads(client, found.page).await?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let shown = rendered(client, &v, a, tty && !json).await?;
@@ -360,7 +372,7 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
                 "conflicts": v.conflicts,
                 "revisions": docs.len(),
                 "hidden_heads": hidden,
-                "redirected_from": found.by_old_title.then_some(&a.title),
+                "redirected_from": redirected_from,
                 "text": v.text,
                 "rendered": shown,
             }))?
@@ -373,8 +385,8 @@ pub async fn show(client: &Client, a: &WikiShowArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("{}  [{}]", v.title, v.classification);
-    if found.by_old_title {
-        println!("(redirected from {:?}, a title this page had)", a.title);
+    if let Some(from) = &redirected_from {
+        println!("(redirected from {from:?})");
     }
     if hidden > 0 {
         println!(
@@ -919,4 +931,114 @@ pub async fn show_category(client: &Client, a: &WikiCategoryArgs, json: bool) ->
     )
     .await?;
     print_pages(&format!("are in category {:?}", a.name), &hits, json)
+}
+
+/// `chapar wiki move`.
+#[derive(Debug, Args)]
+pub struct WikiMoveArgs {
+    /// The page's current title.
+    pub from: String,
+    /// Its new title.
+    pub to: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub summary: String,
+    /// Do not leave a redirect page at the old title (the old title still
+    /// leads to the page through its history).
+    #[arg(long)]
+    pub no_redirect: bool,
+}
+
+/// What a move wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The page.
+    pub page: PageId,
+    /// Its revision under the new title (naming every head it replaced).
+    pub revision: DocId,
+    /// The redirect page left at the old title, if any.
+    pub redirect: Option<(PageId, DocId)>,
+}
+
+/// Renames the page titled `from` to `to`, keeping its id and history: a
+/// revision with the new title replacing every head, and (unless
+/// `redirect` is false) a page at the old title that redirects to the new
+/// one, classified as the page is (it names the new title).
+pub async fn move_page(
+    client: &Client,
+    key: &ed25519_dalek::SigningKey,
+    from: &str,
+    to: &str,
+    summary: &str,
+    redirect: bool,
+) -> Result<Moved> {
+    use chapar_proto::WikiRevision;
+    title::check(to).with_context(|| format!("the new title {to:?}"))?;
+    let found = resolve(client, from, None).await?;
+    if found.by_old_title {
+        bail!(
+            "{from:?} is an old title of {:?}: move that page by its title",
+            found.title
+        );
+    }
+    if found.heads.is_empty() {
+        bail!("page {from:?} has a newer revision you may not read: you cannot move it");
+    }
+    if title::key(from) == title::key(to) {
+        bail!("{from:?} and {to:?} are the same title");
+    }
+    if find(client, to).await?.iter().any(|f| !f.by_old_title) {
+        bail!("a page titled {to:?} exists already; choose another title");
+    }
+    let docs = revisions(client, found.page).await?;
+    let v = view(found.page, &docs).context("the page has no revision you may read")?;
+    if v.in_conflict() {
+        bail!("page {from:?} is in conflict: resolve it (chapar wiki edit) before moving it");
+    }
+    let caption = match v.captions.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        _ => bail!("the page's heads carry different captions: resolve them before moving it"),
+    };
+    let sign = |body: WikiRevision| -> Result<Document> {
+        Ok(Document::sign(
+            key,
+            crate::admin::ministry::now_ms(),
+            Body::WikiRevision(body),
+        )?)
+    };
+    let moved = sign(WikiRevision {
+        page: found.page,
+        parents: v.heads.clone(),
+        title: title::display(to),
+        classification: v.classification,
+        caption: caption.clone(),
+        body: v.text.clone(),
+        summary: if summary.is_empty() {
+            format!("moved from {from:?}")
+        } else {
+            summary.to_string()
+        },
+    })?;
+    let (revision, _) = client.submit(moved.as_bytes()).await?;
+    let redirect = if redirect {
+        let page = new_page_id(client, from).await?;
+        let doc = sign(WikiRevision {
+            page,
+            parents: Vec::new(),
+            title: title::display(from),
+            classification: v.classification,
+            caption,
+            body: format!("#REDIRECT [[{}]]\n", title::display(to)),
+            summary: format!("moved to {to:?}"),
+        })?;
+        Some((page, client.submit(doc.as_bytes()).await?.0))
+    } else {
+        None
+    };
+    Ok(Moved {
+        page: found.page,
+        revision,
+        redirect,
+    })
 }

@@ -357,6 +357,23 @@ fn demo_serves_a_network_with_sample_content() {
         run("aziza", &["wiki", "watchlist"]),
         run("aziza", &["wiki", "watchlist"]),
     ];
+    // A move, then the old title shows the page through its redirect.
+    let moved = run(
+        "aziza",
+        &["wiki", "move", "Consular handbook", "Consular manual"],
+    );
+    let redirected = if ready && moved.0 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, v, _) = run("dilnoza", &["wiki", "show", "Consular handbook"]);
+            if v["title"] == "Consular manual" || Instant::now() > deadline {
+                break v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    } else {
+        serde_json::Value::Null
+    };
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready, "the demo network never reported ready");
@@ -392,6 +409,12 @@ fn demo_serves_a_network_with_sample_content() {
     let (ok, recent, err) = &recent;
     assert!(ok, "wiki recent: {err}");
     assert_eq!(recent[0]["id"], new["id"], "newest first: {recent}");
+    assert!(moved.0, "wiki move: {}", moved.2);
+    assert_eq!(redirected["title"], "Consular manual", "{redirected}");
+    assert_eq!(
+        redirected["redirected_from"], "Consular handbook",
+        "{redirected}"
+    );
     // The watchlist shows the edit once, then nothing new.
     for (ok, _, err) in &watched {
         assert!(ok, "wiki watchlist: {err}");

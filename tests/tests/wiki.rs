@@ -362,3 +362,116 @@ async fn titles_lead_to_pages_and_a_hidden_head_is_announced() {
     );
     hub.stop().await;
 }
+
+/// Waits until `f` holds of the pages `title` finds for `client`.
+async fn until_found(
+    client: &chapar_client::rpc::Client,
+    title: &str,
+    f: impl Fn(&[chapar_client::wiki::Found]) -> bool,
+) -> Vec<chapar_client::wiki::Found> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let found = chapar_client::wiki::find(client, title)
+            .await
+            .expect("find");
+        if f(&found) {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{title:?}: {found:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A move keeps the page (its id and history), gives it the new title,
+/// and leaves a redirect page at the old one; moving onto a title in use
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_keeps_the_history_and_leaves_a_redirect() {
+    use Classification::Secret;
+    use chapar_client::rpc::Timeouts;
+    use chapar_client::user::Bundle;
+    use chapar_client::wiki;
+    let (m, tomls) = Ministry::hub_and_two_embassies(41).expect("ministry");
+    let editor = m
+        .add_user(
+            "ed",
+            "mfa",
+            Secret,
+            &[Role::Reader, Role::Editor],
+            &[],
+            "hub",
+        )
+        .expect("user");
+    let hub = start(&tomls[0]).await.expect("hub");
+    let c = Bundle::open(Some(&editor.bundle))
+        .expect("bundle")
+        .connect(Timeouts::default())
+        .await
+        .expect("connect");
+    let first = |title: &str, body: &str| {
+        Document::sign(
+            &editor.key,
+            now_ms(),
+            Body::WikiRevision(WikiRevision {
+                page: chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key(title), 0),
+                parents: vec![],
+                title: title.into(),
+                classification: Classification::Unclassified,
+                caption: None,
+                body: body.into(),
+                summary: String::new(),
+            }),
+        )
+        .expect("sign")
+    };
+    let handbook = first("Consular handbook", "Passports and registration.\n");
+    let other = first("Visa policy", "Fees.\n");
+    for d in [&handbook, &other] {
+        c.submit(d.as_bytes()).await.expect("submit");
+    }
+    until_found(&c, "Visa policy", |f| f.len() == 1).await;
+    let page = until_found(&c, "Consular handbook", |f| f.len() == 1).await[0].page;
+
+    // Onto a title in use: refused, nothing written.
+    let err = wiki::move_page(
+        &c,
+        &editor.key,
+        "Consular handbook",
+        "visa_policy",
+        "",
+        true,
+    )
+    .await
+    .expect_err("title in use");
+    assert!(format!("{err:#}").contains("exists already"), "{err:#}");
+
+    let moved = wiki::move_page(
+        &c,
+        &editor.key,
+        "Consular handbook",
+        "Consular manual",
+        "",
+        true,
+    )
+    .await
+    .expect("move");
+    assert_eq!(moved.page, page, "a move keeps the page");
+    let now = until_found(&c, "consular manual", |f| f.len() == 1).await;
+    assert_eq!(now[0].heads, vec![moved.revision]);
+    let history = wiki::history(&c, page).await.expect("history");
+    assert_eq!(history.len(), 2, "the history moves with the page");
+    // The old title now names the redirect page.
+    let (redirect_page, _) = moved.redirect.expect("a redirect");
+    let old = until_found(&c, "Consular handbook", |f| {
+        f.len() == 1 && f[0].page == redirect_page
+    })
+    .await;
+    assert!(!old[0].by_old_title);
+    let docs = wiki::revisions(&c, redirect_page).await.expect("revisions");
+    let v = wiki::view(redirect_page, &docs).expect("view");
+    let target = chapar_proto::wiki::links::parse(&v.text)
+        .redirect
+        .expect("a redirect");
+    assert_eq!(target.target, "Consular manual");
+    hub.stop().await;
+}
