@@ -67,17 +67,7 @@ async fn rendered(client: &Client, v: &View, a: &WikiShowArgs, tty: bool) -> Res
     if a.raw {
         return Ok(v.text.clone());
     }
-    let markup = links::parse(&v.text);
-    let mut targets: Vec<String> = markup
-        .links
-        .iter()
-        .chain(markup.redirect.iter())
-        .filter(|l| !l.is_same_page())
-        .map(|l| l.target.clone())
-        .collect();
-    targets.sort();
-    targets.dedup();
-    let exists = existing(client, &targets).await?;
+    let exists = existing(client, &links::parse(&v.text).targets()).await?;
     let resolve = |l: &links::Link| -> LinkState {
         let fragment = l
             .section
@@ -831,15 +821,7 @@ pub async fn show_links(client: &Client, a: &WikiLinksArgs, json: bool) -> Resul
     let v = view(found.page, &docs)
         .with_context(|| format!("page {} has no revision you may read", found.page))?;
     let markup = links::parse(&v.text);
-    let mut targets: Vec<String> = markup
-        .links
-        .iter()
-        .chain(markup.redirect.iter())
-        .filter(|l| !l.is_same_page())
-        .map(|l| l.target.clone())
-        .collect();
-    targets.sort_by_key(|t| title::key(t));
-    targets.dedup_by_key(|t| title::key(t));
+    let targets = markup.targets();
     let exists = existing(client, &targets).await?;
     let rows: Vec<(String, bool)> = targets
         .into_iter()

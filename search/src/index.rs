@@ -518,17 +518,8 @@ impl SearchIndex {
         if e.kind == EntryKind::Wiki {
             use chapar_proto::wiki::{links, title};
             let markup = links::parse(&e.body);
-            let mut linked: Vec<String> = markup
-                .links
-                .iter()
-                .chain(markup.redirect.iter())
-                .filter(|l| !l.is_same_page())
-                .map(|l| title::key(&l.target))
-                .collect();
-            linked.sort();
-            linked.dedup();
-            for k in linked {
-                d.add_text(f.links, k);
+            for t in markup.targets() {
+                d.add_text(f.links, title::key(&t));
             }
             for c in &markup.categories {
                 d.add_text(f.categories, title::key(c));

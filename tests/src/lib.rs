@@ -276,18 +276,43 @@ pub fn wiki_page(
     body: &str,
     classification: Classification,
 ) -> Result<Document> {
-    sign(
-        user,
+    revision(
+        &user.key,
+        now_ms(),
+        PageId([n; 16]),
+        vec![],
+        title,
+        body,
+        classification,
+    )
+}
+
+/// A revision of wiki page `page` naming `parents`, without caption or
+/// summary, signed by `key` with the creation time `created_ms`.
+pub fn revision(
+    key: &SigningKey,
+    created_ms: u64,
+    page: PageId,
+    mut parents: Vec<DocId>,
+    title: &str,
+    body: &str,
+    classification: Classification,
+) -> Result<Document> {
+    parents.sort();
+    parents.dedup();
+    Ok(Document::sign(
+        key,
+        created_ms,
         Body::WikiRevision(WikiRevision {
-            page: PageId([n; 16]),
-            parents: vec![],
+            page,
+            parents,
             title: title.into(),
             classification,
             caption: None,
             body: body.into(),
             summary: String::new(),
         }),
-    )
+    )?)
 }
 
 /// A person's connection to their node.

@@ -11,7 +11,9 @@ use chapar_proto::wire::{MAX_FRAME, Message, PROTOCOL_VERSION};
 use chapar_proto::{
     Body, Cable, Classification, Document, Id, PageId, Precedence, Role, WikiRevision,
 };
-use chapar_tests::{Client, Ministry, User, held, sign, start, wait_until, wiki_page};
+use chapar_tests::{
+    Client, Ministry, User, held, now_ms, revision, sign, start, wait_until, wiki_page,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -763,17 +765,14 @@ async fn a_revision_naming_another_pages_revision_as_parent_is_refused() {
     let addr = hub_n.local_addr().expect("addr");
     let (_c, mut send, _recv) = rogue(&m, &a, addr, "a-1").await;
     let child = |page: u8, parent: chapar_proto::DocId, body: &str| {
-        sign(
-            &editor,
-            Body::WikiRevision(WikiRevision {
-                page: PageId([page; 16]),
-                parents: vec![parent],
-                title: format!("Page {page}"),
-                classification: Classification::Unclassified,
-                caption: None,
-                body: body.into(),
-                summary: "edit".into(),
-            }),
+        revision(
+            &editor.key,
+            now_ms(),
+            PageId([page; 16]),
+            vec![parent],
+            &format!("Page {page}"),
+            body,
+            Classification::Unclassified,
         )
         .expect("sign")
     };
@@ -872,17 +871,14 @@ async fn the_parent_rule_tells_nothing_about_documents_the_person_may_not_read()
     let secret = wiki_page(&high, 9, "Operation", "secret", Secret).expect("sign");
     hi_c.submit(&secret).await.expect("submit");
     let naming = |who: &User, page: u8| {
-        sign(
-            who,
-            Body::WikiRevision(WikiRevision {
-                page: PageId([page; 16]),
-                parents: vec![secret.id()],
-                title: format!("Page {page}"),
-                classification: Unclassified,
-                caption: None,
-                body: "names a page 9 revision".into(),
-                summary: String::new(),
-            }),
+        revision(
+            &who.key,
+            now_ms(),
+            PageId([page; 16]),
+            vec![secret.id()],
+            &format!("Page {page}"),
+            "names a page 9 revision",
+            Unclassified,
         )
         .expect("sign")
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chapar_proto::wiki::history::{Graph, View};
 use chapar_proto::{Body, Classification, DocId, Document, PageId, Role, WikiRevision};
 use chapar_search::{EntryKind, SearchRequest};
-use chapar_tests::{Client, Ministry, User, held, now_ms, start, wait_until};
+use chapar_tests::{Client, Ministry, User, held, now_ms, revision, start, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -298,20 +298,7 @@ async fn titles_lead_to_pages_and_a_hidden_head_is_announced() {
     let page =
         chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key("Visa facilitation"), 0);
     let rev = |parents: Vec<DocId>, title: &str, body: &str, c: Classification| {
-        Document::sign(
-            &editor.key,
-            now_ms(),
-            Body::WikiRevision(WikiRevision {
-                page,
-                parents,
-                title: title.into(),
-                classification: c,
-                caption: None,
-                body: body.into(),
-                summary: String::new(),
-            }),
-        )
-        .expect("sign")
+        revision(&editor.key, now_ms(), page, parents, title, body, c).expect("sign")
     };
     let r1 = rev(vec![], "Visa facilitation", "Open text.\n", Unclassified);
     let r2 = rev(
@@ -409,18 +396,15 @@ async fn a_move_keeps_the_history_and_leaves_a_redirect() {
         .await
         .expect("connect");
     let first = |title: &str, body: &str| {
-        Document::sign(
+        let page = chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key(title), 0);
+        revision(
             &editor.key,
             now_ms(),
-            Body::WikiRevision(WikiRevision {
-                page: chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key(title), 0),
-                parents: vec![],
-                title: title.into(),
-                classification: Classification::Unclassified,
-                caption: None,
-                body: body.into(),
-                summary: String::new(),
-            }),
+            page,
+            vec![],
+            title,
+            body,
+            Classification::Unclassified,
         )
         .expect("sign")
     };

@@ -150,6 +150,25 @@ pub struct Markup {
     pub inert_pipes: Vec<usize>,
 }
 
+impl Markup {
+    /// The titles of the pages the text links or redirects to (same-page
+    /// links left out), once per [`crate::wiki::title::key`], in key
+    /// order: what "what links here" indexes and what a reader's client
+    /// checks for existence.
+    pub fn targets(&self) -> Vec<String> {
+        let mut out: Vec<(String, String)> = self
+            .links
+            .iter()
+            .chain(self.redirect.iter())
+            .filter(|l| !l.is_same_page())
+            .map(|l| (crate::wiki::title::key(&l.target), l.target.clone()))
+            .collect();
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        out.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
 /// The title of category `name`'s page: `Category:name`.
 pub fn category_page(name: &str) -> String {
     format!("{CATEGORY_NAMESPACE}:{name}")
