@@ -11,7 +11,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-targets=${*:-"document wire reconcile routing keys search_query search_request node_config client_config certs_pem tls_materials"}
+targets=${*:-"document wire reconcile routing keys search_query search_request node_config client_config certs_pem tls_materials wiki_text wiki_merge mediawiki"}
 cd "$root" && cargo +nightly fuzz build -a || exit 1
 for t in $targets; do
     mkdir -p "$root/fuzz/corpus/$t" "$root/fuzz/logs/$t" "$root/fuzz/artifacts/$t"
