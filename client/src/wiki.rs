@@ -117,41 +117,43 @@ pub struct Found {
 /// [`title::key`]) that the person may read: pages whose head has that
 /// title if any, else pages that had it.
 pub async fn find(client: &Client, title: &str) -> Result<Vec<Found>> {
-    let req = SearchRequest {
-        titles: vec![title.to_string()],
-        kinds: vec![EntryKind::Wiki, EntryKind::Revision],
-        sort: Sort::Newest,
-        limit: chapar_search::api::MAX_LIMIT,
-        ..SearchRequest::default()
-    };
-    let resp = client.search(&req).await?;
-    let mut current: Vec<PageId> = Vec::new();
-    let mut older: Vec<PageId> = Vec::new();
-    for h in &resp.hits {
-        let Some(page) = h.page.as_deref() else {
-            continue;
-        };
-        let page = crate::user::parse_page_id(page)?;
-        let list = if h.kind == EntryKind::Wiki {
-            &mut current
-        } else {
-            &mut older
-        };
-        if !list.contains(&page) {
-            list.push(page);
-        }
+    // Heads first: a page's history may hold many revisions of the same
+    // title, which must not crowd its heads out of one page of hits.
+    let mut by_old_title = false;
+    let mut pages = pages_titled(client, title, EntryKind::Wiki).await?;
+    if pages.is_empty() {
+        by_old_title = true;
+        pages = pages_titled(client, title, EntryKind::Revision).await?;
     }
-    let (pages, by_old_title) = if current.is_empty() {
-        (older, true)
-    } else {
-        (current, false)
-    };
     let mut found = Vec::with_capacity(pages.len());
     for page in pages {
         found.push(heads_of(client, page, by_old_title).await?);
     }
     found.sort_by_key(|f| f.page.0);
     Ok(found)
+}
+
+/// The pages with an entry of `kind` titled `title`, newest first.
+async fn pages_titled(client: &Client, title: &str, kind: EntryKind) -> Result<Vec<PageId>> {
+    let resp = client
+        .search(&SearchRequest {
+            titles: vec![title.to_string()],
+            kinds: vec![kind],
+            sort: Sort::Newest,
+            limit: chapar_search::api::MAX_LIMIT,
+            ..SearchRequest::default()
+        })
+        .await?;
+    let mut pages: Vec<PageId> = Vec::new();
+    for h in &resp.hits {
+        if let Some(p) = h.page.as_deref() {
+            let p = crate::user::parse_page_id(p)?;
+            if !pages.contains(&p) {
+                pages.push(p);
+            }
+        }
+    }
+    Ok(pages)
 }
 
 /// The heads of `page` the person may read, and its title.
