@@ -266,8 +266,6 @@ async fn concurrent_histories_look_the_same_on_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn titles_lead_to_pages_and_a_hidden_head_is_announced() {
     use Classification::{Secret, Unclassified};
-    use chapar_client::rpc::Timeouts;
-    use chapar_client::user::Bundle;
     use chapar_client::wiki;
     let (m, tomls) = Ministry::hub_and_two_embassies(39).expect("ministry");
     let editor = m
@@ -284,17 +282,7 @@ async fn titles_lead_to_pages_and_a_hidden_head_is_announced() {
         .add_user("rd", "mfa", Unclassified, &[Role::Reader], &[], "hub")
         .expect("user");
     let hub = start(&tomls[0]).await.expect("hub");
-    let connect = |u: &User| {
-        let dir = u.bundle.clone();
-        async move {
-            Bundle::open(Some(&dir))
-                .expect("bundle")
-                .connect(Timeouts::default())
-                .await
-                .expect("connect")
-        }
-    };
-    let (ed, rd) = (connect(&editor).await, connect(&reader).await);
+    let (ed, rd) = (person(&editor).await, person(&reader).await);
     let page =
         chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key("Visa facilitation"), 0);
     let rev = |parents: Vec<DocId>, title: &str, body: &str, c: Classification| {
@@ -375,8 +363,6 @@ async fn until_found(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_keeps_the_history_and_leaves_a_redirect() {
     use Classification::Secret;
-    use chapar_client::rpc::Timeouts;
-    use chapar_client::user::Bundle;
     use chapar_client::wiki;
     let (m, tomls) = Ministry::hub_and_two_embassies(41).expect("ministry");
     let editor = m
@@ -390,11 +376,7 @@ async fn a_move_keeps_the_history_and_leaves_a_redirect() {
         )
         .expect("user");
     let hub = start(&tomls[0]).await.expect("hub");
-    let c = Bundle::open(Some(&editor.bundle))
-        .expect("bundle")
-        .connect(Timeouts::default())
-        .await
-        .expect("connect");
+    let c = person(&editor).await;
     let first = |title: &str, body: &str| {
         let page = chapar_proto::wiki::title::page_id(&chapar_proto::wiki::title::key(title), 0);
         revision(
@@ -458,4 +440,14 @@ async fn a_move_keeps_the_history_and_leaves_a_redirect() {
         .expect("a redirect");
     assert_eq!(target.target, "Consular manual");
     hub.stop().await;
+}
+
+/// `user`'s connection to their node through the person's client library
+/// (what `chapar` itself uses).
+async fn person(user: &User) -> chapar_client::rpc::Client {
+    chapar_client::user::Bundle::open(Some(&user.bundle))
+        .expect("bundle")
+        .connect(chapar_client::rpc::Timeouts::default())
+        .await
+        .expect("connect")
 }
